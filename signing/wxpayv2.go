@@ -25,6 +25,13 @@ const (
 //
 // It contains the key: use it in tests only, never log it.
 func WxpayV2SignString(params map[string]string, key string) string {
+	return string(appendWxpayV2SignString(nil, params, key))
+}
+
+// appendWxpayV2SignString appends the sign string to dst. Signing builds it
+// in a byte slice it clears afterwards, so no string holding the key is left
+// behind for the garbage collector.
+func appendWxpayV2SignString(dst []byte, params map[string]string, key string) []byte {
 	keys := make([]string, 0, len(params))
 	size := len("key=") + len(key)
 	for k, v := range params {
@@ -35,17 +42,15 @@ func WxpayV2SignString(params map[string]string, key string) string {
 		size += len(k) + len(v) + 2
 	}
 	slices.Sort(keys)
-	var b strings.Builder
-	b.Grow(size)
+	dst = slices.Grow(dst, size)
 	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(params[k])
-		b.WriteByte('&')
+		dst = append(dst, k...)
+		dst = append(dst, '=')
+		dst = append(dst, params[k]...)
+		dst = append(dst, '&')
 	}
-	b.WriteString("key=")
-	b.WriteString(key)
-	return b.String()
+	dst = append(dst, "key="...)
+	return append(dst, key...)
 }
 
 // wxpayV2Digest is the raw digest of the v2 sign string.
@@ -59,7 +64,9 @@ func wxpayV2Digest(params map[string]string, key, signType string) ([]byte, erro
 	default:
 		return nil, fmt.Errorf("signing: wxpay v2: sign_type %q: %w", printable(signType), ErrUnsupportedSignType)
 	}
-	h.Write([]byte(WxpayV2SignString(params, key)))
+	buf := appendWxpayV2SignString(nil, params, key)
+	h.Write(buf)
+	clear(buf)
 	return h.Sum(nil), nil
 }
 
