@@ -75,14 +75,14 @@ func isVerbatim[T text](spellings []string, k T) bool {
 // scanner validates src by recursive descent and copies it to out, replacing the keys that change. src[last:pos]
 // is what has been read but not yet copied: unchanged parts are copied in as few appends as possible.
 type scanner struct {
-	src      []byte
-	pos      int
-	out      []byte
-	last     int
-	depth    int
-	toCamel  bool
-	name     []byte // a decoded key with escapes
-	conv     []byte // its conversion, before re-escaping
+	src     []byte
+	pos     int
+	out     []byte
+	last    int
+	depth   int
+	toCamel bool
+	name    []byte // a decoded key with escapes
+	conv    []byte // its conversion, before re-escaping
 }
 
 func (s *scanner) fail(at int, what string) error {
