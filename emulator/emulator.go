@@ -1,0 +1,226 @@
+// Package emulator is a local stand-in for the providers caddy-unicloud talks
+// to (api.weixin.qq.com first), so tests and the offline example never touch the internet.
+package emulator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// Config is the emulator's configuration: the test credentials it accepts
+// and how its tokens behave. It is inlined in the unicloud_emulator handler.
+type Config struct {
+	// Test WeChat mini-programs: appid → AppSecret. Tokens, code2Session and
+	// the mini-program APIs are answered for these appids only.
+	WeixinApps map[string]string `json:"weixin_apps,omitempty"`
+
+	// Test WeChat official accounts (公众号, used by the h5.* APIs):
+	// appid → AppSecret. They get their own tokens; only their tokens may call
+	// /cgi-bin/message/template/send, and they may not call mini-program APIs
+	// (48001), as on WeChat.
+	WeixinOfficialAccounts map[string]string `json:"weixin_official_accounts,omitempty"`
+
+	// How long an access token lives. Default: 7200s, as WeChat.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+
+	// How long a replaced token keeps working: after a new /cgi-bin/token
+	// call, or a /cgi-bin/stable_token call with force_refresh, the previous
+	// token of that app answers 40001 once this has passed. Default: 5m, as WeChat.
+	TokenGrace caddy.Duration `json:"token_grace,omitempty"`
+
+	// Added before every provider answer (not the /_emulator/ hooks), to
+	// exercise timeouts. Default: none.
+	Latency caddy.Duration `json:"latency,omitempty"`
+
+	// Now is the emulator's clock; tests set it to move time. Default: time.Now.
+	Now func() time.Time `json:"-"`
+}
+
+// Defaults WeChat uses.
+const (
+	DefaultTokenTTL   = 7200 * time.Second
+	DefaultTokenGrace = 5 * time.Minute
+)
+
+// Server answers like the emulated providers. It is a plain http.Handler,
+// safe for concurrent use; New builds one.
+type Server struct {
+	cfg Config
+	now func() time.Time
+
+	providers map[string]provider
+	routes    map[string]http.HandlerFunc // exact path → handler
+	hooks     map[string]http.HandlerFunc // /_emulator/ paths → handler
+
+	mu    sync.Mutex
+	calls map[string]int // provider path → calls
+}
+
+// A provider is one emulated service (weixin; wxpay and alipay may follow,
+// each in its own file). It registers a constructor with registerProvider in
+// its file's init(); New builds every provider once.
+type provider interface {
+	// routes are the exact paths the provider answers.
+	routes() map[string]http.HandlerFunc
+	// hooks are its test hooks, paths under /_emulator/.
+	hooks() map[string]http.HandlerFunc
+}
+
+var providerCtors = map[string]func(*Server) provider{}
+
+// registerProvider adds a provider constructor; call it from init().
+func registerProvider(name string, ctor func(*Server) provider) {
+	if _, dup := providerCtors[name]; dup {
+		panic("emulator: provider " + name + " registered twice")
+	}
+	providerCtors[name] = ctor
+}
+
+// New returns an emulator for cfg, with its defaults applied.
+func New(cfg Config) *Server {
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = caddy.Duration(DefaultTokenTTL)
+	}
+	if cfg.TokenGrace <= 0 {
+		cfg.TokenGrace = caddy.Duration(DefaultTokenGrace)
+	}
+	s := &Server{
+		cfg:       cfg,
+		now:       cfg.Now,
+		providers: map[string]provider{},
+		routes:    map[string]http.HandlerFunc{},
+		hooks:     map[string]http.HandlerFunc{},
+		calls:     map[string]int{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.hooks["/_emulator/stats"] = func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) }
+	for name, ctor := range providerCtors {
+		p := ctor(s)
+		s.providers[name] = p
+		mount(s.routes, p.routes(), name)
+		mount(s.hooks, p.hooks(), name)
+	}
+	return s
+}
+
+func mount(dst, src map[string]http.HandlerFunc, name string) {
+	for path, h := range src {
+		if _, dup := dst[path]; dup {
+			panic("emulator: provider " + name + " mounts " + path + " twice")
+		}
+		dst[path] = h
+	}
+}
+
+// ServeHTTP answers one provider call or test hook; an unknown path gets
+// 404 and {"errcode":-1,...}.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if strings.HasPrefix(path, "/_emulator/") {
+		if h, ok := s.hooks[path]; ok {
+			h(w, r)
+			return
+		}
+		writeJSON(w, http.StatusNotFound, errBody(-1, "no such emulator hook: "+path))
+		return
+	}
+	s.mu.Lock()
+	s.calls[path]++
+	s.mu.Unlock()
+	if !s.sleep(r.Context()) {
+		return
+	}
+	if h, ok := s.routes[path]; ok {
+		h(w, r)
+		return
+	}
+	writeJSON(w, http.StatusNotFound, errBody(-1, "system error: no such API "+path))
+}
+
+// sleep waits the configured latency; false if the caller went away first.
+func (s *Server) sleep(ctx context.Context) bool {
+	if s.cfg.Latency <= 0 {
+		return true
+	}
+	t := time.NewTimer(time.Duration(s.cfg.Latency))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Stats is a snapshot of what the emulator has been asked.
+type Stats struct {
+	// TokenIssues counts successful token answers (/cgi-bin/token and
+	// /cgi-bin/stable_token, whether the token was new or not) per appid.
+	TokenIssues map[string]TokenIssues `json:"token_issues"`
+	// Calls counts requests per provider path, known or not, hooks excluded.
+	Calls map[string]int `json:"calls"`
+}
+
+// TokenIssues counts one appid's token answers by endpoint.
+type TokenIssues struct {
+	Stable  int `json:"stable"`  // POST /cgi-bin/stable_token
+	Classic int `json:"classic"` // GET /cgi-bin/token
+}
+
+// Stats returns a snapshot of the counters (also GET /_emulator/stats).
+func (s *Server) Stats() Stats {
+	st := Stats{Calls: map[string]int{}}
+	s.mu.Lock()
+	for p, n := range s.calls {
+		st.Calls[p] = n
+	}
+	s.mu.Unlock()
+	st.TokenIssues = s.weixin().tokenIssues()
+	return st
+}
+
+// errBody is WeChat's error answer; the message ends with a request id as
+// WeChat's do.
+func errBody(code int, msg string) map[string]any {
+	return map[string]any{"errcode": code, "errmsg": msg + " rid: " + rid()}
+}
+
+// okBody adds WeChat's success errcode/errmsg to fields.
+func okBody(fields map[string]any) map[string]any {
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	fields["errcode"] = 0
+	fields["errmsg"] = "ok"
+	return fields
+}
+
+// rid looks like WeChat's request ids: 8-8-8 hex.
+func rid() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:16] + "-" + h[16:]
+}
+
+// writeJSON answers v with the Content-Type WeChat uses.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; encoding=utf-8")
+	w.WriteHeader(status)
+	w.Write(body)
+}
