@@ -160,12 +160,13 @@ func TestParseRSAPublicKey(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecDER, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey)
 	bad := map[string]string{
-		"empty":       "   ",
-		"garbage":     "-----BEGIN PUBLIC KEY-----\nZZZZ\n-----END PUBLIC KEY-----\n",
-		"not base64":  "hello, world",
-		"private key": vectorFileText(t, "keys/app-private-key.pem"),
-		"EC key":      pemString("PUBLIC KEY", ecDER),
-		"truncated":   b64(pkixDER[:100]),
+		"empty":                     "   ",
+		"garbage":                   "-----BEGIN PUBLIC KEY-----\nZZZZ\n-----END PUBLIC KEY-----\n",
+		"not base64":                "hello, world",
+		"private key":               vectorFileText(t, "keys/app-private-key.pem"),
+		"private key base64 PKCS#1": b64(x509.MarshalPKCS1PrivateKey(priv)),
+		"EC key":                    pemString("PUBLIC KEY", ecDER),
+		"truncated":                 b64(pkixDER[:100]),
 	}
 	for name, in := range bad {
 		t.Run("bad/"+name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package signing
 
 import (
 	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
@@ -55,6 +56,11 @@ func appendWxpayV2SignString(dst []byte, params map[string]string, key string) [
 
 // wxpayV2Digest is the raw digest of the v2 sign string.
 func wxpayV2Digest(params map[string]string, key, signType string) ([]byte, error) {
+	if key == "" {
+		// Anyone can compute a signature with an empty key: a missing
+		// configuration value must not turn into accepting forgeries.
+		return nil, fmt.Errorf("signing: wxpay v2: empty API key: %w", ErrBadKey)
+	}
 	var h hash.Hash
 	switch signType {
 	case SignTypeMD5, "":
@@ -108,13 +114,20 @@ func WxpayV2VerifyType(params map[string]string, key, signType string) error {
 	return nil
 }
 
-// refundKey is the AES-256 key of req_info: the lowercase hex MD5 of the API
-// key, used as 32 ASCII bytes.
-func refundKey(key string) []byte {
+// refundCipher is the AES-256 cipher of req_info, keyed with the lowercase
+// hex MD5 of the API key used as 32 ASCII bytes.
+func refundCipher(key string) (cipher.Block, error) {
+	if key == "" {
+		return nil, fmt.Errorf("signing: wxpay refund req_info: empty API key: %w", ErrBadKey)
+	}
 	sum := md5.Sum([]byte(key))
-	k := make([]byte, hex.EncodedLen(len(sum)))
-	hex.Encode(k, sum[:])
-	return k
+	var k [32]byte
+	hex.Encode(k[:], sum[:])
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		return nil, fmt.Errorf("signing: wxpay refund req_info: %w", ErrBadKey)
+	}
+	return block, nil
 }
 
 // DecryptWxpayRefundReqInfo decrypts the req_info of a WeChat Pay v2 refund
@@ -128,9 +141,9 @@ func DecryptWxpayRefundReqInfo(reqInfoBase64, key string) ([]byte, error) {
 	if len(ct) == 0 || len(ct)%aes.BlockSize != 0 {
 		return nil, fmt.Errorf("signing: wxpay refund req_info: length %d is not a positive multiple of 16: %w", len(ct), ErrDecrypt)
 	}
-	block, err := aes.NewCipher(refundKey(key))
+	block, err := refundCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("signing: wxpay refund req_info: %w", ErrBadKey)
+		return nil, err
 	}
 	pt := make([]byte, len(ct))
 	for i := 0; i < len(ct); i += aes.BlockSize {
@@ -146,9 +159,9 @@ func DecryptWxpayRefundReqInfo(reqInfoBase64, key string) ([]byte, error) {
 // EncryptWxpayRefundReqInfo is the inverse of DecryptWxpayRefundReqInfo, for
 // the emulator and tests.
 func EncryptWxpayRefundReqInfo(plaintext []byte, key string) (string, error) {
-	block, err := aes.NewCipher(refundKey(key))
+	block, err := refundCipher(key)
 	if err != nil {
-		return "", fmt.Errorf("signing: wxpay refund req_info: %w", ErrBadKey)
+		return "", err
 	}
 	buf := pkcs7Pad(plaintext, aes.BlockSize)
 	for i := 0; i < len(buf); i += aes.BlockSize {

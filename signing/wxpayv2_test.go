@@ -1,7 +1,9 @@
 package signing
 
 import (
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -24,6 +26,9 @@ func TestWxpayV2SignVector(t *testing.T) {
 		if got != c.want {
 			t.Fatalf("%q: got %s, want %s", c.signType, got, c.want)
 		}
+	}
+	if _, err := WxpayV2Sign(v.Params, "", SignTypeMD5); !errors.Is(err, ErrBadKey) {
+		t.Fatalf("empty key: %v", err)
 	}
 	if _, err := WxpayV2Sign(v.Params, v.Key, "SHA1"); !errors.Is(err, ErrUnsupportedSignType) {
 		t.Fatalf("unknown sign type: %v", err)
@@ -71,6 +76,9 @@ func TestWxpayV2Verify(t *testing.T) {
 		t.Errorf("published HMAC vector with the type given: %v", err)
 	}
 
+	// What anyone can compute when the configured key is empty.
+	emptySum := md5.Sum([]byte(WxpayV2SignString(v.Params, "")))
+	forgedEmptyKey := strings.ToUpper(hex.EncodeToString(emptySum[:]))
 	changed := withSign(v.MD5, "")
 	changed["body"] = "tesT"
 	added := withSign(v.MD5, "")
@@ -95,6 +103,7 @@ func TestWxpayV2Verify(t *testing.T) {
 		{"missing sign", cloneParams(v.Params), v.Key, ErrMissingSignature},
 		{"empty sign", withSign("", ""), v.Key, ErrMissingSignature},
 		{"unknown sign type", withSign(v.MD5, "SHA512"), v.Key, ErrUnsupportedSignType},
+		{"empty key (forgeable)", withSign(forgedEmptyKey, ""), "", ErrBadKey},
 	}
 	for _, c := range bad {
 		err := WxpayV2Verify(c.params, c.key)
@@ -160,6 +169,12 @@ func TestDecryptWxpayRefundReqInfoErrors(t *testing.T) {
 		if strings.Contains(err.Error(), c.key) {
 			t.Errorf("%s: error leaks the key", name)
 		}
+	}
+	if _, err := DecryptWxpayRefundReqInfo(v.ReqInfo, ""); !errors.Is(err, ErrBadKey) {
+		t.Errorf("empty key: %v", err)
+	}
+	if _, err := EncryptWxpayRefundReqInfo([]byte("x"), ""); !errors.Is(err, ErrBadKey) {
+		t.Errorf("encrypt with empty key: %v", err)
 	}
 	// Sanity: the padCase helper builds valid ciphertexts for valid padding.
 	if _, err := DecryptWxpayRefundReqInfo(padCase([]byte("0123456789abc\x03\x03\x03")), v.Key); err != nil {

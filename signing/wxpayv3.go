@@ -197,7 +197,7 @@ func DecryptAEADAES256GCM(apiV3Key, associatedData, nonce, ciphertextBase64 stri
 	if len(ct) < aead.Overhead() {
 		return nil, fmt.Errorf("signing: AEAD_AES_256_GCM: ciphertext shorter than the tag: %w", ErrDecrypt)
 	}
-	pt, err := aead.Open(ct[:0:0], []byte(nonce), ct, []byte(associatedData))
+	pt, err := aead.Open(ct[:0], []byte(nonce), ct, []byte(associatedData)) // in place: ct is ours
 	if err != nil {
 		return nil, fmt.Errorf("signing: AEAD_AES_256_GCM: %w", ErrDecrypt)
 	}
