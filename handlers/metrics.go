@@ -25,3 +25,18 @@ func registerCollectors(reg prometheus.Registerer, cs ...prometheus.Collector) {
 		}
 	}
 }
+
+var (
+	openapiCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "unicloud", Name: "openapi_calls_total",
+		Help: "Calls of the openapi gateway by provider, API and outcome (ok, provider_error, or the gateway error code).",
+	}, []string{"provider", "api", "outcome"})
+	tokenFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "unicloud", Name: "token_fetches_total",
+		Help: "Access token fetches from the provider by result (ok, error), and tokens taken from the shared storage (shared).",
+	}, []string{"provider", "result"})
+	providerErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "unicloud", Name: "provider_errors_total",
+		Help: "Provider answers with a non-zero error code, by provider, API and code.",
+	}, []string{"provider", "api", "errcode"})
+)

@@ -1,0 +1,132 @@
+package unicloud
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-unicloud/unicloud/handlers"
+)
+
+func init() {
+	caddy.RegisterModule(handlers.OpenAPI{})
+	httpcaddyfile.RegisterHandlerDirective("unicloud_openapi", parseOpenAPI)
+	httpcaddyfile.RegisterDirectiveOrder("unicloud_openapi", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseOpenAPI sets up the unicloud_openapi handler:
+//
+//	unicloud_openapi [<matcher>] weixin {
+//		app_id       <appid>
+//		secret       <secret>
+//		app          <appid> <secret>      # repeatable
+//		h5_app_id    <appid>
+//		h5_secret    <secret>
+//		endpoint     <url>
+//		token_mode   stable|classic
+//		access_token <token>
+//		allow        <name-or-glob...>     # repeatable
+//		allow_raw    <path-prefix...>      # repeatable
+//		expose_session_key
+//		timeout      <duration>
+//		max_body     <size>
+//	}
+func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	o := new(handlers.OpenAPI)
+	h.Next() // directive name
+	if !h.NextArg() {
+		return nil, h.Err("unicloud_openapi needs a provider: weixin or alipay")
+	}
+	o.Provider = h.Val()
+	if o.Provider != "weixin" && o.Provider != "alipay" {
+		return nil, h.Errf("unknown provider %q: weixin or alipay", o.Provider)
+	}
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		dir := h.Val()
+		switch dir {
+		case "app_id", "secret", "h5_app_id", "h5_secret", "endpoint", "token_mode", "access_token":
+			v, err := oneArg(h)
+			if err != nil {
+				return nil, err
+			}
+			*map[string]*string{
+				"app_id": &o.AppID, "secret": &o.Secret, "h5_app_id": &o.H5AppID, "h5_secret": &o.H5Secret,
+				"endpoint": &o.Endpoint, "token_mode": &o.TokenMode, "access_token": &o.AccessToken,
+			}[dir] = v
+		case "app":
+			args := h.RemainingArgs()
+			if len(args) != 2 {
+				return nil, h.Err("app takes an appid and a secret")
+			}
+			o.Apps = append(o.Apps, handlers.App{AppID: args[0], Secret: args[1]})
+		case "allow", "allow_raw":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			if dir == "allow" {
+				o.Allow = append(o.Allow, args...)
+			} else {
+				o.AllowRaw = append(o.AllowRaw, args...)
+			}
+		case "expose_session_key":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			o.ExposeSessionKey = true
+		case "timeout":
+			v, err := oneArg(h)
+			if err != nil {
+				return nil, err
+			}
+			d, err := caddy.ParseDuration(v)
+			if err != nil {
+				return nil, h.Errf("timeout: %v", err)
+			}
+			o.Timeout = caddy.Duration(d)
+		case "max_body":
+			v, err := oneArg(h)
+			if err != nil {
+				return nil, err
+			}
+			n, err := parseSize(v)
+			if err != nil {
+				return nil, h.Errf("max_body: %v", err)
+			}
+			o.MaxBody = n
+		default:
+			return nil, h.Errf("unknown subdirective %q", dir)
+		}
+	}
+	return o, nil
+}
+
+// oneArg reads exactly one argument of the current subdirective.
+func oneArg(h httpcaddyfile.Helper) (string, error) {
+	if !h.NextArg() {
+		return "", h.ArgErr()
+	}
+	v := h.Val()
+	if h.NextArg() {
+		return "", h.ArgErr()
+	}
+	return v, nil
+}
+
+// parseSize reads a byte size such as 2MB, 64KB or 1048576.
+func parseSize(s string) (int64, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+		return n, nil
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		return 0, err
+	}
+	return int64(n), nil
+}

@@ -1,0 +1,153 @@
+package unicloud
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// The integration tests run real Caddy configs: in this process with
+// caddy.Load (one config at a time, as Caddy itself), or in child processes
+// (this test binary re-executed) when a test needs two Caddy instances.
+
+const childConfigEnv = "UNICLOUD_TEST_CHILD_CONFIG"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childConfigEnv); path != "" {
+		os.Exit(runChild(path))
+	}
+	os.Exit(m.Run())
+}
+
+// runChild runs a Caddy config until its standard input closes.
+func runChild(path string) int {
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		return 3
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = caddy.Stop()
+	return 0
+}
+
+// testClient opens a new connection per request: a config reload closes the
+// old server's idle connections, which a kept-alive client would reuse.
+var testClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+
+// freeAddr returns a loopback address with a port free at the time of the
+// call.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// adaptCaddyfile turns a Caddyfile into JSON config.
+func adaptCaddyfile(t testing.TB, caddyfile string) []byte {
+	t.Helper()
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatalf("adapt: %v\n%s", err, caddyfile)
+	}
+	for _, w := range warnings {
+		if !strings.Contains(w.Message, "formatted") {
+			t.Logf("adapt warning: %s", w.Message)
+		}
+	}
+	return cfg
+}
+
+// globalOptions are the options every test config starts with: no admin
+// endpoint, no HTTPS, storage and logs in the test's folders.
+func globalOptions(storageDir, logFile string) string {
+	log := "\tlog {\n\t\toutput discard\n\t}\n"
+	if logFile != "" {
+		log = fmt.Sprintf("\tlog {\n\t\toutput file %s\n\t\tlevel DEBUG\n\t}\n", logFile)
+	}
+	return fmt.Sprintf("{\n\tadmin off\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n%s}\n", storageDir, log)
+}
+
+// loadCaddy runs a Caddyfile in this process until the test ends.
+func loadCaddy(t testing.TB, caddyfile string) {
+	t.Helper()
+	if err := caddy.Load(adaptCaddyfile(t, caddyfile), true); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+}
+
+// startChildCaddy runs a Caddyfile in a child process until the test ends.
+func startChildCaddy(t *testing.T, caddyfile string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "caddy.json")
+	if err := os.WriteFile(path, adaptCaddyfile(t, caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childConfigEnv+"="+path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- true
+				_, _ = io.Copy(io.Discard, stdout)
+				return
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("child Caddy exited before it was ready")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("child Caddy did not start")
+	}
+}

@@ -1,0 +1,621 @@
+package unicloud
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-unicloud/unicloud/emulator"
+)
+
+const (
+	testAppID    = "wx0000000000000001"
+	testSecret   = "s3cr3t-of-the-first-app-0123456789"
+	testAppID2   = "wx0000000000000002"
+	testSecret2  = "s3cr3t-of-the-second-app-987654321"
+	testH5AppID  = "wx00000000000000a5"
+	testH5Secret = "s3cr3t-of-the-official-account-555"
+)
+
+// recorder wraps the emulator and keeps the last request per path, so tests
+// can see what the gateway sent to the provider.
+type recorder struct {
+	emu  *emulator.Server
+	mu   sync.Mutex
+	last map[string][]byte
+	raw  map[string]string // last raw query per path
+}
+
+func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	rc.last[r.URL.Path] = body
+	rc.raw[r.URL.Path] = r.URL.RawQuery
+	rc.mu.Unlock()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rc.emu.ServeHTTP(w, r)
+}
+
+func (rc *recorder) lastBody(path string) []byte {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.last[path]
+}
+
+type gateway struct {
+	t       *testing.T
+	base    string
+	emu     *emulator.Server
+	rec     *recorder
+	emuURL  string
+	logFile string
+}
+
+func newEmulator(t *testing.T, latency time.Duration) (*emulator.Server, *recorder, string) {
+	emu := emulator.New(emulator.Config{
+		WeixinApps:             map[string]string{testAppID: testSecret, testAppID2: testSecret2},
+		WeixinOfficialAccounts: map[string]string{testH5AppID: testH5Secret},
+	})
+	rec := &recorder{emu: emu, last: map[string][]byte{}, raw: map[string]string{}}
+	var h http.Handler = rec
+	if latency > 0 {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/wxa/msg_sec_check" {
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				if bytes.Contains(body, []byte(`"slow"`)) {
+					time.Sleep(latency)
+				}
+			}
+			rec.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return emu, rec, srv.URL
+}
+
+// gatewayBlock is the unicloud_openapi block the tests use.
+func gatewayBlock(endpoint, extra string) string {
+	return fmt.Sprintf(`unicloud_openapi weixin {
+			app_id    %s
+			secret    {env.UNICLOUD_TEST_SECRET}
+			app       %s %s
+			h5_app_id %s
+			h5_secret %s
+			endpoint  %s
+			allow_raw /wxa/ /cgi-bin/message/
+			timeout   2s
+			max_body  64KB
+			%s
+		}`, testAppID, testAppID2, testSecret2, testH5AppID, testH5Secret, endpoint, extra)
+}
+
+func startGateway(t *testing.T, extra string) *gateway {
+	t.Setenv("UNICLOUD_TEST_SECRET", testSecret)
+	emu, rec, emuURL := newEmulator(t, 2500*time.Millisecond)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	logFile := filepath.Join(dir, "caddy.log")
+	cf := globalOptions(filepath.Join(dir, "storage"), logFile) + fmt.Sprintf(`
+http://%s {
+	handle_path /wx/* {
+		%s
+	}
+}
+`, addr, gatewayBlock(emuURL, extra))
+	loadCaddy(t, cf)
+	return &gateway{t: t, base: "http://" + addr, emu: emu, rec: rec, emuURL: emuURL, logFile: logFile}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	raw    []byte
+	obj    map[string]any
+}
+
+func (g *gateway) do(method, path, contentType string, body []byte, header map[string]string) answer {
+	g.t.Helper()
+	req, err := http.NewRequest(method, g.base+path, bytes.NewReader(body))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, header: resp.Header, raw: raw}
+	if strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		if err := json.Unmarshal(raw, &a.obj); err != nil {
+			g.t.Fatalf("%s %s: answer is not JSON: %s", method, path, raw)
+		}
+	}
+	return a
+}
+
+func (g *gateway) post(path string, body any) answer {
+	g.t.Helper()
+	b, _ := json.Marshal(body)
+	return g.do(http.MethodPost, path, "application/json", b, nil)
+}
+
+func (a answer) expect(t *testing.T, status int, errCode any) answer {
+	t.Helper()
+	if a.status != status {
+		t.Fatalf("status %d, want %d: %s", a.status, status, a.raw)
+	}
+	if errCode != nil && fmt.Sprint(a.obj["errCode"]) != fmt.Sprint(errCode) {
+		t.Fatalf("errCode %v, want %v: %s", a.obj["errCode"], errCode, a.raw)
+	}
+	return a
+}
+
+func (a answer) str(key string) string {
+	s, _ := a.obj[key].(string)
+	return s
+}
+
+func TestOpenAPIAuthAndSession(t *testing.T) {
+	g := startGateway(t, "")
+
+	// Three spellings of the login code, two spellings of the path.
+	var openid string
+	for i, body := range []map[string]any{{"code": "login-1"}, {"jsCode": "login-1"}, {"js_code": "login-1"}} {
+		path := "/wx/auth/code2Session"
+		if i == 1 {
+			path = "/wx/auth.code2Session"
+		}
+		a := g.post(path, body).expect(t, 200, 0)
+		if a.str("openid") == "" || a.str("errMsg") != "ok" {
+			t.Fatalf("code2Session: %s", a.raw)
+		}
+		if _, leaked := a.obj["sessionKey"]; leaked {
+			t.Fatalf("sessionKey returned without expose_session_key: %s", a.raw)
+		}
+		if bytes.Contains(a.raw, []byte("session_key")) {
+			t.Fatalf("session_key in answer: %s", a.raw)
+		}
+		openid = a.str("openid")
+	}
+	// The alias and GET with a query string.
+	a := g.do(http.MethodGet, "/wx/auth/getOpenid?code=login-1", "", nil, nil).expect(t, 200, 0)
+	if a.str("openid") != openid {
+		t.Fatalf("getOpenid gave %q, code2Session %q", a.str("openid"), openid)
+	}
+	// The provider's error is passed on with HTTP 200.
+	g.post("/wx/auth/code2Session", map[string]any{"code": "invalid"}).expect(t, 200, 40029)
+	g.post("/wx/auth/code2Session", map[string]any{}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+
+	// decrypt.getPhoneNumber by openid: the gateway kept the session key.
+	resp, err := testClient.Get(g.emuURL + "/_emulator/weixin/phone?appid=" + testAppID + "&openid=" + openid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var phone map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&phone)
+	resp.Body.Close()
+	a = g.post("/wx/decrypt/getPhoneNumber", map[string]any{
+		"openid": openid, "encryptedData": phone["encryptedData"], "iv": phone["iv"],
+	}).expect(t, 200, 0)
+	if a.str("phoneNumber") != phone["phoneNumber"] || a.str("countryCode") != "86" {
+		t.Fatalf("decrypted %s, want phone %v", a.raw, phone["phoneNumber"])
+	}
+	// Data of another app (watermark) is refused.
+	a = g.post("/wx/decrypt/getPhoneNumber", map[string]any{
+		"openid": openid, "encryptedData": phone["encryptedData"], "iv": phone["iv"], "appId": testAppID2,
+	})
+	a.expect(t, 400, "UNICLOUD_BAD_REQUEST")
+	g.post("/wx/decrypt/getPhoneNumber", map[string]any{
+		"openid": "nobody", "encryptedData": phone["encryptedData"], "iv": phone["iv"],
+	}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+}
+
+func TestOpenAPIExposeSessionKey(t *testing.T) {
+	g := startGateway(t, "expose_session_key")
+	a := g.post("/wx/auth/code2Session", map[string]any{"code": "login-2"}).expect(t, 200, 0)
+	if a.str("sessionKey") == "" {
+		t.Fatalf("expose_session_key set but no sessionKey: %s", a.raw)
+	}
+}
+
+func TestOpenAPICatalogFamilies(t *testing.T) {
+	g := startGateway(t, "")
+	cases := []struct {
+		api   string
+		body  map[string]any
+		field string // a camelCase field the answer must have
+	}{
+		{"auth/getPaidUnionId", map[string]any{"openid": "o-user", "transactionId": "420000"}, "unionid"},
+		{"analysis/getDailyRetain", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "refDate"},
+		{"analysis/getMonthlyRetain", map[string]any{"begin_date": "20240101", "end_date": "20240131"}, "refDate"},
+		{"analysis/getWeeklyRetain", map[string]any{"beginDate": "20240101", "endDate": "20240107"}, "refDate"},
+		{"analysis/getDailySummary", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "list"},
+		{"analysis/getDailyVisitTrend", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "list"},
+		{"analysis/getMonthlyVisitTrend", map[string]any{"beginDate": "20240101", "endDate": "20240131"}, "list"},
+		{"analysis/getWeeklyVisitTrend", map[string]any{"beginDate": "20240101", "endDate": "20240107"}, "list"},
+		{"analysis/getUserPortrait", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "refDate"},
+		{"analysis/getVisitDistribution", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "list"},
+		{"analysis/getVisitPage", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "list"},
+		{"customerServiceMessage/send", map[string]any{"touser": "o-user", "msgtype": "text", "text": map[string]any{"content": "hi"}}, "errMsg"},
+		{"customerServiceMessage/setTyping", map[string]any{"touser": "o-user", "command": "Typing"}, "errMsg"},
+		{"phoneNumber/getPhoneNumber", map[string]any{"code": "phone-code"}, "phoneInfo"},
+		{"urlscheme/generate", map[string]any{"jumpWxa": map[string]any{"path": "pages/index/index"}, "isExpire": false}, "openlink"},
+		{"urllink/generate", map[string]any{"path": "pages/index/index", "query": "a=1"}, "urlLink"},
+		{"security/msgSecCheck", map[string]any{"content": "hello", "version": 2, "scene": 2, "openid": "o-user"}, "result"},
+		{"subscribeMessage/send", map[string]any{"touser": "o-user", "templateId": "tpl", "data": map[string]any{"thing1": map[string]any{"value": "x"}}}, "errMsg"},
+		{"uniformMessage/send", map[string]any{"touser": "o-user", "templateId": "tpl", "url": "https://example.com", "data": map[string]any{"keyword1": map[string]any{"value": "x"}}}, "errMsg"},
+		{"h5/templateMessage/send", map[string]any{"touser": "o-oa-user", "templateId": "tpl", "data": map[string]any{"keyword1": map[string]any{"value": "x"}}}, "errMsg"},
+		{"livebroadcast/getLiveInfo", map[string]any{"pageIndex": 2, "pageSize": 5}, "roomInfo"},
+		{"img/aiCrop", map[string]any{"imgUrl": "https://example.com/a.png"}, "results"},
+		{"img/scanQRCode", map[string]any{"imgUrl": "https://example.com/a.png"}, "codeResults"},
+		{"img/superresolution", map[string]any{"imgUrl": "https://example.com/a.png"}, "mediaId"},
+		{"request", map[string]any{"method": "POST", "url": "wxa/generate_urllink", "data": map[string]any{"path": "pages/index/index"}}, "urlLink"},
+	}
+	for _, c := range cases {
+		t.Run(strings.ReplaceAll(c.api, "/", "."), func(t *testing.T) {
+			a := g.post("/wx/"+c.api, c.body).expect(t, 200, 0)
+			if _, ok := a.obj[c.field]; !ok {
+				t.Fatalf("answer has no %q: %s", c.field, a.raw)
+			}
+			if bytes.Contains(a.raw, []byte(`"errcode"`)) || bytes.Contains(a.raw, []byte("_")) && bytes.Contains(a.raw, []byte(`"ref_date"`)) {
+				t.Fatalf("answer not camelCased: %s", a.raw)
+			}
+		})
+	}
+
+	// What reached the provider: snake_case, paging mapped, template data
+	// verbatim, uniformMessage nested with the official account's appid.
+	var sent map[string]any
+	_ = json.Unmarshal(g.rec.lastBody("/wxa/business/getliveinfo"), &sent)
+	if fmt.Sprint(sent["start"]) != "5" || fmt.Sprint(sent["limit"]) != "5" {
+		t.Errorf("getliveinfo got %v, want start 5 limit 5", sent)
+	}
+	sent = nil
+	_ = json.Unmarshal(g.rec.lastBody("/cgi-bin/message/wxopen/template/uniform_send"), &sent)
+	mp, _ := sent["mp_template_msg"].(map[string]any)
+	if mp["appid"] != testH5AppID || mp["template_id"] != "tpl" {
+		t.Errorf("uniform_send got %v", sent)
+	}
+	// Template data keys are the caller's own: never converted.
+	a := g.post("/wx/subscribeMessage/send", map[string]any{
+		"touser": "o-user", "templateId": "tpl", "miniprogramState": "formal",
+		"data": map[string]any{"thing1": map[string]any{"value": "x"}, "characterString2": map[string]any{"value": "y"}},
+	}).expect(t, 200, 0)
+	_ = a
+	sent = nil
+	_ = json.Unmarshal(g.rec.lastBody("/cgi-bin/message/subscribe/send"), &sent)
+	data, _ := sent["data"].(map[string]any)
+	if _, ok := data["characterString2"]; !ok || sent["template_id"] != "tpl" || sent["miniprogram_state"] != "formal" {
+		t.Errorf("subscribe/send got %v: data must be verbatim, the rest snake_case", sent)
+	}
+}
+
+func TestOpenAPIBinaryAndUploads(t *testing.T) {
+	g := startGateway(t, "")
+	// The PNG itself.
+	a := g.post("/wx/wxacode/getUnlimited", map[string]any{"scene": "a=1", "page": "pages/index/index", "checkPath": false}).expect(t, 200, nil)
+	if a.header.Get("Content-Type") != "image/png" {
+		t.Fatalf("content type %q", a.header.Get("Content-Type"))
+	}
+	if _, err := png.Decode(bytes.NewReader(a.raw)); err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	// Base64 on request.
+	a = g.post("/wx/wxacode/get", map[string]any{"path": "pages/index/index", "encoding": "base64"}).expect(t, 200, 0)
+	img, err := base64.StdEncoding.DecodeString(a.str("buffer"))
+	if err != nil || a.str("contentType") != "image/png" {
+		t.Fatalf("base64 answer: %s", a.raw)
+	}
+	if _, err := png.Decode(bytes.NewReader(img)); err != nil {
+		t.Fatalf("buffer is not a PNG: %v", err)
+	}
+	b, _ := json.Marshal(map[string]any{"path": "pages/index/index"})
+	a = g.do(http.MethodPost, "/wx/wxacode/createQRCode", "application/json", b, map[string]string{"Accept": "application/json"}).expect(t, 200, 0)
+	if a.str("buffer") == "" {
+		t.Fatalf("Accept: application/json gave %s", a.raw)
+	}
+	// A provider error instead of an image: converted JSON, HTTP 200.
+	a = g.post("/wx/wxacode/getUnlimited", map[string]any{"scene": "a=1", "page": "/pages/bad?x"}).expect(t, 200, 41030)
+	if a.str("errMsg") == "" {
+		t.Fatalf("provider error without errMsg: %s", a.raw)
+	}
+	g.post("/wx/wxacode/getUnlimited", map[string]any{"scene": ""}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+
+	// Upload as multipart, then fetch it back as the binary getTempMedia.
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("type", "image")
+	fw, _ := mw.CreateFormFile("media", "a.png")
+	_, _ = fw.Write(img)
+	_ = mw.Close()
+	a = g.do(http.MethodPost, "/wx/customerServiceMessage/uploadTempMedia", mw.FormDataContentType(), buf.Bytes(), nil).expect(t, 200, 0)
+	mediaID := a.str("mediaId")
+	if mediaID == "" || a.obj["createdAt"] == nil {
+		t.Fatalf("upload answer: %s", a.raw)
+	}
+	a = g.post("/wx/customerServiceMessage/getTempMedia", map[string]any{"mediaId": mediaID}).expect(t, 200, nil)
+	if !bytes.Equal(a.raw, img) {
+		t.Fatalf("getTempMedia returned %d bytes, uploaded %d", len(a.raw), len(img))
+	}
+	// Upload as base64 JSON (uniCloud's shape) and vk's base64 parameter.
+	a = g.post("/wx/customerServiceMessage/uploadTempMedia", map[string]any{
+		"type": "image", "media": map[string]any{"contentType": "image/png", "value": base64.StdEncoding.EncodeToString(img)},
+	}).expect(t, 200, 0)
+	if a.str("mediaId") == "" {
+		t.Fatalf("base64 upload: %s", a.raw)
+	}
+	g.post("/wx/security/imgSecCheck", map[string]any{"base64": "data:image/png;base64," + base64.StdEncoding.EncodeToString(img)}).expect(t, 200, 0)
+	g.post("/wx/img/aiCrop", map[string]any{"img": map[string]any{"contentType": "image/png", "value": base64.StdEncoding.EncodeToString(img)}}).expect(t, 200, 0)
+	// Unknown media: the provider's error, converted.
+	g.post("/wx/customerServiceMessage/getTempMedia", map[string]any{"mediaId": "nope"}).expect(t, 200, 40007)
+	g.post("/wx/customerServiceMessage/uploadTempMedia", map[string]any{"type": "image"}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+}
+
+func TestOpenAPIGatewayErrors(t *testing.T) {
+	g := startGateway(t, "")
+	g.post("/wx/nothing/here", map[string]any{}).expect(t, 404, "UNICLOUD_API_NOT_FOUND")
+	g.post("/wx/auth/getAccessToken", map[string]any{}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
+	g.post("/wx/request", map[string]any{"url": "/sns/jscode2session"}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
+	g.post("/wx/request", map[string]any{"url": "/wxa/../sns/jscode2session"}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+	g.post("/wx/request", map[string]any{"url": "https://evil.example/wxa/x"}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+	g.post("/wx/auth/code2Session", map[string]any{"code": "x", "appId": "wx-unknown"}).expect(t, 400, "UNICLOUD_APP_NOT_FOUND")
+	b, _ := json.Marshal(map[string]any{"code": "x"})
+	g.do(http.MethodPost, "/wx/auth/code2Session", "application/json", b, map[string]string{"X-Unicloud-App-Id": "wx-unknown"}).expect(t, 400, "UNICLOUD_APP_NOT_FOUND")
+	g.do(http.MethodPost, "/wx/auth/code2Session", "application/json", []byte(`{"code":`), nil).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+	g.do(http.MethodPost, "/wx/auth/code2Session", "application/json", []byte(`[1,2]`), nil).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+	a := g.post("/wx/analysis/getDailyRetain", map[string]any{"beginDate": "20240101"}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+	if !strings.Contains(a.str("errMsg"), "endDate") {
+		t.Errorf("errMsg does not name the parameter: %s", a.raw)
+	}
+	a = g.post("/wx/wxacode/get", map[string]any{"path": "p", "width": "big"}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+	if !strings.Contains(a.str("errMsg"), "width") {
+		t.Errorf("errMsg does not name the parameter: %s", a.raw)
+	}
+	big := bytes.Repeat([]byte("a"), 70<<10)
+	g.post("/wx/security/msgSecCheck", map[string]any{"content": string(big)}).expect(t, 413, "UNICLOUD_BODY_TOO_LARGE")
+	// Provider too slow (the test emulator delays msg_sec_check 2.5s; timeout 2s).
+	g.post("/wx/security/msgSecCheck", map[string]any{"content": "slow"}).expect(t, 504, "UNICLOUD_UPSTREAM_TIMEOUT")
+	// The second app is chosen per call and gets its own token.
+	g.post("/wx/urllink/generate", map[string]any{"path": "pages/index/index", "appId": testAppID2}).expect(t, 200, 0)
+	if st := g.emu.Stats(); st.TokenIssues[testAppID2].Stable != 1 {
+		t.Errorf("second app token issues: %+v", st.TokenIssues)
+	}
+}
+
+func TestOpenAPIUpstreamFailures(t *testing.T) {
+	t.Setenv("UNICLOUD_TEST_SECRET", "wrong-secret-value")
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	_, _, emuURL := newEmulator(t, 0)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cgi-bin/stable_token" {
+			_, _ = io.WriteString(w, `{"access_token":"tok-from-flaky","expires_in":7200}`)
+			return
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer down.Close()
+	cf := globalOptions(filepath.Join(dir, "storage"), "") + fmt.Sprintf(`
+http://%s {
+	handle_path /wx/* {
+		%s
+	}
+	handle_path /flaky/* {
+		unicloud_openapi weixin {
+			app_id %s
+			secret x
+			endpoint %s
+		}
+	}
+	handle_path /dead/* {
+		unicloud_openapi weixin {
+			app_id %s
+			secret x
+			endpoint http://127.0.0.1:1
+			timeout 1s
+		}
+	}
+}
+`, addr, gatewayBlock(emuURL, ""), testAppID, down.URL, testAppID)
+	loadCaddy(t, cf)
+	g := &gateway{t: t, base: "http://" + addr}
+	a := g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 502, "UNICLOUD_TOKEN_UNAVAILABLE")
+	if strings.Contains(string(a.raw), "wrong-secret-value") {
+		t.Fatal("secret in answer")
+	}
+	g.post("/flaky/urllink/generate", map[string]any{"path": "p"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
+	g.post("/dead/auth/code2Session", map[string]any{"code": "c"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
+}
+
+func TestOpenAPITokenRetryOn40001(t *testing.T) {
+	g := startGateway(t, "")
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	if n := g.emu.Stats().TokenIssues[testAppID].Stable; n != 1 {
+		t.Fatalf("token issues %d, want 1", n)
+	}
+	for i := 0; i < 5; i++ {
+		g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	}
+	if n := g.emu.Stats().TokenIssues[testAppID].Stable; n != 1 {
+		t.Fatalf("cached token not reused: %d issues", n)
+	}
+	// The provider invalidates the token: the call still succeeds, after
+	// one new token.
+	g.emu.RevokeTokens(testAppID)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, _ := json.Marshal(map[string]any{"path": "p"})
+			req, _ := http.NewRequest(http.MethodPost, g.base+"/wx/urllink/generate", bytes.NewReader(b))
+			resp, err := testClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var m map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&m)
+			resp.Body.Close()
+			if fmt.Sprint(m["errCode"]) != "0" {
+				t.Errorf("after revoke: %v", m)
+			}
+		}()
+	}
+	wg.Wait()
+	st := g.emu.Stats().TokenIssues[testAppID]
+	if st.Stable < 2 || st.Stable > 3 {
+		// One plain stable_token call (which returns the revoked token's
+		// replacement or the same one) plus at most one forced refresh.
+		t.Fatalf("token issues after revoke: %+v, want one refresh", st)
+	}
+	// A caller's own token is used as given.
+	g.post("/wx/urllink/generate", map[string]any{"path": "p", "accessToken": "callers-own-bad-token"}).expect(t, 200, 40001)
+}
+
+func TestOpenAPIReloadKeepsToken(t *testing.T) {
+	t.Setenv("UNICLOUD_TEST_SECRET", testSecret)
+	_, _, emuURL := newEmulator(t, 0)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cf := func(timeout string) string {
+		return globalOptions(filepath.Join(dir, "storage"), "") + fmt.Sprintf(`
+http://%s {
+	handle_path /wx/* {
+		%s
+	}
+}
+`, addr, gatewayBlock(emuURL, "timeout "+timeout))
+	}
+	loadCaddy(t, cf("3s"))
+	g := &gateway{t: t, base: "http://" + addr}
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	stats := func() int {
+		resp, err := testClient.Get(emuURL + "/_emulator/stats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st emulator.Stats
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		return st.TokenIssues[testAppID].Stable + st.TokenIssues[testAppID].Classic
+	}
+	if stats() != 1 {
+		t.Fatalf("token issues %d", stats())
+	}
+	// A config reload (a changed config) keeps the token.
+	loadCaddy(t, cf("4s"))
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	if n := stats(); n != 1 {
+		t.Fatalf("reload fetched a new token: %d issues", n)
+	}
+}
+
+func TestOpenAPITwoInstancesShareToken(t *testing.T) {
+	_, _, emuURL := newEmulator(t, 0)
+	storage := filepath.Join(t.TempDir(), "shared-storage")
+	var bases []string
+	for i := 0; i < 2; i++ {
+		addr := freeAddr(t)
+		cf := globalOptions(storage, "") + fmt.Sprintf(`
+http://%s {
+	handle_path /wx/* {
+		unicloud_openapi weixin {
+			app_id   %s
+			secret   %s
+			endpoint %s
+		}
+	}
+}
+`, addr, testAppID, testSecret, emuURL)
+		startChildCaddy(t, cf)
+		bases = append(bases, "http://"+addr)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			g := &gateway{t: t, base: bases[i%2]}
+			b, _ := json.Marshal(map[string]any{"path": "p"})
+			req, _ := http.NewRequest(http.MethodPost, g.base+"/wx/urllink/generate", bytes.NewReader(b))
+			resp, err := testClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}(i)
+	}
+	wg.Wait()
+	resp, err := testClient.Get(emuURL + "/_emulator/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st emulator.Stats
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	if n := st.TokenIssues[testAppID].Stable; n != 1 {
+		t.Fatalf("two instances sharing storage fetched %d tokens, want 1", n)
+	}
+}
+
+func TestOpenAPILogsHoldNoSecret(t *testing.T) {
+	g := startGateway(t, "expose_session_key")
+	g.post("/wx/auth/code2Session", map[string]any{"code": "login-log"}).expect(t, 200, 0)
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	g.emu.RevokeTokens(testAppID)
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	g.post("/wx/h5/templateMessage/send", map[string]any{"touser": "o", "templateId": "t", "data": map[string]any{}}).expect(t, 200, nil)
+	g.post("/wx/nothing", map[string]any{}).expect(t, 404, nil)
+	logs, err := os.ReadFile(g.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) == 0 {
+		t.Fatal("no logs were written")
+	}
+	tokenFiles, _ := filepath.Glob(filepath.Join(filepath.Dir(g.logFile), "storage", "unicloud", "tokens", "*.json"))
+	var secrets []string
+	for _, f := range tokenFiles {
+		var tok struct {
+			Value string `json:"value"`
+		}
+		raw, _ := os.ReadFile(f)
+		_ = json.Unmarshal(raw, &tok)
+		secrets = append(secrets, tok.Value)
+	}
+	if len(secrets) == 0 {
+		t.Fatal("no token in storage to look for")
+	}
+	secrets = append(secrets, testSecret, testSecret2, testH5Secret)
+	for _, s := range secrets {
+		if s != "" && bytes.Contains(logs, []byte(s)) {
+			t.Fatalf("a secret or token appears in the logs")
+		}
+	}
+}

@@ -1,0 +1,336 @@
+package weixin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// DefaultEndpoint is WeChat's API host.
+const DefaultEndpoint = "https://api.weixin.qq.com"
+
+// Client calls the WeChat server API at Endpoint.
+type Client struct {
+	Endpoint string
+	HTTP     *http.Client
+	// MaxAnswer bounds the size of a provider answer (default 16 MiB).
+	MaxAnswer int64
+}
+
+// UpstreamError is a failure to get a usable answer from the provider:
+// unreachable, a 5xx, an unreadable answer. It never carries a token.
+type UpstreamError struct {
+	Reason  string
+	Timeout bool
+}
+
+func (e *UpstreamError) Error() string { return e.Reason }
+
+// Upload is a file sent to the provider as multipart/form-data.
+type Upload struct {
+	Filename    string
+	ContentType string
+	Data        []byte
+}
+
+// Request is one provider call.
+type Request struct {
+	API *API
+	// Method and Path override the row's (generic request).
+	Method, Path string
+	// Query holds extra query parameters (the generic request's own).
+	Query url.Values
+	// Params are the provider parameters (see API.PrepareParams).
+	Params map[string]any
+	// Token is the access token to send; empty for calls without one.
+	Token  string
+	Upload *Upload
+}
+
+// Answer is the provider's answer.
+type Answer struct {
+	Status      int
+	ContentType string
+	Body        []byte
+	// JSON: Body is a JSON object (an error, or a JSON API's answer).
+	JSON bool
+	// ErrCode is the provider's errcode (0 when absent).
+	ErrCode int64
+}
+
+// TokenRejected reports whether the provider refused the access token: the
+// caller should drop it, get another and retry once.
+func (a *Answer) TokenRejected() bool {
+	switch a.ErrCode {
+	case 40001, 40014, 42001:
+		return true
+	}
+	return false
+}
+
+func (c *Client) endpoint() string {
+	if c.Endpoint == "" {
+		return DefaultEndpoint
+	}
+	return strings.TrimRight(c.Endpoint, "/")
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP == nil {
+		return http.DefaultClient
+	}
+	return c.HTTP
+}
+
+// Do sends the request and reads the answer.
+func (c *Client) Do(ctx context.Context, r *Request) (*Answer, error) {
+	method, path := r.Method, r.Path
+	if method == "" {
+		method = r.API.Method
+	}
+	if path == "" {
+		path = r.API.Path
+	}
+	q := url.Values{}
+	for k, vs := range r.Query {
+		q[k] = vs
+	}
+	var body io.Reader
+	contentType := ""
+	params := r.Params
+	if method == http.MethodGet {
+		if err := addQuery(q, params, nil); err != nil {
+			return nil, err
+		}
+	} else {
+		var inQuery []string
+		if r.API != nil {
+			inQuery = r.API.InQuery
+		}
+		rest := make(map[string]any, len(params))
+		for k, v := range params {
+			rest[k] = v
+		}
+		if err := addQuery(q, params, inQuery); err != nil {
+			return nil, err
+		}
+		for _, k := range inQuery {
+			delete(rest, k)
+		}
+		if r.Upload != nil {
+			buf, ct, err := multipartBody(r.API.Upload, r.Upload, rest)
+			if err != nil {
+				return nil, err
+			}
+			body, contentType = buf, ct
+		} else {
+			b, err := json.Marshal(rest)
+			if err != nil {
+				return nil, err
+			}
+			body, contentType = bytes.NewReader(b), "application/json"
+		}
+	}
+	if r.Token != "" {
+		q.Set("access_token", r.Token)
+	}
+	u := c.endpoint() + path
+	if len(q) > 0 {
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		u += sep + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, &UpstreamError{Reason: "bad provider request"}
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return c.send(req)
+}
+
+func (c *Client) send(req *http.Request) (*Answer, error) {
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return nil, transportError(err)
+	}
+	defer resp.Body.Close()
+	limit := c.MaxAnswer
+	if limit <= 0 {
+		limit = 16 << 20
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, transportError(err)
+	}
+	if int64(len(b)) > limit {
+		return nil, &UpstreamError{Reason: "provider answer too large"}
+	}
+	if resp.StatusCode >= 500 {
+		return nil, &UpstreamError{Reason: fmt.Sprintf("provider answered HTTP %d", resp.StatusCode)}
+	}
+	a := &Answer{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b}
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '{' && isJSONType(a.ContentType, trimmed) {
+		if !gjson.ValidBytes(trimmed) {
+			return nil, &UpstreamError{Reason: "provider answered unparseable JSON"}
+		}
+		a.JSON = true
+		a.Body = trimmed
+		a.ErrCode = gjson.GetBytes(trimmed, "errcode").Int()
+	}
+	return a, nil
+}
+
+// isJSONType: WeChat answers JSON errors with "application/json",
+// "text/plain" or no type at all, and files with their own type.
+func isJSONType(ct string, body []byte) bool {
+	ct = strings.ToLower(ct)
+	return ct == "" || strings.Contains(ct, "json") || strings.HasPrefix(ct, "text/")
+}
+
+func transportError(err error) error {
+	var ne interface{ Timeout() bool }
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return &UpstreamError{Reason: "provider did not answer in time", Timeout: true}
+	}
+	return &UpstreamError{Reason: "provider unreachable"}
+}
+
+func addQuery(q url.Values, params map[string]any, only []string) error {
+	keys := only
+	if only == nil {
+		for k := range params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+	}
+	for _, k := range keys {
+		v, ok := params[k]
+		if !ok {
+			continue
+		}
+		s, err := paramString(v)
+		if err != nil {
+			return &ParamError{Param: k, Reason: "parameter cannot be sent in a query string"}
+		}
+		q.Set(k, s)
+	}
+	return nil
+}
+
+func multipartBody(field string, up *Upload, params map[string]any) (io.Reader, string, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k, v := range params {
+		s, err := paramString(v)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := w.WriteField(k, s); err != nil {
+			return nil, "", err
+		}
+	}
+	name := up.Filename
+	if name == "" {
+		name = "file" + extension(up.ContentType)
+	}
+	h := make(textproto.MIMEHeader)
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, field, name))
+	ct := up.ContentType
+	if ct == "" {
+		ct = http.DetectContentType(up.Data)
+	}
+	h.Set("Content-Type", ct)
+	part, err := w.CreatePart(h)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := part.Write(up.Data); err != nil {
+		return nil, "", err
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	return &buf, w.FormDataContentType(), nil
+}
+
+func extension(ct string) string {
+	switch strings.ToLower(ct) {
+	case "image/png":
+		return ".png"
+	case "image/jpeg", "image/jpg":
+		return ".jpg"
+	case "image/gif":
+		return ".gif"
+	}
+	return ""
+}
+
+// FetchStableToken calls /cgi-bin/stable_token: the same token for every
+// caller while it is valid, unless force is set.
+func (c *Client) FetchStableToken(ctx context.Context, appid, secret string, force bool) (Token, error) {
+	b, _ := json.Marshal(map[string]any{
+		"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force,
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint()+"/cgi-bin/stable_token", bytes.NewReader(b))
+	if err != nil {
+		return Token{}, &UpstreamError{Reason: "bad token request"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.tokenAnswer(req)
+}
+
+// FetchClassicToken calls /cgi-bin/token: every call makes a new token and
+// retires the previous one after five minutes.
+func (c *Client) FetchClassicToken(ctx context.Context, appid, secret string) (Token, error) {
+	q := url.Values{"grant_type": {"client_credential"}, "appid": {appid}, "secret": {secret}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint()+"/cgi-bin/token?"+q.Encode(), nil)
+	if err != nil {
+		return Token{}, &UpstreamError{Reason: "bad token request"}
+	}
+	return c.tokenAnswer(req)
+}
+
+// TokenError is the provider's refusal to issue a token.
+type TokenError struct {
+	ErrCode int64
+	ErrMsg  string
+}
+
+func (e *TokenError) Error() string { return fmt.Sprintf("token refused: %d %s", e.ErrCode, e.ErrMsg) }
+
+func (c *Client) tokenAnswer(req *http.Request) (Token, error) {
+	start := time.Now()
+	a, err := c.send(req)
+	if err != nil {
+		return Token{}, err
+	}
+	if !a.JSON {
+		return Token{}, &UpstreamError{Reason: "token answer is not JSON"}
+	}
+	if a.ErrCode != 0 {
+		return Token{}, &TokenError{ErrCode: a.ErrCode, ErrMsg: gjson.GetBytes(a.Body, "errmsg").String()}
+	}
+	v := gjson.GetBytes(a.Body, "access_token").String()
+	exp := gjson.GetBytes(a.Body, "expires_in").Int()
+	if v == "" || exp <= 0 {
+		return Token{}, &UpstreamError{Reason: "token answer without access_token"}
+	}
+	return Token{Value: v, FetchedAt: start, ExpiresAt: start.Add(time.Duration(exp) * time.Second)}, nil
+}
