@@ -1,0 +1,74 @@
+package unicloud
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-unicloud/unicloud/emulator"
+)
+
+func init() {
+	caddy.RegisterModule(emulator.Handler{})
+	httpcaddyfile.RegisterHandlerDirective("unicloud_emulator", parseEmulator)
+	httpcaddyfile.RegisterDirectiveOrder("unicloud_emulator", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseEmulator sets up the unicloud_emulator handler:
+//
+//	unicloud_emulator [<matcher>] {
+//		weixin_app              <appid> <secret>   # a test mini-program; repeatable
+//		weixin_official_account <appid> <secret>   # a test official account; repeatable
+//		token_ttl   <duration>                     # default 7200s
+//		token_grace <duration>                     # default 5m
+//		latency     <duration>                     # default none
+//	}
+func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	e := new(emulator.Handler)
+	h.Next() // the directive name; the matcher is already taken out
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		switch dir := h.Val(); dir {
+		case "weixin_app", "weixin_official_account":
+			args := h.RemainingArgs()
+			if len(args) != 2 {
+				return nil, h.Errf("%s takes an appid and a secret", dir)
+			}
+			apps := &e.WeixinApps
+			if dir == "weixin_official_account" {
+				apps = &e.WeixinOfficialAccounts
+			}
+			if *apps == nil {
+				*apps = map[string]string{}
+			}
+			if _, dup := (*apps)[args[0]]; dup {
+				return nil, h.Errf("%s %s given twice", dir, args[0])
+			}
+			(*apps)[args[0]] = args[1]
+		case "token_ttl", "token_grace", "latency":
+			if !h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			d, err := caddy.ParseDuration(h.Val())
+			if err != nil {
+				return nil, h.Errf("%s: %v", dir, err)
+			}
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			switch dir {
+			case "token_ttl":
+				e.TokenTTL = caddy.Duration(d)
+			case "token_grace":
+				e.TokenGrace = caddy.Duration(d)
+			default:
+				e.Latency = caddy.Duration(d)
+			}
+		default:
+			return nil, h.Errf("unrecognized unicloud_emulator option %q", dir)
+		}
+	}
+	return e, nil
+}
