@@ -137,7 +137,7 @@ func str(m map[string]any, key string) string {
 func (x *weixin) table() map[string]wxRoute {
 	t := map[string]wxRoute{
 		"/cgi-bin/token":        {handle: x.classicToken},
-		"/cgi-bin/stable_token": {post: true, body: jsonBody, handle: x.stableToken},
+		"/cgi-bin/stable_token": {post: true, handle: x.stableToken},
 		"/sns/jscode2session":   {handle: x.code2Session},
 		"/wxa/getpaidunionid":   {audience: miniProgram, handle: x.getPaidUnionID},
 
@@ -277,8 +277,7 @@ func (x *weixin) stableToken(c *wxCall) {
 		ForceRefresh bool   `json:"force_refresh"`
 	}
 	// WeChat types these fields strictly: a string force_refresh is an error.
-	raw, _ := json.Marshal(c.body)
-	if json.Unmarshal(raw, &req) != nil {
+	if json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, maxJSONBody)).Decode(&req) != nil {
 		c.fail(47001, "data format error")
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/gif" // image.DecodeConfig of uploaded images
 	_ "image/jpeg"
 	"image/png"
@@ -260,7 +261,7 @@ func (x *weixin) customTyping(c *wxCall) {
 const maxImageSize = 2 << 20 // the cv/img APIs take images under 2M
 
 // cvImage is the image of a /cv/img call: multipart "img", or the img_url
-// query parameter (never fetched: a stand-in size is used). Undecodable
+// query parameter (never fetched: no data, a stand-in size). Undecodable
 // data is accepted with the stand-in size too.
 func (x *weixin) cvImage(c *wxCall) (data []byte, ctype string, w, h int, ok bool) {
 	up, err := readUpload(c, "img", maxImageSize)
@@ -274,8 +275,7 @@ func (x *weixin) cvImage(c *wxCall) (data []byte, ctype string, w, h int, ok boo
 		}
 		return up.data, up.contentType, 966, 728, true
 	case c.r.URL.Query().Get("img_url") != "":
-		u := c.r.URL.Query().Get("img_url")
-		return []byte(u), "", 966, 728, true
+		return nil, "", 966, 728, true
 	}
 	c.fail(101000, "invalid image url or image data")
 	return nil, "", 0, 0, false
@@ -308,7 +308,7 @@ func (x *weixin) imgQRCode(c *wxCall) {
 	c.ok(map[string]any{
 		"code_results": []map[string]any{{
 			"type_name": "QR_CODE",
-			"data":      "http://weixin.qq.com/r/" + userID("qrcode", string(data))[1:23],
+			"data":      "http://weixin.qq.com/r/" + userID("qrcode", string(data), c.r.URL.Query().Get("img_url"))[1:23],
 			"pos": map[string]any{
 				"left_top":     pt(l, t),
 				"right_top":    pt(l+side, t),
@@ -321,21 +321,23 @@ func (x *weixin) imgQRCode(c *wxCall) {
 }
 
 // imgSuperresolution is POST /cv/img/superresolution: the image scaled 2×
-// (when it decodes and is not huge) is kept as a temporary media.
+// (when it decodes and is not huge; else the image as sent, or a stand-in
+// picture for img_url) is kept as a temporary media.
 func (x *weixin) imgSuperresolution(c *wxCall) {
 	data, ctype, _, _, ok := x.cvImage(c)
 	if !ok {
 		return
 	}
-	up := &upload{data: data, contentType: ctype}
-	if img, _, err := image.Decode(bytes.NewReader(data)); err == nil && img.Bounds().Dx()*img.Bounds().Dy() <= 1<<20 {
-		var buf bytes.Buffer
-		if png.Encode(&buf, upscale2(img)) == nil {
-			up = &upload{data: buf.Bytes(), contentType: "image/png"}
-		}
+	var img image.Image
+	if data == nil {
+		img = renderCode(c.r.URL.Query().Get("img_url"), 430, color.Black, color.White)
+	} else if src, _, err := image.Decode(bytes.NewReader(data)); err == nil && src.Bounds().Dx()*src.Bounds().Dy() <= 1<<20 {
+		img = upscale2(src)
 	}
-	if up.contentType == "" {
-		up.contentType = http.DetectContentType(up.data)
+	up := &upload{data: data, contentType: ctype}
+	var buf bytes.Buffer
+	if img != nil && png.Encode(&buf, img) == nil {
+		up = &upload{data: buf.Bytes(), contentType: "image/png"}
 	}
 	id, _ := x.storeMedia(c.appid, up)
 	c.ok(map[string]any{"media_id": id})
@@ -421,7 +423,9 @@ func (x *weixin) msgSecCheck(c *wxCall) {
 		c.fail(40003, "invalid openid")
 		return
 	}
-	if s := c.str("scene"); s < "1" || s > "4" || len(s) != 1 {
+	switch c.str("scene") {
+	case "1", "2", "3", "4":
+	default:
 		c.fail(40097, "invalid args")
 		return
 	}

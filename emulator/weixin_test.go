@@ -106,6 +106,7 @@ func TestCatalog(t *testing.T) {
 		{path: "/cv/img/aicrop", query: "img_url=" + url.QueryEscape("https://example.com/a.jpg"), want: []string{"results.1.crop_left", "img_size.w"}},
 		{path: "/cv/img/qrcode", field: "img", file: img, want: []string{"code_results.0.type_name", "code_results.0.data", "code_results.0.pos.left_top.x", "code_results.0.pos.right_bottom.y", "img_size.h"}},
 		{path: "/cv/img/superresolution", field: "img", file: img, want: []string{"media_id"}},
+		{path: "/cv/img/superresolution", query: "img_url=" + url.QueryEscape("https://example.com/a.jpg"), want: []string{"media_id"}},
 		{path: "/wxa/business/getuserphonenumber", body: map[string]any{"code": "e31968a7f94cc5ee25fafc2aef2773f0"}, want: []string{
 			"phone_info.phoneNumber", "phone_info.purePhoneNumber", "phone_info.countryCode", "phone_info.watermark.timestamp", "phone_info.watermark.appid"}},
 		{path: "/wxa/generatescheme", body: map[string]any{"jump_wxa": map[string]any{"path": "pages/index/index", "query": "a=1", "env_version": "develop"}, "is_expire": true, "expire_type": 1, "expire_interval": 30}, want: []string{"openlink"}},
