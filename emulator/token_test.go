@@ -1,9 +1,13 @@
 package emulator
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -211,5 +215,40 @@ func TestUnknownPath(t *testing.T) {
 	wantErrcode(t, decode(t, w), -1)
 	if s.Stats().Calls["/cgi-bin/nope"] != 1 {
 		t.Error("unknown path not counted")
+	}
+}
+
+func TestConcurrentCalls(t *testing.T) {
+	s, clock := newTestServer(t)
+	stableBody := mustJSON(map[string]any{"grant_type": "client_credential", "appid": testApp, "secret": testSecret})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				w := do(s, http.MethodPost, "/cgi-bin/stable_token", bytes.NewReader(stableBody), "application/json")
+				var tok struct {
+					AccessToken string `json:"access_token"`
+				}
+				json.Unmarshal(w.Body.Bytes(), &tok)
+				do(s, http.MethodPost, "/cgi-bin/message/custom/typing?access_token="+tok.AccessToken,
+					strings.NewReader(`{"touser":"o","command":"Typing"}`), "application/json")
+				do(s, http.MethodGet, "/sns/jscode2session?appid="+testApp+"&secret="+testSecret+"&js_code=user"+strconv.Itoa(i), nil, "")
+				switch j % 7 {
+				case 0:
+					s.ExpireTokens(testApp)
+				case 3:
+					s.RevokeTokens(testApp)
+				case 5:
+					clock.Add(time.Minute)
+				}
+				s.Stats()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if n := s.Stats().TokenIssues[testApp].Stable; n != 160 {
+		t.Errorf("stable token answers = %d, want 160", n)
 	}
 }

@@ -344,8 +344,8 @@ func (x *weixin) authorize(token string) (appid string, code int, msg string) {
 	}
 	now := x.s.now()
 	x.mu.Lock()
+	defer x.mu.Unlock()
 	t, ok := x.tokens[token]
-	x.mu.Unlock()
 	switch {
 	case !ok, !t.retires.IsZero() && !now.Before(t.retires):
 		return "", 40001, "invalid credential, access_token is invalid or not latest"
