@@ -34,6 +34,16 @@ func init() {
 //		timeout      <duration>
 //		max_body     <size>
 //	}
+//
+//	unicloud_openapi [<matcher>] alipay {
+//		app_id            <appid>
+//		private_key       <pem-or-base64>
+//		key_type          PKCS8|PKCS1
+//		alipay_public_key <pem-or-base64>
+//		endpoint          <gateway-url>
+//		sandbox
+//		timeout           <duration>
+//	}
 func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	o := new(handlers.OpenAPI)
 	h.Next() // directive name
@@ -50,7 +60,8 @@ func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	for h.NextBlock(0) {
 		dir := h.Val()
 		switch dir {
-		case "app_id", "secret", "h5_app_id", "h5_secret", "endpoint", "token_mode", "access_token":
+		case "app_id", "secret", "h5_app_id", "h5_secret", "endpoint", "token_mode", "access_token",
+			"private_key", "key_type", "alipay_public_key":
 			v, err := oneArg(h)
 			if err != nil {
 				return nil, err
@@ -58,6 +69,7 @@ func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			*map[string]*string{
 				"app_id": &o.AppID, "secret": &o.Secret, "h5_app_id": &o.H5AppID, "h5_secret": &o.H5Secret,
 				"endpoint": &o.Endpoint, "token_mode": &o.TokenMode, "access_token": &o.AccessToken,
+				"private_key": &o.PrivateKey, "key_type": &o.KeyType, "alipay_public_key": &o.AlipayPublicKey,
 			}[dir] = v
 		case "app":
 			args := h.RemainingArgs()
@@ -75,11 +87,15 @@ func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			} else {
 				o.AllowRaw = append(o.AllowRaw, args...)
 			}
-		case "expose_session_key":
+		case "expose_session_key", "sandbox":
 			if h.NextArg() {
 				return nil, h.ArgErr()
 			}
-			o.ExposeSessionKey = true
+			if dir == "sandbox" {
+				o.Sandbox = true
+			} else {
+				o.ExposeSessionKey = true
+			}
 		case "timeout":
 			v, err := oneArg(h)
 			if err != nil {

@@ -65,8 +65,18 @@ type OpenAPI struct {
 	// MaxBody bounds a caller's request body in bytes (default 2 MB).
 	MaxBody int64 `json:"max_body,omitempty"`
 
+	// PrivateKey is the Alipay application private key (PEM or bare
+	// base64). Alipay only.
+	PrivateKey string `json:"private_key,omitempty"`
+	// KeyType is PKCS8 (default) or PKCS1. Alipay only.
+	KeyType string `json:"key_type,omitempty"`
+	// AlipayPublicKey verifies Alipay's answers (PEM or bare base64).
+	AlipayPublicKey string `json:"alipay_public_key,omitempty"`
+	// Sandbox uses Alipay's sandbox gateway. Alipay only.
+	Sandbox bool `json:"sandbox,omitempty"`
+
 	apps    map[string]string // appid -> secret
-	allow   []string
+	allow   map[string]bool   // API names and aliases callers may use
 	client  *weixin.Client
 	shared  *weixinShared
 	logger  *zap.Logger
@@ -115,8 +125,11 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 	if h.Provider == "" {
 		h.Provider = "weixin"
 	}
+	if h.Provider == "alipay" {
+		return h.provisionAlipay(ctx)
+	}
 	if h.Provider != "weixin" {
-		return fmt.Errorf("unicloud_openapi %s: this build supports weixin only", h.Provider)
+		return fmt.Errorf("unicloud_openapi: unknown provider %q (weixin or alipay)", h.Provider)
 	}
 	if h.TokenMode == "" {
 		h.TokenMode = "stable"
@@ -139,14 +152,7 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 		}
 		h.apps[id] = strings.TrimSpace(repl.ReplaceAll(a.Secret, ""))
 	}
-	h.allow = h.Allow
-	if len(h.allow) == 0 {
-		for _, a := range weixin.Catalog {
-			if a.Name != "auth.getAccessToken" {
-				h.allow = append(h.allow, a.Name)
-			}
-		}
-	}
+	h.allow = allowedAPIs(h.Allow)
 	endpoint := h.Endpoint
 	if endpoint == "" {
 		endpoint = weixin.DefaultEndpoint
@@ -185,13 +191,16 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 
 // Validate checks the configuration.
 func (h *OpenAPI) Validate() error {
+	if h.Provider == "alipay" {
+		return h.validateAlipay()
+	}
 	if h.TokenMode != "stable" && h.TokenMode != "classic" {
 		return fmt.Errorf("unicloud_openapi: token_mode must be stable or classic, not %q", h.TokenMode)
 	}
 	if len(h.apps) == 0 {
 		return errors.New("unicloud_openapi weixin: app_id is required")
 	}
-	for _, pattern := range h.allow {
+	for _, pattern := range h.Allow {
 		if _, err := path.Match(pattern, ""); err != nil {
 			return fmt.Errorf("unicloud_openapi: bad allow pattern %q", pattern)
 		}
@@ -216,6 +225,9 @@ func (h *OpenAPI) Cleanup() error {
 // ServeHTTP answers one API call. It is a terminal handler: next is not
 // called.
 func (h *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if h.Provider == "alipay" {
+		return h.serveAlipay(w, r)
+	}
 	api, name := lookupAPI(r.URL.Path)
 	label := "unknown"
 	if api != nil {
@@ -250,16 +262,29 @@ func lookupAPI(p string) (*weixin.API, string) {
 	return nil, ""
 }
 
-func (h *OpenAPI) allowed(api *weixin.API, called string) bool {
-	for _, pattern := range h.allow {
-		if ok, _ := path.Match(pattern, api.Name); ok {
-			return true
+// allowedAPIs resolves the allow patterns against the catalog once, so a
+// call costs one map lookup. An API is allowed when a pattern matches its
+// name or one of its aliases; with no patterns, every API but
+// auth.getAccessToken is.
+func allowedAPIs(patterns []string) map[string]bool {
+	allow := make(map[string]bool)
+	for _, a := range weixin.Catalog {
+		names := append([]string{a.Name}, a.Aliases...)
+		ok := len(patterns) == 0 && a.Name != "auth.getAccessToken"
+		for _, pattern := range patterns {
+			for _, n := range names {
+				if m, _ := path.Match(pattern, n); m {
+					ok = true
+				}
+			}
 		}
-		if ok, _ := path.Match(pattern, called); ok {
-			return true
+		if ok {
+			for _, n := range names {
+				allow[n] = true
+			}
 		}
 	}
-	return false
+	return allow
 }
 
 // call is one parsed caller request.
@@ -276,7 +301,7 @@ func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API,
 	if api == nil {
 		return "", newError(http.StatusNotFound, ErrAPINotFound, "unknown API: "+strings.Trim(r.URL.Path, "/"))
 	}
-	if !h.allowed(api, called) {
+	if !h.allow[api.Name] {
 		return "", newError(http.StatusForbidden, ErrAPINotAllowed, "API not allowed: "+api.Name)
 	}
 	c, err := h.parse(r, api)
