@@ -54,7 +54,6 @@ const (
 // safe for concurrent use; New builds one.
 type Server struct {
 	cfg Config
-	now func() time.Time
 
 	providers map[string]provider
 	routes    map[string]http.HandlerFunc // exact path → handler
@@ -92,16 +91,15 @@ func New(cfg Config) *Server {
 	if cfg.TokenGrace <= 0 {
 		cfg.TokenGrace = caddy.Duration(DefaultTokenGrace)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Server{
 		cfg:       cfg,
-		now:       cfg.Now,
 		providers: map[string]provider{},
 		routes:    map[string]http.HandlerFunc{},
 		hooks:     map[string]http.HandlerFunc{},
 		calls:     map[string]int{},
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	s.hooks["/_emulator/stats"] = func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) }
 	for name, ctor := range providerCtors {
@@ -112,6 +110,9 @@ func New(cfg Config) *Server {
 	}
 	return s
 }
+
+// now is the emulator's clock.
+func (s *Server) now() time.Time { return s.cfg.Now() }
 
 func mount(dst, src map[string]http.HandlerFunc, name string) {
 	for path, h := range src {

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -199,19 +198,12 @@ func (x *weixin) serve(rt wxRoute, w http.ResponseWriter, r *http.Request) {
 		c.appid = appid
 	}
 	if rt.body == jsonBody {
-		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
-		if err != nil {
+		c.body = map[string]any{} // an empty body is an empty object
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+		dec.UseNumber()
+		if err := dec.Decode(&c.body); (err != nil && err != io.EOF) || c.body == nil {
 			c.fail(47001, "data format error")
 			return
-		}
-		c.body = map[string]any{}
-		if len(bytes.TrimSpace(raw)) > 0 {
-			dec := json.NewDecoder(bytes.NewReader(raw))
-			dec.UseNumber()
-			if dec.Decode(&c.body) != nil || c.body == nil {
-				c.fail(47001, "data format error")
-				return
-			}
 		}
 	}
 	rt.handle(c)
