@@ -52,6 +52,14 @@ const (
 
 // Server answers like the emulated providers. It is a plain http.Handler,
 // safe for concurrent use; New builds one.
+//
+// Test hooks, as Go methods and as JSON over HTTP (not counted as calls,
+// no latency):
+//
+//	GET  /_emulator/stats                        Stats
+//	POST /_emulator/weixin/revoke_tokens?appid=  RevokeTokens
+//	POST /_emulator/weixin/expire_tokens?appid=  ExpireTokens
+//	GET  /_emulator/weixin/phone?appid=&openid=  EncryptedPhoneData for a user code2Session has seen
 type Server struct {
 	cfg Config
 
