@@ -1,0 +1,204 @@
+package weixin
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCatalogRows(t *testing.T) {
+	seen := map[string]bool{}
+	for _, a := range Catalog {
+		for _, n := range append([]string{a.Name}, a.Aliases...) {
+			if seen[n] {
+				t.Errorf("%s listed twice", n)
+			}
+			seen[n] = true
+		}
+		if a.Kind == KindCall || a.Kind == KindCode2Session {
+			if a.Method != "GET" && a.Method != "POST" {
+				t.Errorf("%s: method %q", a.Name, a.Method)
+			}
+			if !strings.HasPrefix(a.Path, "/") {
+				t.Errorf("%s: path %q", a.Name, a.Path)
+			}
+		}
+		if a.Kind == KindCall && a.Path != "" && a.Token == TokenNone {
+			t.Errorf("%s: a provider call without a token", a.Name)
+		}
+		for _, p := range a.Params {
+			if strings.ToLower(p.Name) != p.Name {
+				t.Errorf("%s: parameter %q is not in the provider's spelling", a.Name, p.Name)
+			}
+		}
+	}
+	// Every API of SPEC §2 (both seeds).
+	want := []string{
+		"auth.code2Session", "auth.getOpenid", "auth.getAccessToken", "auth.getPaidUnionId",
+		"analysis.getDailyRetain", "analysis.getMonthlyRetain", "analysis.getWeeklyRetain",
+		"analysis.getDailySummary", "analysis.getDailyVisitTrend", "analysis.getMonthlyVisitTrend",
+		"analysis.getWeeklyVisitTrend", "analysis.getUserPortrait", "analysis.getVisitDistribution",
+		"analysis.getVisitPage",
+		"customerServiceMessage.getTempMedia", "customerServiceMessage.send",
+		"customerServiceMessage.setTyping", "customerServiceMessage.uploadTempMedia",
+		"wxacode.createQRCode", "wxacode.get", "wxacode.getUnlimited",
+		"img.aiCrop", "img.scanQRCode", "img.superresolution",
+		"decrypt.getPhoneNumber", "phoneNumber.getPhoneNumber",
+		"urlscheme.generate", "urllink.generate", "security.msgSecCheck", "security.imgSecCheck",
+		"subscribeMessage.send", "uniformMessage.send", "h5.templateMessage.send",
+		"livebroadcast.getLiveInfo", "request",
+	}
+	for _, n := range want {
+		if !seen[n] {
+			t.Errorf("catalog lacks %s", n)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("catalog has %d names, SPEC lists %d", len(seen), len(want))
+	}
+}
+
+func TestLookup(t *testing.T) {
+	for _, name := range []string{"auth.code2Session", "auth/code2Session", "/auth/code2Session", "auth/getOpenid", "h5/templateMessage/send", "h5.templateMessage/send"} {
+		if _, ok := Lookup(name); !ok {
+			t.Errorf("Lookup(%q) failed", name)
+		}
+	}
+	a, _ := Lookup("auth/getOpenid")
+	if a.Name != "auth.code2Session" {
+		t.Errorf("alias resolves to %s", a.Name)
+	}
+	for _, name := range []string{"", "auth", "auth.code2session", "auth.code2Session.x"} {
+		if _, ok := Lookup(name); ok {
+			t.Errorf("Lookup(%q) found something", name)
+		}
+	}
+}
+
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustLookup(t *testing.T, name string) *API {
+	t.Helper()
+	a, ok := Lookup(name)
+	if !ok {
+		t.Fatal(name)
+	}
+	return a
+}
+
+func TestPrepareParams(t *testing.T) {
+	cc := &CallContext{AppID: "wxapp", H5AppID: "wxoa"}
+	cases := []struct {
+		api, in, want, err string
+	}{
+		{"auth.code2Session", `{"code":"c"}`, `{"js_code":"c"}`, ""},
+		{"auth.code2Session", `{"jsCode":"c"}`, `{"js_code":"c"}`, ""},
+		{"auth.code2Session", `{"js_code":"c","appId":"x","secret":"s","accessToken":"t"}`, `{"js_code":"c"}`, ""},
+		{"auth.code2Session", `{}`, "", "missing required parameter: jsCode"},
+		{"analysis.getDailyRetain", `{"beginDate":"20240101","endDate":"20240102"}`, `{"begin_date":"20240101","end_date":"20240102"}`, ""},
+		{"analysis.getDailyRetain", `{"beginDate":20240101,"endDate":"20240102"}`, "", "parameter must be a string: beginDate"},
+		{"wxacode.getUnlimited", `{"scene":"a","lineColor":{"r":1},"isHyaline":true}`, `{"scene":"a","line_color":{"r":1},"is_hyaline":true}`, ""},
+		{"wxacode.get", `{"path":"p","width":"430"}`, "", "parameter must be a number: width"},
+		{"customerServiceMessage.send", `{"touser":"o","msgtype":"miniprogrampage","miniprogrampage":{"title":"t","pagePath":"p","thumbMediaId":"m"}}`,
+			`{"touser":"o","msgtype":"miniprogrampage","miniprogrampage":{"title":"t","pagepath":"p","thumb_media_id":"m"}}`, ""},
+		{"subscribeMessage.send", `{"toUser":"o","templateId":"t","data":{"thing1":{"value":"v"},"phraseTwo":{"value":"w"}}}`,
+			`{"touser":"o","template_id":"t","data":{"thing1":{"value":"v"},"phraseTwo":{"value":"w"}}}`, ""},
+		{"livebroadcast.getLiveInfo", `{"pageIndex":3,"pageSize":20}`, `{"start":40,"limit":20}`, ""},
+		{"livebroadcast.getLiveInfo", `{}`, `{"start":0,"limit":10}`, ""},
+		{"livebroadcast.getLiveInfo", `{"pageSize":1000}`, "", "pageSize"},
+		{"uniformMessage.send", `{"touser":"o","templateId":"t","url":"u","data":{"k":{"value":"v"}}}`,
+			`{"touser":"o","mp_template_msg":{"appid":"wxoa","template_id":"t","url":"u","data":{"k":{"value":"v"}}}}`, ""},
+		{"uniformMessage.send", `{"touser":"o","templateAppid":"wxother","templateId":"t","data":{}}`,
+			`{"touser":"o","mp_template_msg":{"appid":"wxother","template_id":"t","data":{}}}`, ""},
+		{"uniformMessage.send", `{"touser":"o","data":{}}`, "", "templateId"},
+	}
+	for _, c := range cases {
+		t.Run(c.api, func(t *testing.T) {
+			got, err := mustLookup(t, c.api).PrepareParams(decode(t, c.in), cc)
+			if c.err != "" {
+				var pe *ParamError
+				if err == nil || !errors.As(err, &pe) || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err %v, want one containing %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(decode(t, c.want))
+			if string(gb) != string(wb) {
+				t.Fatalf("got %s, want %s", gb, wb)
+			}
+		})
+	}
+}
+
+// vectors reads ../shared/vectors/vectors.json (shared/ is beside the repo).
+func vectors(t *testing.T) map[string]json.RawMessage {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for i := 0; i < 6; i++ {
+		p := filepath.Join(dir, "..", "shared", "vectors", "vectors.json")
+		if raw, err := os.ReadFile(p); err == nil {
+			var v map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		dir = filepath.Dir(dir)
+	}
+	t.Fatal("../shared/vectors/vectors.json not found beside the repository")
+	return nil
+}
+
+func TestDecryptPhoneNumberOfficialVector(t *testing.T) {
+	var v struct {
+		AppID         string          `json:"appId"`
+		SessionKey    string          `json:"sessionKey"`
+		IV            string          `json:"iv"`
+		EncryptedData string          `json:"encryptedData"`
+		Plaintext     json.RawMessage `json:"plaintext"`
+	}
+	if err := json.Unmarshal(vectors(t)["miniprogram_encrypted_data"], &v); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := DecryptPhoneNumber(v.AppID, v.SessionKey, v.EncryptedData, v.IV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want any
+	_ = json.Unmarshal(plain, &got)
+	wantRaw := []byte(v.Plaintext)
+	var s string
+	if json.Unmarshal(wantRaw, &s) == nil {
+		wantRaw = []byte(s)
+	}
+	_ = json.Unmarshal(wantRaw, &want)
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(want)
+	if string(gb) != string(wb) {
+		t.Fatalf("decrypted %s, want %s", gb, wb)
+	}
+	// The watermark names another app: refused.
+	if _, err := DecryptPhoneNumber("wx-other", v.SessionKey, v.EncryptedData, v.IV); !errors.Is(err, ErrWatermark) {
+		t.Fatalf("other app: %v, want ErrWatermark", err)
+	}
+	// A wrong session key does not decrypt.
+	if _, err := DecryptPhoneNumber(v.AppID, "AAAAAAAAAAAAAAAAAAAAAA==", v.EncryptedData, v.IV); err == nil {
+		t.Fatal("decrypted with a wrong session key")
+	}
+}
