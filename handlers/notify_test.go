@@ -1,0 +1,571 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-unicloud/unicloud/emulator"
+	"github.com/caddy-unicloud/unicloud/signing"
+)
+
+const (
+	notifyTestAppID    = "wx8888888888888888"
+	notifyTestMchID    = "1900000109"
+	notifyTestV2Key    = "192006250b4c09247ec02edce69f6a2d"
+	notifyTestV3Key    = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb"
+	notifyTestSerial   = "3775B6A45ACD588826D15E583A95F5DD********"
+	notifyTestAliAppID = "2021000117650139"
+	notifyTestSecret   = "backend-hmac-secret"
+)
+
+var (
+	notifyKeyOnce sync.Once
+	notifyKey     *rsa.PrivateKey
+)
+
+// notifyTestKey is one RSA key standing in for the WeChat Pay platform key
+// and for Alipay's key.
+func notifyTestKey(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	notifyKeyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		notifyKey = k
+	})
+	return notifyKey
+}
+
+func notifyTestPubPEM(t testing.TB) string {
+	der, err := x509.MarshalPKIXPublicKey(&notifyTestKey(t).PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+func notifyTestOrder() emulator.NotifyOrder {
+	return emulator.NotifyOrder{AppID: notifyTestAppID, MchID: notifyTestMchID, OutTradeNo: "ORDER-1",
+		TransactionID: "4200000000000000001", TotalFee: 100, CashFee: 90, OpenID: "oUser1",
+		Time: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), OutRefundNo: "REFUND-1", RefundID: "5000001", RefundFee: 40}
+}
+
+func notifyTestSigner(t testing.TB) emulator.WxpayV3NotifySigner {
+	return emulator.WxpayV3NotifySigner{PlatformKey: notifyTestKey(t), Serial: notifyTestSerial, APIv3Key: notifyTestV3Key}
+}
+
+// provisionNotify provisions n and gives it a logger the test can read.
+func provisionNotify(t testing.TB, n *Notify) (*Notify, *observer.ObservedLogs) {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := n.Provision(ctx); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	if err := n.Validate(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	n.logger = zap.New(core)
+	return n, logs
+}
+
+func wxpayNotify(t testing.TB) *Notify {
+	return &Notify{Provider: "wxpay", AppID: notifyTestAppID, MchID: notifyTestMchID, Key: notifyTestV2Key,
+		APIv3Key: notifyTestV3Key, PlatformKeys: []NotifyPlatformKey{{Serial: notifyTestSerial, Key: notifyTestPubPEM(t)}},
+		UpstreamSecret: notifyTestSecret}
+}
+
+func alipayNotify(t testing.TB) *Notify {
+	return &Notify{Provider: "alipay", AppID: notifyTestAliAppID, AlipayPublicKey: notifyTestPubPEM(t),
+		UpstreamSecret: notifyTestSecret}
+}
+
+// recordingNext is a next handler that records what it received and
+// answers status.
+type recordingNext struct {
+	status int
+	err    error
+	calls  int
+	header http.Header
+	body   []byte
+	method string
+	path   string
+	length int64
+}
+
+func (rn *recordingNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	rn.calls++
+	rn.header = r.Header.Clone()
+	rn.method, rn.path, rn.length = r.Method, r.URL.Path, r.ContentLength
+	rn.body, _ = io.ReadAll(r.Body)
+	if rn.err != nil {
+		return rn.err
+	}
+	w.Header().Set("X-Backend", "1")
+	if rn.status != 0 {
+		w.WriteHeader(rn.status)
+	}
+	_, _ = w.Write([]byte(`{"ok":true}`))
+	return nil
+}
+
+func serveNotify(t testing.TB, n *Notify, next caddyhttp.Handler, m *emulator.NotifyMessage, extra http.Header) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/notify/x?q=1", bytes.NewReader(m.Body))
+	for k, v := range m.Header {
+		r.Header[k] = v
+	}
+	for k, v := range extra {
+		r.Header[k] = v
+	}
+	w := httptest.NewRecorder()
+	if err := n.ServeHTTP(w, r, next); err != nil {
+		t.Fatalf("ServeHTTP returned %v", err)
+	}
+	return w
+}
+
+const (
+	v2Success = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
+	v2Fail    = "<xml><return_code><![CDATA[FAIL]]></return_code>"
+)
+
+func notifyCounter(t testing.TB, provider, kind, result string) float64 {
+	var m dto.Metric
+	if err := notifyCount.WithLabelValues(provider, kind, result).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+func TestNotifyAccepted(t *testing.T) {
+	o := notifyTestOrder()
+	key := notifyTestKey(t)
+	type tcase struct {
+		name, provider, kind string
+		build                func() (*emulator.NotifyMessage, error)
+		status               int
+		answer               string
+		want                 map[string]any
+	}
+	payment := map[string]any{"outTradeNo": "ORDER-1", "transactionId": "4200000000000000001", "totalFee": 100.0,
+		"cashFee": 90.0, "feeType": "CNY", "timeEnd": "20240102110405", "openid": "oUser1", "tradeState": "SUCCESS"}
+	refund := map[string]any{"outTradeNo": "ORDER-1", "transactionId": "4200000000000000001", "outRefundNo": "REFUND-1",
+		"totalFee": 100.0, "refundFee": 40.0, "refundStatus": "SUCCESS"}
+	cases := []tcase{
+		{"v2 payment", "wxpay", "payment", func() (*emulator.NotifyMessage, error) {
+			return emulator.WxpayV2PaymentNotification(o, notifyTestV2Key, "MD5")
+		}, 200, v2Success, payment},
+		{"v2 payment HMAC", "wxpay", "payment", func() (*emulator.NotifyMessage, error) {
+			return emulator.WxpayV2PaymentNotification(o, notifyTestV2Key, "HMAC-SHA256")
+		}, 200, v2Success, payment},
+		{"v2 refund", "wxpay", "refund", func() (*emulator.NotifyMessage, error) {
+			return emulator.WxpayV2RefundNotification(o, notifyTestV2Key)
+		}, 200, v2Success, refund},
+		{"v3 transaction", "wxpay", "payment", func() (*emulator.NotifyMessage, error) {
+			return emulator.WxpayV3TransactionNotification(o, notifyTestSigner(t))
+		}, 204, "", payment},
+		{"v3 refund", "wxpay", "refund", func() (*emulator.NotifyMessage, error) {
+			return emulator.WxpayV3RefundNotification(o, notifyTestSigner(t))
+		}, 204, "", refund},
+	}
+	ao := o
+	ao.AppID = notifyTestAliAppID
+	cases = append(cases,
+		tcase{"alipay trade", "alipay", "payment", func() (*emulator.NotifyMessage, error) {
+			return emulator.AlipayTradeNotification(ao, key)
+		}, 200, "success", payment},
+		tcase{"alipay refund", "alipay", "refund", func() (*emulator.NotifyMessage, error) {
+			return emulator.AlipayRefundNotification(ao, key)
+		}, 200, "success", map[string]any{"outTradeNo": "ORDER-1", "transactionId": "4200000000000000001",
+			"outRefundNo": "REFUND-1", "totalFee": 100.0, "refundFee": 40.0, "refundStatus": "SUCCESS"}},
+	)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var n *Notify
+			if tc.provider == "wxpay" {
+				n, _ = provisionNotify(t, wxpayNotify(t))
+			} else {
+				n, _ = provisionNotify(t, alipayNotify(t))
+			}
+			m, err := tc.build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := notifyCounter(t, tc.provider, tc.kind, "accepted")
+			next := &recordingNext{}
+			w := serveNotify(t, n, next, m, http.Header{"X-Unicloud-Signature": {"sha256=forged"},
+				"X-Unicloud-Provider": {"alipay"}, "x-unicloud-whatever": {"1"}})
+
+			if w.Code != tc.status || w.Body.String() != tc.answer {
+				t.Fatalf("provider got %d %q, want %d %q", w.Code, w.Body.String(), tc.status, tc.answer)
+			}
+			if w.Header().Get("X-Backend") != "" {
+				t.Error("backend headers reached the provider")
+			}
+			if next.calls != 1 || next.method != http.MethodPost || next.path != "/notify/x" {
+				t.Fatalf("next: %d calls, %s %s", next.calls, next.method, next.path)
+			}
+			// Headers.
+			h := next.header
+			if h.Get("Content-Type") != "application/json" || h.Get("X-Unicloud-Provider") != tc.provider ||
+				h.Get("X-Unicloud-Notify-Type") != tc.kind || h.Get("x-unicloud-whatever") != "" {
+				t.Errorf("backend headers: %v", h)
+			}
+			if next.length != int64(len(next.body)) || h.Get("Content-Length") != strconv.Itoa(len(next.body)) {
+				t.Errorf("content length %d / %s for %d bytes", next.length, h.Get("Content-Length"), len(next.body))
+			}
+			if want := "sha256=" + signing.HMACSHA256Hex([]byte(notifyTestSecret), next.body); h.Get("X-Unicloud-Signature") != want {
+				t.Errorf("X-Unicloud-Signature %q, want %q", h.Get("X-Unicloud-Signature"), want)
+			}
+			// Body.
+			var ev map[string]any
+			if err := json.Unmarshal(next.body, &ev); err != nil {
+				t.Fatalf("%v: %s", err, next.body)
+			}
+			if ev["provider"] != tc.provider || ev["type"] != tc.kind {
+				t.Errorf("event %s", next.body)
+			}
+			for k, v := range tc.want {
+				if ev[k] != v {
+					t.Errorf("%s = %v, want %v (%s)", k, ev[k], v, next.body)
+				}
+			}
+			if _, ok := ev["raw"].(map[string]any); !ok {
+				t.Errorf("no raw: %s", next.body)
+			}
+			if after := notifyCounter(t, tc.provider, tc.kind, "accepted"); after != before+1 {
+				t.Errorf("accepted counter %v → %v", before, after)
+			}
+		})
+	}
+}
+
+// Without upstream_secret no X-Unicloud-Signature is sent, even a forged one.
+func TestNotifyNoUpstreamSecret(t *testing.T) {
+	cfg := wxpayNotify(t)
+	cfg.UpstreamSecret = ""
+	n, _ := provisionNotify(t, cfg)
+	m, _ := emulator.WxpayV2PaymentNotification(notifyTestOrder(), notifyTestV2Key, "")
+	next := &recordingNext{}
+	w := serveNotify(t, n, next, m, http.Header{"X-Unicloud-Signature": {"sha256=forged"}})
+	if w.Code != 200 || next.header.Get("X-Unicloud-Signature") != "" {
+		t.Fatalf("%d %v", w.Code, next.header)
+	}
+}
+
+func TestNotifyBackendFailed(t *testing.T) {
+	o := notifyTestOrder()
+	for _, tc := range []struct {
+		name string
+		next *recordingNext
+	}{
+		{"500", &recordingNext{status: 500}},
+		{"404", &recordingNext{status: 404}},
+		{"302", &recordingNext{status: 302}},
+		{"error", &recordingNext{err: caddyhttp.Error(http.StatusBadGateway, errors.New("dial tcp: refused"))}},
+		{"plain error", &recordingNext{err: errors.New("boom")}},
+	} {
+		n, logs := provisionNotify(t, wxpayNotify(t))
+		m, _ := emulator.WxpayV2PaymentNotification(o, notifyTestV2Key, "")
+		w := serveNotify(t, n, tc.next, m, nil)
+		if w.Code != 500 || !strings.HasPrefix(w.Body.String(), v2Fail) || w.Header().Get("Content-Type") != "text/xml; charset=utf-8" {
+			t.Errorf("%s: v2 got %d %q", tc.name, w.Code, w.Body.String())
+		}
+		if logs.FilterMessageSnippet("did not accept").Len() != 1 {
+			t.Errorf("%s: logs %v", tc.name, logs.All())
+		}
+
+		m, _ = emulator.WxpayV3TransactionNotification(o, notifyTestSigner(t))
+		w = serveNotify(t, n, tc.next, m, nil)
+		var fail struct{ Code, Message string }
+		if err := json.Unmarshal(w.Body.Bytes(), &fail); w.Code != 500 || err != nil || fail.Code != "FAIL" || fail.Message == "" {
+			t.Errorf("%s: v3 got %d %q", tc.name, w.Code, w.Body.String())
+		}
+
+		a, _ := provisionNotify(t, alipayNotify(t))
+		ao := o
+		ao.AppID = notifyTestAliAppID
+		m, _ = emulator.AlipayTradeNotification(ao, notifyTestKey(t))
+		w = serveNotify(t, a, tc.next, m, nil)
+		if w.Code != 500 || w.Body.String() != "fail" {
+			t.Errorf("%s: alipay got %d %q", tc.name, w.Code, w.Body.String())
+		}
+	}
+	// A backend that writes nothing answered 200, as net/http would.
+	n, _ := provisionNotify(t, wxpayNotify(t))
+	m, _ := emulator.WxpayV2PaymentNotification(o, notifyTestV2Key, "")
+	silent := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	if w := serveNotify(t, n, silent, m, nil); w.Code != 200 || w.Body.String() != v2Success {
+		t.Errorf("silent backend: %d %q", w.Code, w.Body.String())
+	}
+}
+
+func TestNotifyRefused(t *testing.T) {
+	o := notifyTestOrder()
+	key := notifyTestKey(t)
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	must := func(m *emulator.NotifyMessage, err error) *emulator.NotifyMessage {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	tamper := func(m *emulator.NotifyMessage, old, new string) *emulator.NotifyMessage {
+		if !bytes.Contains(m.Body, []byte(old)) {
+			t.Fatalf("%q not in %s", old, m.Body)
+		}
+		return &emulator.NotifyMessage{Header: m.Header, Body: bytes.Replace(m.Body, []byte(old), []byte(new), 1)}
+	}
+	wrongMch := o
+	wrongMch.MchID = "1111111111"
+	signer := notifyTestSigner(t)
+	wrongSerial := signer
+	wrongSerial.Serial = "UNKNOWN"
+	wrongV3Key := signer
+	wrongV3Key.APIv3Key = "0123456789abcdef0123456789abcdef"
+	otherSigner := signer
+	otherSigner.PlatformKey = other
+	stale := must(emulator.WxpayV3TransactionNotification(o, signer))
+	stale.Header = stale.Header.Clone()
+	ts, _ := strconv.ParseInt(stale.Header.Get("Wechatpay-Timestamp"), 10, 64)
+	staleTS := strconv.FormatInt(ts-600, 10)
+	sig, _ := signing.RSASHA256Sign(key, signing.WxpayV3VerifyMessage(staleTS, stale.Header.Get("Wechatpay-Nonce"), stale.Body))
+	stale.Header.Set("Wechatpay-Timestamp", staleTS)
+	stale.Header.Set("Wechatpay-Signature", sig)
+	ao := o
+	ao.AppID = notifyTestAliAppID
+	wrongApp := o
+	wrongApp.AppID = "2021000000000000"
+	big := must(emulator.WxpayV2PaymentNotification(o, notifyTestV2Key, ""))
+	big = &emulator.NotifyMessage{Header: big.Header, Body: append(bytes.Repeat([]byte(" "), DefaultNotifyMaxBody), big.Body...)}
+
+	v2 := func(m *emulator.NotifyMessage) *emulator.NotifyMessage { return m }
+	for _, tc := range []struct {
+		name     string
+		provider string
+		m        *emulator.NotifyMessage
+		status   int
+		check    string
+		form     string // prefix of the answer
+	}{
+		{"v2 tampered", "wxpay", tamper(must(emulator.WxpayV2PaymentNotification(o, notifyTestV2Key, "")), "<total_fee><![CDATA[100]]>", "<total_fee><![CDATA[1]]>"), 401, "signature", v2Fail},
+		{"v2 wrong key", "wxpay", must(emulator.WxpayV2PaymentNotification(o, "another key", "")), 401, "signature", v2Fail},
+		{"v2 wrong merchant", "wxpay", must(emulator.WxpayV2PaymentNotification(wrongMch, notifyTestV2Key, "")), 401, "merchant", v2Fail},
+		{"v2 refund wrong key", "wxpay", must(emulator.WxpayV2RefundNotification(o, "another key")), 401, "decrypt", v2Fail},
+		{"v2 doctype", "wxpay", v2(&emulator.NotifyMessage{Header: http.Header{}, Body: []byte(`<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><a>&x;</a></xml>`)}), 400, "malformed", v2Fail},
+		{"v2 garbage", "wxpay", &emulator.NotifyMessage{Header: http.Header{}, Body: []byte("garbage")}, 400, "malformed", v2Fail},
+		{"v2 over max_body", "wxpay", big, 413, "body_too_large", v2Fail},
+		{"v3 stale", "wxpay", stale, 401, "freshness", `{"code":"FAIL"`},
+		{"v3 unknown serial", "wxpay", must(emulator.WxpayV3TransactionNotification(o, wrongSerial)), 401, "serial", `{"code":"FAIL"`},
+		{"v3 wrong APIv3 key", "wxpay", must(emulator.WxpayV3TransactionNotification(o, wrongV3Key)), 401, "decrypt", `{"code":"FAIL"`},
+		{"v3 other platform key", "wxpay", must(emulator.WxpayV3RefundNotification(o, otherSigner)), 401, "signature", `{"code":"FAIL"`},
+		{"v3 wrong merchant", "wxpay", must(emulator.WxpayV3RefundNotification(wrongMch, signer)), 401, "merchant", `{"code":"FAIL"`},
+		{"v3 tampered", "wxpay", tamper(must(emulator.WxpayV3TransactionNotification(o, signer)), `"event_type"`, ` "event_type"`), 401, "signature", `{"code":"FAIL"`},
+		{"v3 garbage json", "wxpay", &emulator.NotifyMessage{Header: http.Header{}, Body: []byte("{}")}, 401, "signature", `{"code":"FAIL"`},
+		{"alipay tampered", "alipay", tamper(must(emulator.AlipayTradeNotification(ao, key)), "total_amount=1.00", "total_amount=0.01"), 401, "signature", "fail"},
+		{"alipay wrong key", "alipay", must(emulator.AlipayTradeNotification(ao, other)), 401, "signature", "fail"},
+		{"alipay wrong app", "alipay", must(emulator.AlipayTradeNotification(wrongApp, key)), 401, "merchant", "fail"},
+		{"alipay missing sign", "alipay", &emulator.NotifyMessage{Header: http.Header{}, Body: []byte("out_trade_no=1&total_amount=1.00")}, 401, "signature", "fail"},
+		{"alipay garbage", "alipay", &emulator.NotifyMessage{Header: http.Header{}, Body: []byte("%zz")}, 400, "malformed", "fail"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n *Notify
+			var logs *observer.ObservedLogs
+			if tc.provider == "wxpay" {
+				n, logs = provisionNotify(t, wxpayNotify(t))
+			} else {
+				n, logs = provisionNotify(t, alipayNotify(t))
+			}
+			before := notifyCounter(t, tc.provider, "unknown", "refused_"+tc.check)
+			next := &recordingNext{}
+			w := serveNotify(t, n, next, tc.m, nil)
+			if next.calls != 0 {
+				t.Fatal("a refused notification reached the backend")
+			}
+			if w.Code != tc.status || !strings.HasPrefix(w.Body.String(), tc.form) {
+				t.Fatalf("got %d %q, want %d %s…", w.Code, w.Body.String(), tc.status, tc.form)
+			}
+			entries := logs.All()
+			if len(entries) != 1 || entries[0].ContextMap()["check"] != tc.check {
+				t.Fatalf("logs: %v", entries)
+			}
+			line, _ := json.Marshal(entries[0].ContextMap())
+			for _, secret := range []string{notifyTestV2Key, notifyTestV3Key, notifyTestSecret, "another key", "passwd"} {
+				if bytes.Contains(line, []byte(secret)) {
+					t.Errorf("log line holds %q: %s", secret, line)
+				}
+			}
+			if after := notifyCounter(t, tc.provider, "unknown", "refused_"+tc.check); after != before+1 {
+				t.Errorf("refused counter %v → %v", before, after)
+			}
+		})
+	}
+}
+
+// A body over max_body is refused whether or not Content-Length says so.
+func TestNotifyMaxBodyChunked(t *testing.T) {
+	cfg := wxpayNotify(t)
+	cfg.MaxBody = 100
+	n, _ := provisionNotify(t, cfg)
+	for _, cl := range []int64{-1, 50, 101} {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("x", 101)))
+		r.ContentLength = cl
+		w := httptest.NewRecorder()
+		next := &recordingNext{}
+		_ = n.ServeHTTP(w, r, next)
+		if w.Code != 413 || next.calls != 0 {
+			t.Errorf("content length %d: %d, %d calls", cl, w.Code, next.calls)
+		}
+	}
+}
+
+func TestNotifyMethod(t *testing.T) {
+	n, _ := provisionNotify(t, alipayNotify(t))
+	w := httptest.NewRecorder()
+	next := &recordingNext{}
+	_ = n.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/?sign=x", nil), next)
+	if w.Code != 405 || w.Header().Get("Allow") != "POST" || w.Body.String() != "fail" || next.calls != 0 {
+		t.Fatalf("%d %v %q", w.Code, w.Header(), w.Body.String())
+	}
+}
+
+func TestNotifyProvisionPlaceholders(t *testing.T) {
+	dir := t.TempDir()
+	pemFile := filepath.Join(dir, "pub.pem")
+	if err := os.WriteFile(pemFile, []byte(notifyTestPubPEM(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NOTIFY_TEST_V2KEY", notifyTestV2Key)
+	t.Setenv("NOTIFY_TEST_V3KEY", notifyTestV3Key)
+	t.Setenv("NOTIFY_TEST_SERIAL", notifyTestSerial)
+	n, _ := provisionNotify(t, &Notify{Provider: "wxpay", Key: "{env.NOTIFY_TEST_V2KEY}", APIv3Key: "{env.NOTIFY_TEST_V3KEY}",
+		PlatformKeys: []NotifyPlatformKey{{Serial: "{env.NOTIFY_TEST_SERIAL}", Key: "{file." + pemFile + "}"}}})
+	if n.Key != notifyTestV2Key || n.wxpay.Key != notifyTestV2Key || n.wxpay.APIv3Key != notifyTestV3Key {
+		t.Fatal("placeholders not replaced")
+	}
+	if n.MaxBody != DefaultNotifyMaxBody || time.Duration(n.MaxSkew) != DefaultNotifyMaxSkew || n.wxpay.MaxSkew != DefaultNotifyMaxSkew {
+		t.Fatal("defaults")
+	}
+	m, _ := emulator.WxpayV3TransactionNotification(notifyTestOrder(), notifyTestSigner(t))
+	if w := serveNotify(t, n, &recordingNext{}, m, nil); w.Code != 204 {
+		t.Fatalf("v3 with keys from placeholders: %d %s", w.Code, w.Body.String())
+	}
+}
+
+func TestNotifyValidate(t *testing.T) {
+	pub := notifyTestPubPEM(t)
+	for name, tc := range map[string]struct {
+		n   Notify
+		err string
+	}{
+		"no provider":        {Notify{}, "provider is required"},
+		"unknown provider":   {Notify{Provider: "paypal"}, "unknown provider"},
+		"wxpay no key":       {Notify{Provider: "wxpay"}, "key (APIv2) or api_v3_key"},
+		"wxpay unset env":    {Notify{Provider: "wxpay", Key: "{env.NOTIFY_TEST_UNSET_VARIABLE}"}, "key (APIv2) or api_v3_key"},
+		"v3 key size":        {Notify{Provider: "wxpay", APIv3Key: "short", PlatformKeys: []NotifyPlatformKey{{Serial: "S", Key: pub}}}, "want 32"},
+		"v3 no platform key": {Notify{Provider: "wxpay", APIv3Key: notifyTestV3Key}, "platform_key"},
+		"platform key alone": {Notify{Provider: "wxpay", Key: "k", PlatformKeys: []NotifyPlatformKey{{Serial: "S", Key: pub}}}, "needs api_v3_key"},
+		"wxpay alipay key":   {Notify{Provider: "wxpay", Key: "k", AlipayPublicKey: pub}, "for provider alipay"},
+		"alipay no key":      {Notify{Provider: "alipay"}, "alipay_public_key is required"},
+		"alipay mch_id":      {Notify{Provider: "alipay", AlipayPublicKey: pub, MchID: "1"}, "for provider wxpay"},
+	} {
+		n := tc.n
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		err := n.Provision(ctx)
+		if err == nil {
+			err = n.Validate()
+		}
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v, want %q", name, err, tc.err)
+		}
+	}
+	// Unparsable keys fail Provision without echoing them.
+	for name, n := range map[string]Notify{
+		"platform key": {Provider: "wxpay", APIv3Key: notifyTestV3Key, PlatformKeys: []NotifyPlatformKey{{Serial: "S", Key: "not-a-key-SECRETISH"}}},
+		"alipay key":   {Provider: "alipay", AlipayPublicKey: "not-a-key-SECRETISH"},
+		"empty serial": {Provider: "wxpay", APIv3Key: notifyTestV3Key, PlatformKeys: []NotifyPlatformKey{{Key: pub}}},
+	} {
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		err := n.Provision(ctx)
+		cancel()
+		if err == nil || strings.Contains(err.Error(), "SECRETISH") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func BenchmarkNotifyHandler(b *testing.B) {
+	o := notifyTestOrder()
+	for _, bc := range []struct {
+		name  string
+		n     func() *Notify
+		build func() (*emulator.NotifyMessage, error)
+	}{
+		{"v2-md5", func() *Notify { return wxpayNotify(b) }, func() (*emulator.NotifyMessage, error) {
+			return emulator.WxpayV2PaymentNotification(o, notifyTestV2Key, "MD5")
+		}},
+		{"v2-refund", func() *Notify { return wxpayNotify(b) }, func() (*emulator.NotifyMessage, error) {
+			return emulator.WxpayV2RefundNotification(o, notifyTestV2Key)
+		}},
+		{"v3-transaction", func() *Notify { return wxpayNotify(b) }, func() (*emulator.NotifyMessage, error) {
+			return emulator.WxpayV3TransactionNotification(o, notifyTestSigner(b))
+		}},
+		{"alipay-rsa2", func() *Notify { return alipayNotify(b) }, func() (*emulator.NotifyMessage, error) {
+			ao := o
+			ao.AppID = notifyTestAliAppID
+			return emulator.AlipayTradeNotification(ao, notifyTestKey(b))
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			n, _ := provisionNotify(b, bc.n())
+			n.logger = zap.NewNop()
+			m, err := bc.build()
+			if err != nil {
+				b.Fatal(err)
+			}
+			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			})
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/notify", bytes.NewReader(m.Body))
+				for k, v := range m.Header {
+					r.Header[k] = v
+				}
+				w := httptest.NewRecorder()
+				_ = n.ServeHTTP(w, r, next)
+				if w.Code != 200 && w.Code != 204 {
+					b.Fatalf("%d %s", w.Code, w.Body.String())
+				}
+			}
+		})
+	}
+}
