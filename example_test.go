@@ -1,0 +1,54 @@
+package unicloud
+
+import (
+	"bytes"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExampleCaddyfile runs examples/Caddyfile (on free ports, without its
+// admin endpoint) and makes the README's three calls.
+func TestExampleCaddyfile(t *testing.T) {
+	raw, err := os.ReadFile("examples/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, emu := freeAddr(t), freeAddr(t)
+	cf := string(raw)
+	for old, repl := range map[string]string{
+		"admin localhost:2019":  "admin off\n\tpersist_config off",
+		"./examples/.data":      filepath.Join(t.TempDir(), "data"),
+		"http://127.0.0.1:9100": "http://" + emu,
+		"http://localhost:8080": "http://" + gw,
+	} {
+		if !strings.Contains(cf, old) {
+			t.Fatalf("examples/Caddyfile no longer has %q", old)
+		}
+		cf = strings.ReplaceAll(cf, old, repl)
+	}
+	loadCaddy(t, cf)
+	g := &gateway{t: t, base: "http://" + gw}
+	a := g.post("/wx/auth/code2Session", map[string]any{"code": "demo-code"}).expect(t, 200, 0)
+	if a.str("openid") == "" {
+		t.Fatalf("code2Session: %s", a.raw)
+	}
+	a = g.post("/wx/urllink/generate", map[string]any{"path": "pages/index/index", "query": "a=1"}).expect(t, 200, 0)
+	if !strings.HasPrefix(a.str("urlLink"), "https://") {
+		t.Fatalf("urllink: %s", a.raw)
+	}
+	resp, err := testClient.Post(g.base+"/wx/wxacode/getUnlimited", "application/json", strings.NewReader(`{"scene":"id=42"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if _, err := png.Decode(bytes.NewReader(img)); err != nil {
+		t.Fatalf("getUnlimited is not a PNG: %v", err)
+	}
+	// The example keeps the token to itself.
+	g.post("/wx/auth/getAccessToken", map[string]any{}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
+}
