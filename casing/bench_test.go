@@ -75,3 +75,14 @@ func BenchmarkCamelValues64KB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValid64KB is encoding/json.Valid on the same answer: the cost of validating alone, for comparison.
+func BenchmarkValid64KB(b *testing.B) {
+	doc := datacube(64 << 10)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if !json.Valid(doc) {
+			b.Fatal("invalid")
+		}
+	}
+}

@@ -17,15 +17,19 @@ const maxDepth = 10000
 // SnakeJSON is ToSnake on JSON bytes: it returns src with every object key converted by SnakeKey.
 //
 // Everything but the keys is copied byte for byte: whitespace (the output keeps the input's layout), number
-// literals (no float64 round trip: 2^63 and 1e400 survive), string escapes, key order, and duplicate keys. A key
+// literals (no float64 round trip: 2^63 and 1e400 survive), string escapes, key order and duplicate keys. A key
 // with escape sequences is decoded, converted and, when it changes, written back with only the escapes JSON
-// requires (\" \\ and control characters). Keys listed in verbatim are matched among the top-level object's keys, in
-// their raw, snake or camel spelling: the key is converted, its value copied untouched. Two keys of one object that
+// requires (\" \\ and control characters); when it does not change, it is kept as written.
+//
+// Keys listed in verbatim are matched, decoded, among the keys of the top-level object only, as given or in their
+// SnakeKey or CamelKey spelling: the key is converted and its value copied untouched. Two keys of one object that
 // convert to the same key are both kept (most decoders then keep the last).
 //
 // src is read in one pass and validated as encoding/json does (invalid UTF-8 inside strings is let through, as
 // encoding/json.Valid does; nesting deeper than 10000 is refused); invalid JSON returns an error wrapping
-// ErrInvalidJSON. The output is one new slice; keys that do not change cost no allocation.
+// ErrInvalidJSON. The output is one new slice, sized from src; keys that do not change cost no allocation, nor do
+// verbatim keys whose spellings are all alike ("data"); another verbatim key costs one per call, and keys written
+// with escape sequences up to two per call (scratch buffers, reused for every such key).
 func SnakeJSON(src []byte, verbatim ...string) ([]byte, error) {
 	return convertJSON(src, false, verbatim)
 }
@@ -41,7 +45,7 @@ func convertJSON(src []byte, toCamel bool, verbatim []string) ([]byte, error) {
 	if !toCamel {
 		size += len(src)/8 + 16 // snake keys are longer
 	}
-	s := scanner{src: src, out: make([]byte, 0, size), toCamel: toCamel}
+	s := scanner{src: src, buf: make([]byte, size), toCamel: toCamel}
 	var spell [12]string // kept on the stack: spellings is passed down, never stored in s
 	spellings := appendSpellings(spell[:0], verbatim)
 	s.skipSpace()
@@ -52,7 +56,7 @@ func convertJSON(src []byte, toCamel bool, verbatim []string) ([]byte, error) {
 	if s.pos < len(src) {
 		return nil, s.fail(s.pos, "data after the top-level value")
 	}
-	return append(s.out, src[s.last:]...), nil
+	return append(s.buf[:s.n], src[s.last:]...), nil
 }
 
 // appendSpellings appends every spelling a verbatim key is matched in: as given, SnakeKey and CamelKey.
@@ -72,12 +76,14 @@ func isVerbatim[T text](spellings []string, k T) bool {
 	return false
 }
 
-// scanner validates src by recursive descent and copies it to out, replacing the keys that change. src[last:pos]
-// is what has been read but not yet copied: unchanged parts are copied in as few appends as possible.
+// scanner validates src by recursive descent and copies it to buf[:n], replacing the keys that change.
+// src[last:pos] is what has been read but not yet copied: unchanged parts are copied in as few appends as possible.
+// buf is only replaced when it has to grow, so that the hot path stores no pointer (and pays no write barrier).
 type scanner struct {
 	src     []byte
 	pos     int
-	out     []byte
+	buf     []byte
+	n       int
 	last    int
 	depth   int
 	toCamel bool
@@ -204,13 +210,17 @@ func (s *scanner) key(start int, name []byte, esc bool) {
 	if s.toCamel && !camelChanges(name) || !s.toCamel && !snakeChanges(name) {
 		return
 	}
-	s.out = append(s.out, s.src[s.last:start+1]...) // up to and with the opening quote
+	out := append(s.buf[:s.n], s.src[s.last:start+1]...) // up to and with the opening quote
 	if !esc {
-		s.out = s.appendKey(s.out, name)
+		out = s.appendKey(out, name)
 	} else {
 		s.conv = s.appendKey(s.conv[:0], name)
-		s.out = appendEscaped(s.out, s.conv)
+		out = appendEscaped(out, s.conv)
 	}
+	if cap(out) != cap(s.buf) {
+		s.buf = out[:cap(out)]
+	}
+	s.n = len(out)
 	s.last = s.pos - 1 // the closing quote is copied later
 }
 

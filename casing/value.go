@@ -6,7 +6,7 @@ import (
 )
 
 // ToSnake converts the keys of a decoded JSON value with SnakeKey, recursively through objects and arrays, and
-// returns a new value: the input is not changed and the output shares no map or slice with it.
+// returns a new value: the input is not changed and the output shares none of the maps and slices below with it.
 //
 // Objects are map[string]any (or map[string]string), arrays []any (or []map[string]any); every other value
 // (strings, json.Number, float64, bool, nil, any other type) is returned as is. Keys listed in verbatim are matched
