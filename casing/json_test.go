@@ -250,3 +250,18 @@ func TestJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestSnakeJSONGrows: snake_case output longer than the buffer sized from the input.
+func TestSnakeJSONGrows(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"aBcDeFgHiJ":1}`, `{"a_bc_de_fg_hi_j":1}`},
+		{`{"x\u0001aBcDeFgHiJ":1}`, `{"x\u0001a_bc_de_fg_hi_j":1}`},
+	} {
+		in := "[" + strings.Repeat(c.in+",", 999) + c.in + "]"
+		want := "[" + strings.Repeat(c.want+",", 999) + c.want + "]"
+		got, err := SnakeJSON([]byte(in))
+		if err != nil || string(got) != want {
+			t.Errorf("SnakeJSON(%s...) = %.60s... (%v)", c.in, got, err)
+		}
+	}
+}
