@@ -114,6 +114,9 @@ http://%s {
 	handle_path /wx/* {
 		%s
 	}
+	handle /metrics {
+		metrics
+	}
 }
 `, addr, gatewayBlock(emuURL, extra))
 	loadCaddy(t, cf)
@@ -616,6 +619,46 @@ func TestOpenAPILogsHoldNoSecret(t *testing.T) {
 	for _, s := range secrets {
 		if s != "" && bytes.Contains(logs, []byte(s)) {
 			t.Fatalf("a secret or token appears in the logs")
+		}
+	}
+}
+
+func TestOpenAPIMetrics(t *testing.T) {
+	g := startGateway(t, "")
+	// Collectors are per process and other tests count too: compare before
+	// and after.
+	scrape := func() map[string]float64 {
+		resp, err := testClient.Get(g.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		m := map[string]float64{}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if name, val, ok := strings.Cut(line, " "); ok && strings.HasPrefix(name, "caddy_unicloud_") {
+				var f float64
+				fmt.Sscan(val, &f)
+				m[name] = f
+			}
+		}
+		return m
+	}
+	before := scrape()
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	g.post("/wx/auth/code2Session", map[string]any{"code": "invalid"}).expect(t, 200, 40029)
+	g.post("/wx/nothing", map[string]any{}).expect(t, 404, nil)
+	after := scrape()
+	for name, delta := range map[string]float64{
+		`caddy_unicloud_openapi_calls_total{api="urllink.generate",outcome="ok",provider="weixin"}`:              2,
+		`caddy_unicloud_openapi_calls_total{api="auth.code2Session",outcome="provider_error",provider="weixin"}`: 1,
+		`caddy_unicloud_openapi_calls_total{api="unknown",outcome="UNICLOUD_API_NOT_FOUND",provider="weixin"}`:   1,
+		`caddy_unicloud_provider_errors_total{api="auth.code2Session",errcode="40029",provider="weixin"}`:        1,
+		`caddy_unicloud_token_fetches_total{provider="weixin",result="ok"}`:                                      1,
+	} {
+		if got := after[name] - before[name]; got != delta {
+			t.Errorf("%s went up by %v, want %v", name, got, delta)
 		}
 	}
 }
