@@ -9,8 +9,8 @@ import (
 )
 
 func FuzzParseNotifyForm(f *testing.F) {
-	trade, _ := vectors(f)
-	f.Add(form(trade.Params))
+	trade, _ := ntVectors(f)
+	f.Add(ntForm(trade.Params))
 	f.Add([]byte("a=1+2&b=%2B&c"))
 	f.Add([]byte("a=%zz;b"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -19,7 +19,7 @@ func FuzzParseNotifyForm(f *testing.F) {
 			return
 		}
 		if len(m) == 0 {
-			t.Fatal("accepted an empty form")
+			t.Fatal("accepted an empty ntForm")
 		}
 		for k := range m {
 			if k == "" {
@@ -29,18 +29,18 @@ func FuzzParseNotifyForm(f *testing.F) {
 	})
 }
 
-// FuzzNotifyVerify: whatever is done to a real Alipay-signed notification,
-// the verifier does not panic and accepts only the signed content (Alipay
-// leaves empty values out of the signed string, so those are ignored).
+// FuzzNotifyVerify: whatever is done to a real Alipay-ntSigned notification,
+// the verifier does not panic and accepts only the ntSigned content (Alipay
+// leaves empty values out of the ntSigned string, so those are ignored).
 func FuzzNotifyVerify(f *testing.F) {
-	trade, _ := vectors(f)
-	v := &alipay.NotifyVerifier{PublicKey: publicKey(f, trade.PublicKeyFile)}
-	n, err := v.Verify(form(trade.Params))
+	trade, _ := ntVectors(f)
+	v := &alipay.NotifyVerifier{PublicKey: ntPublicKey(f, trade.PublicKeyFile)}
+	n, err := v.Verify(ntForm(trade.Params))
 	if err != nil {
 		f.Fatal(err)
 	}
-	want := signedContent(n)
-	f.Add(form(trade.Params))
+	want := ntSignedContent(n)
+	f.Add(ntForm(trade.Params))
 	f.Add([]byte("sign=abc&sign_type=RSA2&total_amount=0.10"))
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -51,13 +51,13 @@ func FuzzNotifyVerify(f *testing.F) {
 			}
 			return
 		}
-		if got := signedContent(n); !bytes.Equal(got, want) {
-			t.Fatalf("accepted content that was never signed: %s", got)
+		if got := ntSignedContent(n); !bytes.Equal(got, want) {
+			t.Fatalf("accepted content that was never ntSigned: %s", got)
 		}
 	})
 }
 
-func signedContent(n *alipay.Notification) []byte {
+func ntSignedContent(n *alipay.Notification) []byte {
 	var raw map[string]any
 	switch e := n.Event.(type) {
 	case *alipay.NotifyPayment:
@@ -75,9 +75,9 @@ func signedContent(n *alipay.Notification) []byte {
 }
 
 func BenchmarkNotifyAlipayRSA2(b *testing.B) {
-	trade, _ := vectors(b)
-	v := &alipay.NotifyVerifier{AppID: "2019073166072302", PublicKey: publicKey(b, trade.PublicKeyFile)}
-	body := form(trade.Params)
+	trade, _ := ntVectors(b)
+	v := &alipay.NotifyVerifier{AppID: "2019073166072302", PublicKey: ntPublicKey(b, trade.PublicKeyFile)}
+	body := ntForm(trade.Params)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -16,58 +16,58 @@ import (
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
-type alipayVector struct {
+type ntAlipayVector struct {
 	PublicKeyFile string            `json:"public_key_file"`
 	Params        map[string]string `json:"params"`
 }
 
 var (
-	vecOnce  sync.Once
-	vecDir   string
-	vecTrade alipayVector
-	vecSM    alipayVector
-	vecErr   error
+	ntVecOnce  sync.Once
+	ntVecDir   string
+	ntVecTrade ntAlipayVector
+	ntVecSM    ntAlipayVector
+	ntVecErr   error
 )
 
-// vectors returns the two Alipay-signed notifications of the published
-// vectors (shared/vectors beside the repository, or UNICLOUD_VECTORS).
-func vectors(tb testing.TB) (trade, serviceMarket alipayVector) {
+// ntVectors returns the two Alipay-ntSigned notifications of the published
+// ntVectors (shared/ntVectors beside the repository, or UNICLOUD_VECTORS).
+func ntVectors(tb testing.TB) (trade, serviceMarket ntAlipayVector) {
 	tb.Helper()
-	vecOnce.Do(func() {
-		vecDir = os.Getenv("UNICLOUD_VECTORS")
-		if vecDir == "" {
+	ntVecOnce.Do(func() {
+		ntVecDir = os.Getenv("UNICLOUD_VECTORS")
+		if ntVecDir == "" {
 			wd, _ := os.Getwd()
 			for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
 				if _, err := os.Stat(filepath.Join(d, "shared", "vectors", "vectors.json")); err == nil {
-					vecDir = filepath.Join(d, "shared", "vectors")
+					ntVecDir = filepath.Join(d, "shared", "vectors")
 					break
 				}
 			}
 		}
-		b, err := os.ReadFile(filepath.Join(vecDir, "vectors.json"))
+		b, err := os.ReadFile(filepath.Join(ntVecDir, "vectors.json"))
 		if err != nil {
-			vecErr = err
+			ntVecErr = err
 			return
 		}
 		var v struct {
 			A struct {
-				Trade alipayVector `json:"trade_notification"`
-				SM    alipayVector `json:"servicemarket_notification"`
+				Trade ntAlipayVector `json:"trade_notification"`
+				SM    ntAlipayVector `json:"servicemarket_notification"`
 			} `json:"alipay_notifications"`
 		}
-		vecErr = json.Unmarshal(b, &v)
-		vecTrade, vecSM = v.A.Trade, v.A.SM
+		ntVecErr = json.Unmarshal(b, &v)
+		ntVecTrade, ntVecSM = v.A.Trade, v.A.SM
 	})
-	if vecErr != nil {
-		tb.Fatalf("published vectors: %v", vecErr)
+	if ntVecErr != nil {
+		tb.Fatalf("published ntVectors: %v", ntVecErr)
 	}
-	return vecTrade, vecSM
+	return ntVecTrade, ntVecSM
 }
 
-func publicKey(tb testing.TB, file string) *rsa.PublicKey {
+func ntPublicKey(tb testing.TB, file string) *rsa.PublicKey {
 	tb.Helper()
-	vectors(tb)
-	b, err := os.ReadFile(filepath.Join(vecDir, file))
+	ntVectors(tb)
+	b, err := os.ReadFile(filepath.Join(ntVecDir, file))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,10 +78,10 @@ func publicKey(tb testing.TB, file string) *rsa.PublicKey {
 	return k
 }
 
-func appKey(tb testing.TB) *rsa.PrivateKey {
+func ntAppKey(tb testing.TB) *rsa.PrivateKey {
 	tb.Helper()
-	vectors(tb)
-	b, err := os.ReadFile(filepath.Join(vecDir, "keys/app-private-key.pem"))
+	ntVectors(tb)
+	b, err := os.ReadFile(filepath.Join(ntVecDir, "keys/app-private-key.pem"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -92,9 +92,9 @@ func appKey(tb testing.TB) *rsa.PrivateKey {
 	return k
 }
 
-// form encodes params the way Alipay posts them (url.Values: spaces as '+',
+// ntForm encodes params the way Alipay posts them (url.Values: spaces as '+',
 // '+' and '/' escaped), keys sorted.
-func form(params map[string]string) []byte {
+func ntForm(params map[string]string) []byte {
 	v := url.Values{}
 	for k, val := range params {
 		v.Set(k, val)
@@ -102,7 +102,7 @@ func form(params map[string]string) []byte {
 	return []byte(v.Encode())
 }
 
-func copyParams(p map[string]string) map[string]string {
+func ntCopyParams(p map[string]string) map[string]string {
 	c := make(map[string]string, len(p))
 	for k, v := range p {
 		c[k] = v
@@ -110,24 +110,24 @@ func copyParams(p map[string]string) map[string]string {
 	return c
 }
 
-// signed signs params with the vectors' app key standing in for Alipay's
+// ntSigned signs params with the ntVectors' app key standing in for Alipay's
 // (verified with app-public-key), RSA2, the string without sign_type.
-func signed(tb testing.TB, params map[string]string) []byte {
+func ntSigned(tb testing.TB, params map[string]string) []byte {
 	tb.Helper()
-	p := copyParams(params)
+	p := ntCopyParams(params)
 	delete(p, "sign")
 	if p["sign_type"] == "" {
 		p["sign_type"] = "RSA2"
 	}
-	s, err := signing.AlipaySign(appKey(tb), []byte(signing.AlipaySignContent(p, false)), p["sign_type"])
+	s, err := signing.AlipaySign(ntAppKey(tb), []byte(signing.AlipaySignContent(p, false)), p["sign_type"])
 	if err != nil {
 		tb.Fatal(err)
 	}
 	p["sign"] = s
-	return form(p)
+	return ntForm(p)
 }
 
-func checkOf(err error) string {
+func ntCheckOf(err error) string {
 	if err == nil {
 		return ""
 	}
@@ -138,9 +138,9 @@ func checkOf(err error) string {
 }
 
 func TestNotifyTradeVector(t *testing.T) {
-	trade, _ := vectors(t)
-	v := &alipay.NotifyVerifier{AppID: "2019073166072302", PublicKey: publicKey(t, trade.PublicKeyFile)}
-	n, err := v.Verify(form(trade.Params))
+	trade, _ := ntVectors(t)
+	v := &alipay.NotifyVerifier{AppID: "2019073166072302", PublicKey: ntPublicKey(t, trade.PublicKeyFile)}
+	n, err := v.Verify(ntForm(trade.Params))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,19 +177,19 @@ func TestNotifyTradeVector(t *testing.T) {
 }
 
 func TestNotifyTradeVectorRefused(t *testing.T) {
-	trade, _ := vectors(t)
-	pub := publicKey(t, trade.PublicKeyFile)
+	trade, _ := ntVectors(t)
+	pub := ntPublicKey(t, trade.PublicKeyFile)
 	with := func(k, val string) []byte {
-		p := copyParams(trade.Params)
+		p := ntCopyParams(trade.Params)
 		if val == "" {
 			delete(p, k)
 		} else {
 			p[k] = val
 		}
-		return form(p)
+		return ntForm(p)
 	}
 	v := &alipay.NotifyVerifier{AppID: "2019073166072302", PublicKey: pub}
-	good := form(trade.Params)
+	good := ntForm(trade.Params)
 	for _, tc := range []struct {
 		name  string
 		v     *alipay.NotifyVerifier
@@ -202,7 +202,7 @@ func TestNotifyTradeVectorRefused(t *testing.T) {
 		{"missing sign", v, with("sign", ""), alipay.CheckSignature},
 		{"sign_type RSA", v, with("sign_type", "RSA"), alipay.CheckSignature},
 		{"sign_type MD5", v, with("sign_type", "MD5"), alipay.CheckSignature},
-		{"wrong key", &alipay.NotifyVerifier{PublicKey: publicKey(t, "keys/app-public-key.pem")}, good, alipay.CheckSignature},
+		{"wrong key", &alipay.NotifyVerifier{PublicKey: ntPublicKey(t, "keys/app-public-key.pem")}, good, alipay.CheckSignature},
 		{"no key", &alipay.NotifyVerifier{}, good, alipay.CheckSignature},
 		{"wrong app_id", &alipay.NotifyVerifier{AppID: "2021000000000000", PublicKey: pub}, good, alipay.CheckMerchant},
 		{"double encoded", v, []byte(url.QueryEscape(string(good))), alipay.CheckSignature},
@@ -215,28 +215,28 @@ func TestNotifyTradeVectorRefused(t *testing.T) {
 		{"json", v, []byte(`{"sign":"x"}`), alipay.CheckSignature},
 		{"xml", v, []byte(`<xml/>`), alipay.CheckSignature},
 	} {
-		if n, err := tc.v.Verify(tc.body); n != nil || checkOf(err) != tc.check {
+		if n, err := tc.v.Verify(tc.body); n != nil || ntCheckOf(err) != tc.check {
 			t.Errorf("%s: got %v, want %s", tc.name, err, tc.check)
 		}
 	}
 }
 
-// The servicemarket notification is signed with sign_type kept: it verifies,
+// The servicemarket notification is ntSigned with sign_type kept: it verifies,
 // and is then refused as not a trade notification.
 func TestNotifyServiceMarketVector(t *testing.T) {
-	_, sm := vectors(t)
-	v := &alipay.NotifyVerifier{PublicKey: publicKey(t, sm.PublicKeyFile)}
-	if _, err := v.Verify(form(sm.Params)); checkOf(err) != alipay.CheckUnsupported {
+	_, sm := ntVectors(t)
+	v := &alipay.NotifyVerifier{PublicKey: ntPublicKey(t, sm.PublicKeyFile)}
+	if _, err := v.Verify(ntForm(sm.Params)); ntCheckOf(err) != alipay.CheckUnsupported {
 		t.Fatalf("got %v", err)
 	}
-	p := copyParams(sm.Params)
+	p := ntCopyParams(sm.Params)
 	p["title"] = "x"
-	if _, err := v.Verify(form(p)); checkOf(err) != alipay.CheckSignature {
+	if _, err := v.Verify(ntForm(p)); ntCheckOf(err) != alipay.CheckSignature {
 		t.Fatalf("tampered: %v", err)
 	}
 }
 
-func tradeParams() map[string]string {
+func ntTradeParams() map[string]string {
 	return map[string]string{
 		"app_id":         "2021000117650139",
 		"auth_app_id":    "2021000117650139",
@@ -259,12 +259,12 @@ func tradeParams() map[string]string {
 }
 
 func TestNotifyTradeSigned(t *testing.T) {
-	v := &alipay.NotifyVerifier{AppID: "2021000117650139", PublicKey: publicKey(t, "keys/app-public-key.pem")}
+	v := &alipay.NotifyVerifier{AppID: "2021000117650139", PublicKey: ntPublicKey(t, "keys/app-public-key.pem")}
 	for status, state := range map[string]string{"TRADE_SUCCESS": "SUCCESS", "TRADE_FINISHED": "FINISHED",
 		"TRADE_CLOSED": "CLOSED", "WAIT_BUYER_PAY": "USERPAYING", "OTHER": "OTHER"} {
-		p := tradeParams()
+		p := ntTradeParams()
 		p["trade_status"] = status
-		n, err := v.Verify(signed(t, p))
+		n, err := v.Verify(ntSigned(t, p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,47 +276,47 @@ func TestNotifyTradeSigned(t *testing.T) {
 		}
 	}
 	// Without receipt_amount or gmt_payment (a trade not paid yet).
-	p := tradeParams()
+	p := ntTradeParams()
 	p["trade_status"] = "WAIT_BUYER_PAY"
 	delete(p, "receipt_amount")
 	delete(p, "gmt_payment")
 	delete(p, "buyer_open_id")
-	n, err := v.Verify(signed(t, p))
+	n, err := v.Verify(ntSigned(t, p))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e := n.Event.(*alipay.NotifyPayment); e.CashFee != 0 || e.TimeEnd != "" || e.OpenID != "2088102177846880" {
 		t.Errorf("%+v", e)
 	}
-	// Bad values, properly signed.
+	// Bad values, properly ntSigned.
 	for field, val := range map[string]string{"total_amount": "1.234", "receipt_amount": "-1.00", "gmt_payment": "2023/09/12"} {
-		p := tradeParams()
+		p := ntTradeParams()
 		p[field] = val
-		if _, err := v.Verify(signed(t, p)); checkOf(err) != alipay.CheckMalformed {
+		if _, err := v.Verify(ntSigned(t, p)); ntCheckOf(err) != alipay.CheckMalformed {
 			t.Errorf("%s=%s: %v", field, val, err)
 		}
 	}
-	p = tradeParams()
+	p = ntTradeParams()
 	delete(p, "total_amount")
-	if _, err := v.Verify(signed(t, p)); checkOf(err) != alipay.CheckMalformed {
+	if _, err := v.Verify(ntSigned(t, p)); ntCheckOf(err) != alipay.CheckMalformed {
 		t.Errorf("no total_amount: %v", err)
 	}
 }
 
 func TestNotifyRefund(t *testing.T) {
-	v := &alipay.NotifyVerifier{AppID: "2021000117650139", PublicKey: publicKey(t, "keys/app-public-key.pem")}
+	v := &alipay.NotifyVerifier{AppID: "2021000117650139", PublicKey: ntPublicKey(t, "keys/app-public-key.pem")}
 	for name, f := range map[string]func(p map[string]string){
 		"refund_fee and gmt_refund": func(p map[string]string) {},
 		"refund_fee only":           func(p map[string]string) { delete(p, "gmt_refund") },
 		"gmt_refund only":           func(p map[string]string) { delete(p, "refund_fee") },
 	} {
-		p := tradeParams()
+		p := ntTradeParams()
 		p["trade_status"] = "TRADE_CLOSED"
 		p["refund_fee"] = "0.10"
 		p["gmt_refund"] = "2023-09-13 08:00:00.123"
 		p["out_biz_no"] = "REFUND-1"
 		f(p)
-		n, err := v.Verify(signed(t, p))
+		n, err := v.Verify(ntSigned(t, p))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -340,10 +340,10 @@ func TestNotifyRefund(t *testing.T) {
 
 // RSA (SHA1withRSA) notifications are still verified when sign_type says so.
 func TestNotifyRSA1(t *testing.T) {
-	p := tradeParams()
+	p := ntTradeParams()
 	p["sign_type"] = "RSA"
-	v := &alipay.NotifyVerifier{PublicKey: publicKey(t, "keys/app-public-key.pem")}
-	if _, err := v.Verify(signed(t, p)); err != nil {
+	v := &alipay.NotifyVerifier{PublicKey: ntPublicKey(t, "keys/app-public-key.pem")}
+	if _, err := v.Verify(ntSigned(t, p)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -358,14 +358,14 @@ func TestParseNotifyForm(t *testing.T) {
 		t.Fatalf("%q", m)
 	}
 	for _, in := range []string{"", "&&", "=1", "a=1&a=2", "a=%", "a=%g0", "a=1;b=2",
-		strings.Repeat("k", 1<<20+1), strings.Repeat("&x", 1) + manyFields(201)} {
+		strings.Repeat("k", 1<<20+1), strings.Repeat("&x", 1) + ntManyFields(201)} {
 		if m, err := alipay.ParseNotifyForm([]byte(in)); err == nil {
 			t.Errorf("%.40q accepted: %v", in, m)
 		}
 	}
 }
 
-func manyFields(n int) string {
+func ntManyFields(n int) string {
 	var b strings.Builder
 	for i := range n {
 		b.WriteString("&f")

@@ -7,51 +7,51 @@ import (
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 )
 
-func benchVerify(b *testing.B, v *wxpay.NotifyVerifier, h http.Header, body []byte) {
+func ntBenchVerify(b *testing.B, v *wxpay.NotifyVerifier, h http.Header, body []byte) {
 	b.Helper()
-	if _, err := v.Verify(bg, h, body); err != nil {
+	if _, err := v.Verify(ntBg, h, body); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := v.Verify(bg, h, body); err != nil {
+		if _, err := v.Verify(ntBg, h, body); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkNotifyV2MD5(b *testing.B) {
-	v := &wxpay.NotifyVerifier{AppID: testAppID, MchID: testMchID, Key: testV2Key}
-	benchVerify(b, v, http.Header{}, signedV2(b, v2PaymentParams(), testV2Key, ""))
+	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: ntTestV2Key}
+	ntBenchVerify(b, v, http.Header{}, ntSignedV2(b, ntV2PaymentParams(), ntTestV2Key, ""))
 }
 
 func BenchmarkNotifyV2HMACSHA256(b *testing.B) {
-	p := v2PaymentParams()
+	p := ntV2PaymentParams()
 	p["sign_type"] = "HMAC-SHA256"
-	v := &wxpay.NotifyVerifier{AppID: testAppID, MchID: testMchID, Key: testV2Key}
-	benchVerify(b, v, http.Header{}, signedV2(b, p, testV2Key, "HMAC-SHA256"))
+	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: ntTestV2Key}
+	ntBenchVerify(b, v, http.Header{}, ntSignedV2(b, p, ntTestV2Key, "HMAC-SHA256"))
 }
 
 func BenchmarkNotifyV2RefundDecrypt(b *testing.B) {
 	vec, _ := loadVectors(b)
-	v := &wxpay.NotifyVerifier{AppID: testAppID, MchID: testMchID, Key: vec.WxpayV2RefundReqInfo.Key}
-	benchVerify(b, v, http.Header{}, refundXML(vec.WxpayV2RefundReqInfo.ReqInfo, nil))
+	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: vec.WxpayV2RefundReqInfo.Key}
+	ntBenchVerify(b, v, http.Header{}, ntRefundXML(vec.WxpayV2RefundReqInfo.ReqInfo, nil))
 }
 
 func BenchmarkNotifyV3Transaction(b *testing.B) {
-	h, body := v3Notification{EventType: "TRANSACTION.SUCCESS", Resource: v3Transaction()}.build(b)
-	benchVerify(b, v3Verifier(b), h, body)
+	h, body := ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: ntV3Transaction()}.build(b)
+	ntBenchVerify(b, ntV3Verifier(b), h, body)
 }
 
 func BenchmarkNotifyV3Refund(b *testing.B) {
-	h, body := v3Notification{EventType: "REFUND.SUCCESS", Resource: v3Refund()}.build(b)
-	benchVerify(b, v3Verifier(b), h, body)
+	h, body := ntV3Notification{EventType: "REFUND.SUCCESS", Resource: ntV3Refund()}.build(b)
+	ntBenchVerify(b, ntV3Verifier(b), h, body)
 }
 
 func BenchmarkParseNotifyXML(b *testing.B) {
-	body := signedV2(b, v2PaymentParams(), testV2Key, "")
+	body := ntSignedV2(b, ntV2PaymentParams(), ntTestV2Key, "")
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -13,7 +13,7 @@ import (
 )
 
 func FuzzParseNotifyXML(f *testing.F) {
-	f.Add(signedV2(f, v2PaymentParams(), testV2Key, ""))
+	f.Add(ntSignedV2(f, ntV2PaymentParams(), ntTestV2Key, ""))
 	f.Add([]byte(`<?xml version="1.0" encoding="UTF-8"?><xml><a><![CDATA[1]]></a><b>2</b></xml>`))
 	f.Add([]byte(`<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><a>&x;</a></xml>`))
 	f.Add([]byte(`<xml><a><b/></a></xml>`))
@@ -35,7 +35,7 @@ func FuzzParseNotifyXML(f *testing.F) {
 }
 
 func FuzzParseNotifyV3Envelope(f *testing.F) {
-	_, body := v3Notification{EventType: "TRANSACTION.SUCCESS", Resource: v3Transaction()}.build(f)
+	_, body := ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: ntV3Transaction()}.build(f)
 	f.Add(body)
 	f.Add([]byte(`{"event_type":"X","resource":{}}`))
 	f.Add([]byte(`{"resource":null}`))
@@ -55,32 +55,32 @@ func FuzzParseNotifyV3Envelope(f *testing.F) {
 // WeChat Pay's rules, so those are ignored in the comparison).
 func FuzzNotifyVerify(f *testing.F) {
 	at := time.Unix(1700000000, 0)
-	v := v3Verifier(f)
+	v := ntV3Verifier(f)
 	v.Now = func() time.Time { return at }
 
 	var seedEvents [][]byte
 	addSeed := func(h http.Header, body []byte) {
-		n, err := v.Verify(bg, h, body)
+		n, err := v.Verify(ntBg, h, body)
 		if err != nil {
 			f.Fatalf("seed refused: %v", err)
 		}
-		seedEvents = append(seedEvents, signedContent(n))
+		seedEvents = append(seedEvents, ntSignedContent(n))
 		f.Add(body, h.Get("Wechatpay-Signature"), h.Get("Wechatpay-Timestamp"), h.Get("Wechatpay-Nonce"), h.Get("Wechatpay-Serial"))
 	}
-	addSeed(http.Header{}, signedV2(f, v2PaymentParams(), testV2Key, ""))
-	hp := v2PaymentParams()
+	addSeed(http.Header{}, ntSignedV2(f, ntV2PaymentParams(), ntTestV2Key, ""))
+	hp := ntV2PaymentParams()
 	hp["sign_type"] = "HMAC-SHA256"
-	addSeed(http.Header{}, signedV2(f, hp, testV2Key, "HMAC-SHA256"))
+	addSeed(http.Header{}, ntSignedV2(f, hp, ntTestV2Key, "HMAC-SHA256"))
 	inner := `<root><out_refund_no><![CDATA[R1]]></out_refund_no><out_trade_no>T1</out_trade_no><total_fee>6</total_fee><refund_fee>6</refund_fee><refund_status>SUCCESS</refund_status></root>`
-	reqInfo, err := signing.EncryptWxpayRefundReqInfo([]byte(inner), testV2Key)
+	reqInfo, err := signing.EncryptWxpayRefundReqInfo([]byte(inner), ntTestV2Key)
 	if err != nil {
 		f.Fatal(err)
 	}
-	addSeed(http.Header{}, refundXML(reqInfo, nil))
-	addSeed(v3Notification{EventType: "TRANSACTION.SUCCESS", Resource: v3Transaction(), Time: at}.build(f))
-	addSeed(v3Notification{EventType: "REFUND.SUCCESS", Resource: v3Refund(), Time: at}.build(f))
+	addSeed(http.Header{}, ntRefundXML(reqInfo, nil))
+	addSeed(ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: ntV3Transaction(), Time: at}.build(f))
+	addSeed(ntV3Notification{EventType: "REFUND.SUCCESS", Resource: ntV3Refund(), Time: at}.build(f))
 	f.Add([]byte("garbage"), "", "", "", "")
-	f.Add([]byte(`{"resource":{}}`), "c2ln", "1700000000", "n", testSerial)
+	f.Add([]byte(`{"resource":{}}`), "c2ln", "1700000000", "n", ntTestSerial)
 
 	f.Fuzz(func(t *testing.T, body []byte, sig, ts, nonce, serial string) {
 		h := http.Header{}
@@ -89,7 +89,7 @@ func FuzzNotifyVerify(f *testing.F) {
 				h[k] = []string{val}
 			}
 		}
-		n, err := v.Verify(bg, h, body)
+		n, err := v.Verify(ntBg, h, body)
 		if err != nil {
 			if n != nil {
 				t.Fatal("notification and error")
@@ -99,7 +99,7 @@ func FuzzNotifyVerify(f *testing.F) {
 			}
 			return
 		}
-		got := signedContent(n)
+		got := ntSignedContent(n)
 		for _, s := range seedEvents {
 			if bytes.Equal(got, s) {
 				return
@@ -109,9 +109,9 @@ func FuzzNotifyVerify(f *testing.F) {
 	})
 }
 
-// signedContent is an event as JSON, empty raw fields dropped (v2 does not
+// ntSignedContent is an event as JSON, empty raw fields dropped (v2 does not
 // sign empty values).
-func signedContent(n *wxpay.Notification) []byte {
+func ntSignedContent(n *wxpay.Notification) []byte {
 	var raw map[string]any
 	switch e := n.Event.(type) {
 	case *wxpay.NotifyPayment:

@@ -18,8 +18,8 @@ import (
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
-// The published vectors live in shared/vectors beside the repository;
-// UNICLOUD_VECTORS overrides the location. Missing vectors fail the test.
+// The published ntVectors live in shared/ntVectors beside the repository;
+// UNICLOUD_VECTORS overrides the location. Missing ntVectors fail the test.
 type notifyVectors struct {
 	WxpayV2Sign struct {
 		Params     map[string]string `json:"params"`
@@ -49,22 +49,22 @@ type notifyVectors struct {
 }
 
 var (
-	vectorsOnce sync.Once
-	vectorsDir  string
-	vectors     notifyVectors
-	vectorsErr  error
+	ntVectorsOnce sync.Once
+	ntVectorsDir  string
+	ntVectors     notifyVectors
+	ntVectorsErr  error
 )
 
 func loadVectors(tb testing.TB) (*notifyVectors, string) {
 	tb.Helper()
-	vectorsOnce.Do(func() {
-		vectorsDir = os.Getenv("UNICLOUD_VECTORS")
-		if vectorsDir == "" {
+	ntVectorsOnce.Do(func() {
+		ntVectorsDir = os.Getenv("UNICLOUD_VECTORS")
+		if ntVectorsDir == "" {
 			wd, _ := os.Getwd()
 			for d := wd; ; d = filepath.Dir(d) {
 				c := filepath.Join(d, "shared", "vectors")
 				if _, err := os.Stat(filepath.Join(c, "vectors.json")); err == nil {
-					vectorsDir = c
+					ntVectorsDir = c
 					break
 				}
 				if filepath.Dir(d) == d {
@@ -72,20 +72,20 @@ func loadVectors(tb testing.TB) (*notifyVectors, string) {
 				}
 			}
 		}
-		b, err := os.ReadFile(filepath.Join(vectorsDir, "vectors.json"))
+		b, err := os.ReadFile(filepath.Join(ntVectorsDir, "vectors.json"))
 		if err != nil {
-			vectorsErr = err
+			ntVectorsErr = err
 			return
 		}
-		vectorsErr = json.Unmarshal(b, &vectors)
+		ntVectorsErr = json.Unmarshal(b, &ntVectors)
 	})
-	if vectorsErr != nil {
-		tb.Fatalf("published vectors (shared/vectors beside the repository, or UNICLOUD_VECTORS): %v", vectorsErr)
+	if ntVectorsErr != nil {
+		tb.Fatalf("published ntVectors (shared/ntVectors beside the repository, or UNICLOUD_VECTORS): %v", ntVectorsErr)
 	}
-	return &vectors, vectorsDir
+	return &ntVectors, ntVectorsDir
 }
 
-func readVectorFile(tb testing.TB, name string) string {
+func ntReadVectorFile(tb testing.TB, name string) string {
 	tb.Helper()
 	_, dir := loadVectors(tb)
 	b, err := os.ReadFile(filepath.Join(dir, name))
@@ -96,35 +96,35 @@ func readVectorFile(tb testing.TB, name string) string {
 }
 
 var (
-	testKeyOnce sync.Once
-	testKey     *rsa.PrivateKey
+	ntTestKeyOnce sync.Once
+	ntTestKey     *rsa.PrivateKey
 )
 
-// platformKey is WeChat Pay's published test private key, standing in for a
+// ntPlatformKey is WeChat Pay's published test private key, standing in for a
 // platform key in tests (it signs notifications; its public half verifies).
-func platformKey(tb testing.TB) *rsa.PrivateKey {
+func ntPlatformKey(tb testing.TB) *rsa.PrivateKey {
 	tb.Helper()
-	testKeyOnce.Do(func() {
-		k, err := signing.ParseRSAPrivateKey(readVectorFile(tb, "keys/wxpay_official_test_key.pem"))
+	ntTestKeyOnce.Do(func() {
+		k, err := signing.ParseRSAPrivateKey(ntReadVectorFile(tb, "keys/wxpay_official_test_key.pem"))
 		if err != nil {
 			tb.Fatal(err)
 		}
-		testKey = k
+		ntTestKey = k
 	})
-	return testKey
+	return ntTestKey
 }
 
 const (
-	testAppID    = "wxd678efh567hg6787"
-	testMchID    = "1230000109"
-	testV2Key    = "192006250b4c09247ec02edce69f6a2d"
-	testAPIv3Key = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb"
-	testSerial   = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+	ntTestAppID    = "wxd678efh567hg6787"
+	ntTestMchID    = "1230000109"
+	ntTestV2Key    = "192006250b4c09247ec02edce69f6a2d"
+	ntTestAPIv3Key = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb"
+	ntTestSerial   = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 )
 
-// v2XML writes params as a flat <xml> document, values in CDATA (as WeChat
+// ntV2XML writes params as a flat <xml> document, values in CDATA (as WeChat
 // Pay sends them), keys in sorted order.
-func v2XML(params map[string]string) []byte {
+func ntV2XML(params map[string]string) []byte {
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
@@ -139,7 +139,7 @@ func v2XML(params map[string]string) []byte {
 	return []byte(b.String())
 }
 
-func signedV2(tb testing.TB, params map[string]string, key, signType string) []byte {
+func ntSignedV2(tb testing.TB, params map[string]string, key, signType string) []byte {
 	tb.Helper()
 	s, err := signing.WxpayV2Sign(params, key, signType)
 	if err != nil {
@@ -150,13 +150,13 @@ func signedV2(tb testing.TB, params map[string]string, key, signType string) []b
 		p[k] = v
 	}
 	p["sign"] = s
-	return v2XML(p)
+	return ntV2XML(p)
 }
 
-func v2PaymentParams() map[string]string {
+func ntV2PaymentParams() map[string]string {
 	return map[string]string{
-		"appid":          testAppID,
-		"mch_id":         testMchID,
+		"appid":          ntTestAppID,
+		"mch_id":         ntTestMchID,
 		"bank_type":      "CFT",
 		"cash_fee":       "1",
 		"fee_type":       "CNY",
@@ -174,9 +174,9 @@ func v2PaymentParams() map[string]string {
 	}
 }
 
-// v3Notification builds the exact bytes and headers WeChat Pay sends for an
+// ntV3Notification builds the exact bytes and headers WeChat Pay sends for an
 // APIv3 notification.
-type v3Notification struct {
+type ntV3Notification struct {
 	EventType string
 	Resource  any // marshalled to JSON, then encrypted
 	Plain     []byte
@@ -187,7 +187,7 @@ type v3Notification struct {
 	Nonce     string
 }
 
-func (n v3Notification) build(tb testing.TB) (http.Header, []byte) {
+func (n ntV3Notification) build(tb testing.TB) (http.Header, []byte) {
 	tb.Helper()
 	plain := n.Plain
 	if plain == nil {
@@ -199,7 +199,7 @@ func (n v3Notification) build(tb testing.TB) (http.Header, []byte) {
 	}
 	key := n.APIv3Key
 	if key == "" {
-		key = testAPIv3Key
+		key = ntTestAPIv3Key
 	}
 	original := "transaction"
 	if strings.HasPrefix(n.EventType, "REFUND.") {
@@ -229,7 +229,7 @@ func (n v3Notification) build(tb testing.TB) (http.Header, []byte) {
 	return n.sign(tb, body), body
 }
 
-func (n v3Notification) sign(tb testing.TB, body []byte) http.Header {
+func (n ntV3Notification) sign(tb testing.TB, body []byte) http.Header {
 	tb.Helper()
 	at := n.Time
 	if at.IsZero() {
@@ -242,7 +242,7 @@ func (n v3Notification) sign(tb testing.TB, body []byte) http.Header {
 	ts := strconv.FormatInt(at.Unix(), 10)
 	pk := n.Key
 	if pk == nil {
-		pk = platformKey(tb)
+		pk = ntPlatformKey(tb)
 	}
 	sig, err := signing.RSASHA256Sign(pk, signing.WxpayV3VerifyMessage(ts, nonce, body))
 	if err != nil {
@@ -250,7 +250,7 @@ func (n v3Notification) sign(tb testing.TB, body []byte) http.Header {
 	}
 	serial := n.Serial
 	if serial == "" {
-		serial = testSerial
+		serial = ntTestSerial
 	}
 	h := http.Header{}
 	h.Set("Wechatpay-Signature", sig)
@@ -262,17 +262,17 @@ func (n v3Notification) sign(tb testing.TB, body []byte) http.Header {
 	return h
 }
 
-func v3Transaction() map[string]any {
+func ntV3Transaction() map[string]any {
 	return map[string]any{
 		"transaction_id":   "1217752501201407033233368018",
 		"amount":           map[string]any{"payer_total": 90, "total": 100, "currency": "CNY", "payer_currency": "CNY"},
-		"mchid":            testMchID,
+		"mchid":            ntTestMchID,
 		"trade_state":      "SUCCESS",
 		"bank_type":        "CMC",
 		"success_time":     "2018-06-08T10:34:56+08:00",
 		"payer":            map[string]any{"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
 		"out_trade_no":     "1217752501201407033233368018",
-		"appid":            testAppID,
+		"appid":            ntTestAppID,
 		"trade_state_desc": "支付成功",
 		"trade_type":       "JSAPI",
 		"attach":           "自定义数据",
@@ -280,9 +280,9 @@ func v3Transaction() map[string]any {
 	}
 }
 
-func v3Refund() map[string]any {
+func ntV3Refund() map[string]any {
 	return map[string]any{
-		"mchid":                 testMchID,
+		"mchid":                 ntTestMchID,
 		"transaction_id":        "1008450740201411110005820873",
 		"out_trade_no":          "20150806125346",
 		"refund_id":             "50200207182018070300011301001",
@@ -294,18 +294,18 @@ func v3Refund() map[string]any {
 	}
 }
 
-// v3Verifier is a verifier for the test merchant with the test platform key.
-func v3Verifier(tb testing.TB) *wxpay.NotifyVerifier {
+// ntV3Verifier is a verifier for the test merchant with the test platform key.
+func ntV3Verifier(tb testing.TB) *wxpay.NotifyVerifier {
 	return &wxpay.NotifyVerifier{
-		AppID:        testAppID,
-		MchID:        testMchID,
-		Key:          testV2Key,
-		APIv3Key:     testAPIv3Key,
-		PlatformKeys: wxpay.StaticPlatformKeys{testSerial: &platformKey(tb).PublicKey},
+		AppID:        ntTestAppID,
+		MchID:        ntTestMchID,
+		Key:          ntTestV2Key,
+		APIv3Key:     ntTestAPIv3Key,
+		PlatformKeys: wxpay.StaticPlatformKeys{ntTestSerial: &ntPlatformKey(tb).PublicKey},
 	}
 }
 
-func checkOf(err error) string {
+func ntCheckOf(err error) string {
 	if ne, ok := err.(interface{ NotifyCheck() string }); ok {
 		return ne.NotifyCheck()
 	}
@@ -315,4 +315,4 @@ func checkOf(err error) string {
 	return "not a NotifyError: " + err.Error()
 }
 
-var bg = context.Background()
+var ntBg = context.Background()

@@ -38,32 +38,32 @@ func TestNotifyV2SignVector(t *testing.T) {
 		p["sign"] = tc.sign
 		// The vector is a request, not a notification: the signature must
 		// pass and the missing return_code be the refusal.
-		_, err := v.VerifyV2(v2XML(p))
-		if got := checkOf(err); got != wxpay.CheckMalformed || !strings.Contains(err.Error(), "return_code") {
+		_, err := v.VerifyV2(ntV2XML(p))
+		if got := ntCheckOf(err); got != wxpay.CheckMalformed || !strings.Contains(err.Error(), "return_code") {
 			t.Errorf("%s vector: got %v, want a signature that verifies and a malformed refusal", tc.signType, err)
 		}
 		// Lowercase hex is accepted (WeChat Pay compares case-insensitively).
 		p["sign"] = strings.ToLower(tc.sign)
-		if _, err := v.VerifyV2(v2XML(p)); checkOf(err) != wxpay.CheckMalformed {
+		if _, err := v.VerifyV2(ntV2XML(p)); ntCheckOf(err) != wxpay.CheckMalformed {
 			t.Errorf("%s vector, lowercase: %v", tc.signType, err)
 		}
 		// One field changed.
 		p["sign"] = tc.sign
 		p["body"] = "test2"
-		if _, err := v.VerifyV2(v2XML(p)); checkOf(err) != wxpay.CheckSignature {
+		if _, err := v.VerifyV2(ntV2XML(p)); ntCheckOf(err) != wxpay.CheckSignature {
 			t.Errorf("%s vector tampered: got %v, want signature", tc.signType, err)
 		}
 	}
 }
 
 func TestNotifyV2Payment(t *testing.T) {
-	v := &wxpay.NotifyVerifier{AppID: testAppID, MchID: testMchID, Key: testV2Key}
+	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: ntTestV2Key}
 	for _, st := range []string{"", "MD5", "HMAC-SHA256"} {
-		p := v2PaymentParams()
+		p := ntV2PaymentParams()
 		if st != "" {
 			p["sign_type"] = st
 		}
-		n, err := v.VerifyV2(signedV2(t, p, testV2Key, st))
+		n, err := v.VerifyV2(ntSignedV2(t, p, ntTestV2Key, st))
 		if err != nil {
 			t.Fatalf("sign_type %q: %v", st, err)
 		}
@@ -79,7 +79,7 @@ func TestNotifyV2Payment(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("event\n got %+v\nwant %+v", got, want)
 		}
-		if e.Raw["appId"] != testAppID || e.Raw["mchId"] != testMchID || e.Raw["outTradeNo"] != "1409811653" ||
+		if e.Raw["appId"] != ntTestAppID || e.Raw["mchId"] != ntTestMchID || e.Raw["outTradeNo"] != "1409811653" ||
 			e.Raw["attach"] != "支付测试 <&>" || e.Raw["totalFee"] != "1" {
 			t.Errorf("raw: %v", e.Raw)
 		}
@@ -92,21 +92,21 @@ func TestNotifyV2Payment(t *testing.T) {
 // A notification for an HMAC-SHA256 order that leaves sign_type out is still
 // checked (the 64-digit sign only fits HMAC-SHA256).
 func TestNotifyV2HMACWithoutSignType(t *testing.T) {
-	v := &wxpay.NotifyVerifier{Key: testV2Key}
-	p := v2PaymentParams()
-	if _, err := v.VerifyV2(signedV2(t, p, testV2Key, "HMAC-SHA256")); err != nil {
+	v := &wxpay.NotifyVerifier{Key: ntTestV2Key}
+	p := ntV2PaymentParams()
+	if _, err := v.VerifyV2(ntSignedV2(t, p, ntTestV2Key, "HMAC-SHA256")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.VerifyV2(signedV2(t, p, "another key", "HMAC-SHA256")); checkOf(err) != wxpay.CheckSignature {
+	if _, err := v.VerifyV2(ntSignedV2(t, p, "another key", "HMAC-SHA256")); ntCheckOf(err) != wxpay.CheckSignature {
 		t.Fatalf("wrong key: %v", err)
 	}
 }
 
 func TestNotifyV2PaymentRefused(t *testing.T) {
-	base := v2PaymentParams()
-	v := &wxpay.NotifyVerifier{AppID: testAppID, MchID: testMchID, Key: testV2Key}
+	base := ntV2PaymentParams()
+	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: ntTestV2Key}
 	with := func(k, val string) map[string]string {
-		p := v2PaymentParams()
+		p := ntV2PaymentParams()
 		if val == "" {
 			delete(p, k)
 		} else {
@@ -114,7 +114,7 @@ func TestNotifyV2PaymentRefused(t *testing.T) {
 		}
 		return p
 	}
-	good := signedV2(t, base, testV2Key, "")
+	good := ntSignedV2(t, base, ntTestV2Key, "")
 	cases := []struct {
 		name  string
 		body  []byte
@@ -123,18 +123,18 @@ func TestNotifyV2PaymentRefused(t *testing.T) {
 	}{
 		{"tampered total_fee", bytes.Replace(good, []byte("<total_fee><![CDATA[1]]>"), []byte("<total_fee><![CDATA[100]]>"), 1), v, wxpay.CheckSignature},
 		{"tampered out_trade_no", bytes.Replace(good, []byte("1409811653"), []byte("1409811654"), 1), v, wxpay.CheckSignature},
-		{"wrong key", signedV2(t, base, "0123456789abcdef0123456789abcdef", ""), v, wxpay.CheckSignature},
-		{"missing sign", v2XML(base), v, wxpay.CheckSignature},
-		{"empty sign", v2XML(with("sign", "")), v, wxpay.CheckSignature},
-		{"unknown sign_type", signedV2(t, with("sign_type", "SHA1"), testV2Key, "MD5"), v, wxpay.CheckSignature},
-		{"signed as MD5, says HMAC", signedV2(t, with("sign_type", "HMAC-SHA256"), testV2Key, "MD5"), v, wxpay.CheckSignature},
-		{"wrong appid", signedV2(t, with("appid", "wx0000000000000000"), testV2Key, ""), v, wxpay.CheckMerchant},
-		{"wrong mch_id", signedV2(t, with("mch_id", "1900000000"), testV2Key, ""), v, wxpay.CheckMerchant},
-		{"no mch_id", signedV2(t, with("mch_id", ""), testV2Key, ""), v, wxpay.CheckMerchant},
+		{"wrong key", ntSignedV2(t, base, "0123456789abcdef0123456789abcdef", ""), v, wxpay.CheckSignature},
+		{"missing sign", ntV2XML(base), v, wxpay.CheckSignature},
+		{"empty sign", ntV2XML(with("sign", "")), v, wxpay.CheckSignature},
+		{"unknown sign_type", ntSignedV2(t, with("sign_type", "SHA1"), ntTestV2Key, "MD5"), v, wxpay.CheckSignature},
+		{"signed as MD5, says HMAC", ntSignedV2(t, with("sign_type", "HMAC-SHA256"), ntTestV2Key, "MD5"), v, wxpay.CheckSignature},
+		{"wrong appid", ntSignedV2(t, with("appid", "wx0000000000000000"), ntTestV2Key, ""), v, wxpay.CheckMerchant},
+		{"wrong mch_id", ntSignedV2(t, with("mch_id", "1900000000"), ntTestV2Key, ""), v, wxpay.CheckMerchant},
+		{"no mch_id", ntSignedV2(t, with("mch_id", ""), ntTestV2Key, ""), v, wxpay.CheckMerchant},
 		{"return_code FAIL unsigned", []byte("<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[x]]></return_msg></xml>"), v, wxpay.CheckSignature},
-		{"no total_fee", signedV2(t, with("total_fee", ""), testV2Key, ""), v, wxpay.CheckMalformed},
-		{"negative total_fee", signedV2(t, with("total_fee", "-1"), testV2Key, ""), v, wxpay.CheckMalformed},
-		{"decimal total_fee", signedV2(t, with("total_fee", "0.01"), testV2Key, ""), v, wxpay.CheckMalformed},
+		{"no total_fee", ntSignedV2(t, with("total_fee", ""), ntTestV2Key, ""), v, wxpay.CheckMalformed},
+		{"negative total_fee", ntSignedV2(t, with("total_fee", "-1"), ntTestV2Key, ""), v, wxpay.CheckMalformed},
+		{"decimal total_fee", ntSignedV2(t, with("total_fee", "0.01"), ntTestV2Key, ""), v, wxpay.CheckMalformed},
 		{"no key configured", good, &wxpay.NotifyVerifier{}, wxpay.CheckSignature},
 		{"garbage", []byte("\x00\x01garbage"), v, wxpay.CheckMalformed},
 		{"empty", nil, v, wxpay.CheckMalformed},
@@ -142,21 +142,21 @@ func TestNotifyV2PaymentRefused(t *testing.T) {
 	}
 	for _, tc := range cases {
 		n, err := tc.v.VerifyV2(tc.body)
-		if n != nil || checkOf(err) != tc.check {
+		if n != nil || ntCheckOf(err) != tc.check {
 			t.Errorf("%s: got %v, want check %s", tc.name, err, tc.check)
 		}
 	}
 	// The merchant check is skipped when nothing is configured.
-	if _, err := (&wxpay.NotifyVerifier{Key: testV2Key}).VerifyV2(signedV2(t, with("appid", "wx0000000000000000"), testV2Key, "")); err != nil {
+	if _, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(ntSignedV2(t, with("appid", "wx0000000000000000"), ntTestV2Key, "")); err != nil {
 		t.Errorf("no merchant configured: %v", err)
 	}
 }
 
 func TestNotifyV2PaymentResultFail(t *testing.T) {
-	p := v2PaymentParams()
+	p := ntV2PaymentParams()
 	p["result_code"] = "FAIL"
 	p["err_code"] = "SYSTEMERROR"
-	n, err := (&wxpay.NotifyVerifier{Key: testV2Key}).VerifyV2(signedV2(t, p, testV2Key, ""))
+	n, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(ntSignedV2(t, p, ntTestV2Key, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +165,11 @@ func TestNotifyV2PaymentResultFail(t *testing.T) {
 	}
 }
 
-func refundXML(reqInfo string, extra map[string]string) []byte {
+func ntRefundXML(reqInfo string, extra map[string]string) []byte {
 	p := map[string]string{
 		"return_code": "SUCCESS",
-		"appid":       testAppID,
-		"mch_id":      testMchID,
+		"appid":       ntTestAppID,
+		"mch_id":      ntTestMchID,
 		"nonce_str":   "TeqClE3i0mvn3DrK",
 		"req_info":    reqInfo,
 	}
@@ -180,14 +180,14 @@ func refundXML(reqInfo string, extra map[string]string) []byte {
 			p[k] = v
 		}
 	}
-	return v2XML(p)
+	return ntV2XML(p)
 }
 
 func TestNotifyV2RefundVector(t *testing.T) {
 	vec, _ := loadVectors(t)
 	rv := vec.WxpayV2RefundReqInfo
-	v := &wxpay.NotifyVerifier{AppID: testAppID, MchID: testMchID, Key: rv.Key}
-	n, err := v.VerifyV2(refundXML(rv.ReqInfo, nil))
+	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: rv.Key}
+	n, err := v.VerifyV2(ntRefundXML(rv.ReqInfo, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestNotifyV2RefundVector(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("event\n got %+v\nwant %+v", got, want)
 	}
-	if e.Raw["successTime"] != "2017-11-25 15:36:17" || e.Raw["refundRequestSource"] != "API" || e.Raw["appId"] != testAppID {
+	if e.Raw["successTime"] != "2017-11-25 15:36:17" || e.Raw["refundRequestSource"] != "API" || e.Raw["appId"] != ntTestAppID {
 		t.Errorf("raw %v", e.Raw)
 	}
 	if _, ok := e.Raw["reqInfo"]; ok {
@@ -219,17 +219,17 @@ func TestNotifyV2RefundVector(t *testing.T) {
 		key   string
 		check string
 	}{
-		{"wrong key", refundXML(ct, nil), "ziR0QKsTUfMOuochC9RfCdmfHECorQAq", wxpay.CheckDecrypt},
-		{"truncated", refundXML(ct[:len(ct)-24], nil), rv.Key, wxpay.CheckDecrypt},
-		{"not base64", refundXML("!!"+ct[2:], nil), rv.Key, wxpay.CheckDecrypt},
-		{"last block changed", refundXML(ct[:len(ct)-8]+"AAAAAAA=", nil), rv.Key, wxpay.CheckDecrypt},
+		{"wrong key", ntRefundXML(ct, nil), "ziR0QKsTUfMOuochC9RfCdmfHECorQAq", wxpay.CheckDecrypt},
+		{"truncated", ntRefundXML(ct[:len(ct)-24], nil), rv.Key, wxpay.CheckDecrypt},
+		{"not base64", ntRefundXML("!!"+ct[2:], nil), rv.Key, wxpay.CheckDecrypt},
+		{"last block changed", ntRefundXML(ct[:len(ct)-8]+"AAAAAAA=", nil), rv.Key, wxpay.CheckDecrypt},
 		{"empty req_info", []byte("<xml><return_code>SUCCESS</return_code><req_info></req_info></xml>"), rv.Key, wxpay.CheckDecrypt},
-		{"wrong appid", refundXML(ct, map[string]string{"appid": "wx0000000000000000"}), rv.Key, wxpay.CheckMerchant},
-		{"wrong mch_id", refundXML(ct, map[string]string{"mch_id": "1"}), rv.Key, wxpay.CheckMerchant},
-		{"return_code FAIL", refundXML(ct, map[string]string{"return_code": "FAIL"}), rv.Key, wxpay.CheckMalformed},
+		{"wrong appid", ntRefundXML(ct, map[string]string{"appid": "wx0000000000000000"}), rv.Key, wxpay.CheckMerchant},
+		{"wrong mch_id", ntRefundXML(ct, map[string]string{"mch_id": "1"}), rv.Key, wxpay.CheckMerchant},
+		{"return_code FAIL", ntRefundXML(ct, map[string]string{"return_code": "FAIL"}), rv.Key, wxpay.CheckMalformed},
 	} {
-		v := &wxpay.NotifyVerifier{AppID: testAppID, MchID: testMchID, Key: tc.key}
-		if n, err := v.VerifyV2(tc.body); n != nil || checkOf(err) != tc.check {
+		v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: tc.key}
+		if n, err := v.VerifyV2(tc.body); n != nil || ntCheckOf(err) != tc.check {
 			t.Errorf("%s: got %v, want %s", tc.name, err, tc.check)
 		}
 	}
@@ -242,16 +242,16 @@ func TestNotifyV2RefundInnerXML(t *testing.T) {
 		"not root":   `<xml><out_refund_no>1</out_refund_no></xml>`,
 		"no amounts": `<root><out_refund_no>1</out_refund_no></root>`,
 	} {
-		ct, err := signing.EncryptWxpayRefundReqInfo([]byte(inner), testV2Key)
+		ct, err := signing.EncryptWxpayRefundReqInfo([]byte(inner), ntTestV2Key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = (&wxpay.NotifyVerifier{Key: testV2Key}).VerifyV2(refundXML(ct, nil))
+		_, err = (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(ntRefundXML(ct, nil))
 		want := wxpay.CheckDecrypt
 		if name == "no amounts" {
 			want = wxpay.CheckMalformed
 		}
-		if checkOf(err) != want {
+		if ntCheckOf(err) != want {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -310,7 +310,7 @@ func TestParseNotifyXML(t *testing.T) {
 		"invalid utf8":     "<xml><a>\xff</a></xml>",
 		"json":             `{"return_code":"SUCCESS"}`,
 		"too large":        "<xml><a>" + strings.Repeat("x", 1<<20) + "</a></xml>",
-		"too many fields":  "<xml>" + strings.Repeat("<a0/>", 1) + manyFields(201) + "</xml>",
+		"too many fields":  "<xml>" + strings.Repeat("<a0/>", 1) + ntManyFields(201) + "</xml>",
 	}
 	for name, in := range bad {
 		if got, err := wxpay.ParseNotifyXML([]byte(in), "xml"); err == nil {
@@ -321,7 +321,7 @@ func TestParseNotifyXML(t *testing.T) {
 	}
 }
 
-func manyFields(n int) string {
+func ntManyFields(n int) string {
 	var b strings.Builder
 	for i := 1; i <= n; i++ {
 		b.WriteString("<f" + strconv.Itoa(i) + ">1</f" + strconv.Itoa(i) + ">")
@@ -332,17 +332,17 @@ func manyFields(n int) string {
 // A signed v2 document carrying a DOCTYPE is refused before any signature
 // work: the hostile parts never reach the verifier.
 func TestNotifyV2DoctypeRefused(t *testing.T) {
-	good := signedV2(t, v2PaymentParams(), testV2Key, "")
+	good := ntSignedV2(t, ntV2PaymentParams(), ntTestV2Key, "")
 	body := append([]byte(`<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY e "1">]>`), good...)
-	if _, err := (&wxpay.NotifyVerifier{Key: testV2Key}).VerifyV2(body); checkOf(err) != wxpay.CheckMalformed {
+	if _, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(body); ntCheckOf(err) != wxpay.CheckMalformed {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestNotifyV3Transaction(t *testing.T) {
-	v := v3Verifier(t)
-	h, body := v3Notification{EventType: "TRANSACTION.SUCCESS", Resource: v3Transaction()}.build(t)
-	n, err := v.Verify(bg, h, body)
+	v := ntV3Verifier(t)
+	h, body := ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: ntV3Transaction()}.build(t)
+	n, err := v.Verify(ntBg, h, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,10 +369,10 @@ func TestNotifyV3Transaction(t *testing.T) {
 }
 
 func TestNotifyV3TimeEndChinaTime(t *testing.T) {
-	tx := v3Transaction()
+	tx := ntV3Transaction()
 	tx["success_time"] = "2018-06-08T02:34:56Z" // same instant as 10:34:56+08:00
-	h, body := v3Notification{EventType: "TRANSACTION.SUCCESS", Resource: tx}.build(t)
-	n, err := v3Verifier(t).Verify(bg, h, body)
+	h, body := ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: tx}.build(t)
+	n, err := ntV3Verifier(t).Verify(ntBg, h, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,12 +382,12 @@ func TestNotifyV3TimeEndChinaTime(t *testing.T) {
 }
 
 func TestNotifyV3Refund(t *testing.T) {
-	v := v3Verifier(t) // AppID configured: v3 refunds carry none and still pass
+	v := ntV3Verifier(t) // AppID configured: v3 refunds carry none and still pass
 	for status, want := range map[string]string{"SUCCESS": "SUCCESS", "ABNORMAL": "CHANGE", "CLOSED": "REFUNDCLOSE"} {
-		r := v3Refund()
+		r := ntV3Refund()
 		r["refund_status"] = status
-		h, body := v3Notification{EventType: "REFUND." + status, Resource: r}.build(t)
-		n, err := v.Verify(bg, h, body)
+		h, body := ntV3Notification{EventType: "REFUND." + status, Resource: r}.build(t)
+		n, err := v.Verify(ntBg, h, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -409,15 +409,15 @@ func TestNotifyV3Refund(t *testing.T) {
 
 func TestNotifyV3Refused(t *testing.T) {
 	now := time.Now()
-	tx := v3Transaction()
+	tx := ntV3Transaction()
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := v3Notification{EventType: "TRANSACTION.SUCCESS", Resource: tx}
-	mod := func(f func(n *v3Notification)) v3Notification { n := good; f(&n); return n }
+	good := ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: tx}
+	mod := func(f func(n *ntV3Notification)) ntV3Notification { n := good; f(&n); return n }
 	withTx := func(k string, val any) map[string]any {
-		m := v3Transaction()
+		m := ntV3Transaction()
 		if val == nil {
 			delete(m, k)
 		} else {
@@ -432,25 +432,25 @@ func TestNotifyV3Refused(t *testing.T) {
 		check string
 	}
 	var cases []tcase
-	add := func(name string, n v3Notification, check string) {
+	add := func(name string, n ntV3Notification, check string) {
 		h, b := n.build(t)
 		cases = append(cases, tcase{name, h, b, check})
 	}
-	add("stale", mod(func(n *v3Notification) { n.Time = now.Add(-6 * time.Minute) }), wxpay.CheckFreshness)
-	add("future", mod(func(n *v3Notification) { n.Time = now.Add(6 * time.Minute) }), wxpay.CheckFreshness)
-	add("unknown serial", mod(func(n *v3Notification) { n.Serial = "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C" }), wxpay.CheckSerial)
-	add("other platform key", mod(func(n *v3Notification) { n.Key = other }), wxpay.CheckSignature)
-	add("wrong APIv3 key", mod(func(n *v3Notification) { n.APIv3Key = "0123456789abcdef0123456789abcdef" }), wxpay.CheckDecrypt)
-	add("not json inside", mod(func(n *v3Notification) { n.Plain = []byte("<xml/>") }), wxpay.CheckMalformed)
-	add("wrong mchid", mod(func(n *v3Notification) { n.Resource = withTx("mchid", "1900000000") }), wxpay.CheckMerchant)
-	add("no mchid", mod(func(n *v3Notification) { n.Resource = withTx("mchid", nil) }), wxpay.CheckMerchant)
-	add("wrong appid", mod(func(n *v3Notification) { n.Resource = withTx("appid", "wx0000000000000000") }), wxpay.CheckMerchant)
-	add("no amount", mod(func(n *v3Notification) { n.Resource = withTx("amount", nil) }), wxpay.CheckMalformed)
-	add("float amount", mod(func(n *v3Notification) { n.Resource = withTx("amount", map[string]any{"total": 1.5}) }), wxpay.CheckMalformed)
-	add("bad success_time", mod(func(n *v3Notification) { n.Resource = withTx("success_time", "2018-06-08 10:34:56") }), wxpay.CheckMalformed)
-	add("unsupported event", mod(func(n *v3Notification) { n.EventType = "MCHTRANSFER.BILL.FINISHED" }), wxpay.CheckUnsupported)
+	add("stale", mod(func(n *ntV3Notification) { n.Time = now.Add(-6 * time.Minute) }), wxpay.CheckFreshness)
+	add("future", mod(func(n *ntV3Notification) { n.Time = now.Add(6 * time.Minute) }), wxpay.CheckFreshness)
+	add("unknown serial", mod(func(n *ntV3Notification) { n.Serial = "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C" }), wxpay.CheckSerial)
+	add("other platform key", mod(func(n *ntV3Notification) { n.Key = other }), wxpay.CheckSignature)
+	add("wrong APIv3 key", mod(func(n *ntV3Notification) { n.APIv3Key = "0123456789abcdef0123456789abcdef" }), wxpay.CheckDecrypt)
+	add("not json inside", mod(func(n *ntV3Notification) { n.Plain = []byte("<xml/>") }), wxpay.CheckMalformed)
+	add("wrong mchid", mod(func(n *ntV3Notification) { n.Resource = withTx("mchid", "1900000000") }), wxpay.CheckMerchant)
+	add("no mchid", mod(func(n *ntV3Notification) { n.Resource = withTx("mchid", nil) }), wxpay.CheckMerchant)
+	add("wrong appid", mod(func(n *ntV3Notification) { n.Resource = withTx("appid", "wx0000000000000000") }), wxpay.CheckMerchant)
+	add("no amount", mod(func(n *ntV3Notification) { n.Resource = withTx("amount", nil) }), wxpay.CheckMalformed)
+	add("float amount", mod(func(n *ntV3Notification) { n.Resource = withTx("amount", map[string]any{"total": 1.5}) }), wxpay.CheckMalformed)
+	add("bad success_time", mod(func(n *ntV3Notification) { n.Resource = withTx("success_time", "2018-06-08 10:34:56") }), wxpay.CheckMalformed)
+	add("unsupported event", mod(func(n *ntV3Notification) { n.EventType = "MCHTRANSFER.BILL.FINISHED" }), wxpay.CheckUnsupported)
 	// Stale and wrong merchant: the merchant check comes first.
-	add("stale and wrong mchid", mod(func(n *v3Notification) {
+	add("stale and wrong mchid", mod(func(n *ntV3Notification) {
 		n.Time = now.Add(-time.Hour)
 		n.Resource = withTx("mchid", "1")
 	}), wxpay.CheckMerchant)
@@ -495,21 +495,21 @@ func TestNotifyV3Refused(t *testing.T) {
 	hh.Set("Wechatpay-Timestamp", strconv.FormatInt(now.Unix()+1, 10))
 	cases = append(cases, tcase{"timestamp changed", hh, body, wxpay.CheckSignature})
 
-	v := v3Verifier(t)
+	v := ntV3Verifier(t)
 	for _, tc := range cases {
-		if n, err := v.Verify(bg, tc.h, tc.body); n != nil || checkOf(err) != tc.check {
+		if n, err := v.Verify(ntBg, tc.h, tc.body); n != nil || ntCheckOf(err) != tc.check {
 			t.Errorf("%s: got %v, want %s", tc.name, err, tc.check)
 		}
 	}
 	// v3 not configured.
-	if _, err := (&wxpay.NotifyVerifier{Key: testV2Key}).Verify(bg, h, body); checkOf(err) != wxpay.CheckSignature {
+	if _, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).Verify(ntBg, h, body); ntCheckOf(err) != wxpay.CheckSignature {
 		t.Errorf("v3 unconfigured: %v", err)
 	}
 }
 
 func TestNotifyV3MaxSkew(t *testing.T) {
 	at := time.Unix(1700000000, 0)
-	h, body := v3Notification{EventType: "TRANSACTION.SUCCESS", Resource: v3Transaction(), Time: at}.build(t)
+	h, body := ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: ntV3Transaction(), Time: at}.build(t)
 	for _, tc := range []struct {
 		now  time.Time
 		skew time.Duration
@@ -523,24 +523,24 @@ func TestNotifyV3MaxSkew(t *testing.T) {
 		{at.Add(time.Hour), 2 * time.Hour, true},
 		{at.Add(-time.Minute), 30 * time.Second, false},
 	} {
-		v := v3Verifier(t)
+		v := ntV3Verifier(t)
 		v.Now = func() time.Time { return tc.now }
 		v.MaxSkew = tc.skew
-		_, err := v.Verify(bg, h, body)
-		if (err == nil) != tc.ok || (err != nil && checkOf(err) != wxpay.CheckFreshness) {
+		_, err := v.Verify(ntBg, h, body)
+		if (err == nil) != tc.ok || (err != nil && ntCheckOf(err) != wxpay.CheckFreshness) {
 			t.Errorf("now %v skew %v: %v", tc.now.Sub(at), tc.skew, err)
 		}
 	}
 }
 
-type refreshingKeys struct {
+type ntRefreshingKeys struct {
 	keys      wxpay.StaticPlatformKeys
 	pending   wxpay.StaticPlatformKeys
 	refreshes atomic.Int32
 }
 
-func (r *refreshingKeys) PlatformKey(s string) (*rsa.PublicKey, bool) { return r.keys.PlatformKey(s) }
-func (r *refreshingKeys) RefreshPlatformKeys(context.Context) error {
+func (r *ntRefreshingKeys) PlatformKey(s string) (*rsa.PublicKey, bool) { return r.keys.PlatformKey(s) }
+func (r *ntRefreshingKeys) RefreshPlatformKeys(context.Context) error {
 	r.refreshes.Add(1)
 	for k, v := range r.pending {
 		r.keys[k] = v
@@ -549,24 +549,24 @@ func (r *refreshingKeys) RefreshPlatformKeys(context.Context) error {
 }
 
 func TestNotifyV3UnknownSerialRefreshOnce(t *testing.T) {
-	pub := &platformKey(t).PublicKey
-	src := &refreshingKeys{keys: wxpay.StaticPlatformKeys{}, pending: wxpay.StaticPlatformKeys{"NEWSERIAL": pub}}
-	v := v3Verifier(t)
+	pub := &ntPlatformKey(t).PublicKey
+	src := &ntRefreshingKeys{keys: wxpay.StaticPlatformKeys{}, pending: wxpay.StaticPlatformKeys{"NEWSERIAL": pub}}
+	v := ntV3Verifier(t)
 	v.PlatformKeys = src
-	h, body := v3Notification{EventType: "TRANSACTION.SUCCESS", Resource: v3Transaction(), Serial: "newserial"}.build(t)
-	if _, err := v.Verify(bg, h, body); err != nil {
+	h, body := ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: ntV3Transaction(), Serial: "newserial"}.build(t)
+	if _, err := v.Verify(ntBg, h, body); err != nil {
 		t.Fatal(err)
 	}
 	if n := src.refreshes.Load(); n != 1 {
 		t.Fatalf("%d refreshes", n)
 	}
 	// Known now: no more refreshes.
-	if _, err := v.Verify(bg, h, body); err != nil || src.refreshes.Load() != 1 {
+	if _, err := v.Verify(ntBg, h, body); err != nil || src.refreshes.Load() != 1 {
 		t.Fatalf("%v, %d refreshes", err, src.refreshes.Load())
 	}
 	// Still unknown after a refresh: refused, one refresh only.
-	h, body = v3Notification{EventType: "TRANSACTION.SUCCESS", Resource: v3Transaction(), Serial: "OTHER"}.build(t)
-	if _, err := v.Verify(bg, h, body); checkOf(err) != wxpay.CheckSerial || src.refreshes.Load() != 2 {
+	h, body = ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: ntV3Transaction(), Serial: "OTHER"}.build(t)
+	if _, err := v.Verify(ntBg, h, body); ntCheckOf(err) != wxpay.CheckSerial || src.refreshes.Load() != 2 {
 		t.Fatalf("%v, %d refreshes", err, src.refreshes.Load())
 	}
 }
@@ -577,7 +577,7 @@ func TestNotifyV3UnknownSerialRefreshOnce(t *testing.T) {
 func TestNotifyV3OfficialSignatureVector(t *testing.T) {
 	vec, _ := loadVectors(t)
 	rv := vec.WxpayV3ResponseVerification
-	pub, err := signing.ParseRSAPublicKey(readVectorFile(t, rv.PublicKeyFile))
+	pub, err := signing.ParseRSAPublicKey(ntReadVectorFile(t, rv.PublicKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,15 +587,15 @@ func TestNotifyV3OfficialSignatureVector(t *testing.T) {
 	}
 	h.Set("Wechatpay-Serial", "PUB_KEY_ID_0000000000000024101100397200000006")
 	ts, _ := strconv.ParseInt(rv.Headers["Wechatpay-Timestamp"], 10, 64)
-	v := &wxpay.NotifyVerifier{APIv3Key: testAPIv3Key,
+	v := &wxpay.NotifyVerifier{APIv3Key: ntTestAPIv3Key,
 		PlatformKeys: wxpay.StaticPlatformKeys{"PUB_KEY_ID_0000000000000024101100397200000006": pub},
 		Now:          func() time.Time { return time.Unix(ts, 0) }}
-	_, err = v.Verify(bg, h, []byte(rv.Body))
-	if checkOf(err) != wxpay.CheckMalformed || !strings.Contains(err.Error(), "resource") {
+	_, err = v.Verify(ntBg, h, []byte(rv.Body))
+	if ntCheckOf(err) != wxpay.CheckMalformed || !strings.Contains(err.Error(), "resource") {
 		t.Fatalf("official vector: %v", err)
 	}
-	_, err = v.Verify(bg, h, []byte(rv.Body+" "))
-	if checkOf(err) != wxpay.CheckSignature {
+	_, err = v.Verify(ntBg, h, []byte(rv.Body+" "))
+	if ntCheckOf(err) != wxpay.CheckSignature {
 		t.Fatalf("one added byte: %v", err)
 	}
 }
@@ -610,15 +610,15 @@ func TestNotifyV3OfficialAEADVector(t *testing.T) {
 		"resource": map[string]string{"algorithm": "AEAD_AES_256_GCM", "ciphertext": c.Ciphertext,
 			"associated_data": c.AssociatedData, "nonce": c.Nonce, "original_type": "transaction"},
 	})
-	n := v3Notification{}
+	n := ntV3Notification{}
 	h := n.sign(t, body)
-	v := v3Verifier(t)
+	v := ntV3Verifier(t)
 	v.APIv3Key = c.APIV3Key
-	if _, err := v.Verify(bg, h, body); checkOf(err) != wxpay.CheckMalformed {
+	if _, err := v.Verify(ntBg, h, body); ntCheckOf(err) != wxpay.CheckMalformed {
 		t.Fatalf("vector: %v", err)
 	}
-	v.APIv3Key = testAPIv3Key[:31] + "X"
-	if _, err := v.Verify(bg, h, body); checkOf(err) != wxpay.CheckDecrypt {
+	v.APIv3Key = ntTestAPIv3Key[:31] + "X"
+	if _, err := v.Verify(ntBg, h, body); ntCheckOf(err) != wxpay.CheckDecrypt {
 		t.Fatalf("wrong key: %v", err)
 	}
 }
@@ -638,11 +638,11 @@ func TestDetectNotifyVersion(t *testing.T) {
 
 // Error messages carry neither keys nor notification secrets.
 func TestNotifyErrorsCarryNoSecrets(t *testing.T) {
-	p := v2PaymentParams()
-	v := &wxpay.NotifyVerifier{AppID: testAppID, MchID: testMchID, Key: testV2Key, APIv3Key: testAPIv3Key}
-	for _, body := range [][]byte{signedV2(t, p, "wrong", ""), v2XML(p), refundXML("AAAA", nil)} {
+	p := ntV2PaymentParams()
+	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: ntTestV2Key, APIv3Key: ntTestAPIv3Key}
+	for _, body := range [][]byte{ntSignedV2(t, p, "wrong", ""), ntV2XML(p), ntRefundXML("AAAA", nil)} {
 		_, err := v.VerifyV2(body)
-		if err == nil || strings.Contains(err.Error(), testV2Key) || strings.Contains(err.Error(), testAPIv3Key) {
+		if err == nil || strings.Contains(err.Error(), ntTestV2Key) || strings.Contains(err.Error(), ntTestAPIv3Key) {
 			t.Errorf("%v", err)
 		}
 		var ne *wxpay.NotifyError
