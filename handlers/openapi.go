@@ -153,6 +153,11 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 		h.apps[id] = strings.TrimSpace(repl.ReplaceAll(a.Secret, ""))
 	}
 	h.allow = allowedAPIs(h.Allow)
+	for _, pattern := range h.Allow {
+		if len(allowedAPIs([]string{pattern})) == 0 {
+			h.logger.Warn("allow pattern matches no API", zap.String("pattern", pattern))
+		}
+	}
 	endpoint := h.Endpoint
 	if endpoint == "" {
 		endpoint = weixin.DefaultEndpoint
@@ -197,8 +202,8 @@ func (h *OpenAPI) Validate() error {
 	if h.TokenMode != "stable" && h.TokenMode != "classic" {
 		return fmt.Errorf("unicloud_openapi: token_mode must be stable or classic, not %q", h.TokenMode)
 	}
-	if len(h.apps) == 0 {
-		return errors.New("unicloud_openapi weixin: app_id is required")
+	if len(h.apps) == 0 && h.H5AppID == "" {
+		return errors.New("unicloud_openapi weixin: app_id (or h5_app_id) is required")
 	}
 	for _, pattern := range h.Allow {
 		if _, err := path.Match(pattern, ""); err != nil {
@@ -319,7 +324,10 @@ func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API,
 		}
 	}
 	secret, ok := h.apps[appID]
-	if !ok {
+	if !ok && api.Token != weixin.TokenH5 {
+		if appID == "" {
+			return "", newError(http.StatusBadRequest, ErrAppNotFound, "no mini-program configured (app_id)")
+		}
 		return "", newError(http.StatusBadRequest, ErrAppNotFound, "app not configured: "+appID)
 	}
 	cc := &weixin.CallContext{AppID: appID, H5AppID: h.H5AppID}
