@@ -3,6 +3,9 @@ package handlers
 import (
 	"errors"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -24,6 +27,17 @@ func registerCollectors(reg prometheus.Registerer, cs ...prometheus.Collector) {
 			}
 		}
 	}
+}
+
+// contextStorage is the config's storage, or nil for a Context made outside
+// a running config (benchmarks, tools), whose Storage method panics.
+func contextStorage(ctx caddy.Context) (st certmagic.Storage) {
+	defer func() {
+		if recover() != nil {
+			st = nil
+		}
+	}()
+	return ctx.Storage()
 }
 
 var (

@@ -165,7 +165,9 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 	h.Endpoint = strings.TrimRight(endpoint, "/")
 	h.client = &weixin.Client{
 		Endpoint: h.Endpoint,
-		HTTP:     &http.Client{Timeout: h.timeout, Transport: newTransport()},
+		// Each call's context carries the deadline (timeout); token
+		// fetches bound their own.
+		HTTP: &http.Client{Transport: newTransport()},
 	}
 
 	registerCollectors(ctx.GetMetricsRegistry(), openapiCalls, tokenFetches, providerErrors)
@@ -187,7 +189,7 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.shared = val.(*weixinShared)
-	if st := ctx.Storage(); st != nil {
+	if st := contextStorage(ctx); st != nil {
 		h.shared.tokens.SetStorage(st)
 		h.shared.sessions.SetStorage(st)
 	}
@@ -408,6 +410,8 @@ func (h *OpenAPI) callWithToken(ctx context.Context, req *weixin.Request, own, a
 
 func (h *OpenAPI) fetcher(appID, secret string) weixin.FetchFunc {
 	return func(ctx context.Context, force bool) (weixin.Token, error) {
+		ctx, cancel := context.WithTimeout(ctx, h.timeout)
+		defer cancel()
 		if h.TokenMode == "classic" {
 			return h.client.FetchClassicToken(ctx, appID, secret)
 		}
