@@ -210,17 +210,23 @@ func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error)
 		return nil, &UpstreamError{Reason: "unreadable answer: not JSON"}
 	}
 	member := gjson.GetBytes(body, ResponseKey(method))
+	isError := false
 	if !member.Exists() {
 		member = gjson.GetBytes(body, "error_response")
+		isError = true
 	}
 	if !member.IsObject() {
 		return nil, &UpstreamError{Reason: "answer has no " + ResponseKey(method)}
 	}
+	// Success is code 10000; alipay.system.oauth.token answers success
+	// without a code.
+	if code := member.Get("code"); code.Exists() && code.String() != "10000" {
+		isError = true
+	}
 	raw := []byte(member.Raw)
 	sign := gjson.GetBytes(body, "sign")
-	code := member.Get("code").String()
 	if sign.String() == "" {
-		if code != "" && code != "10000" {
+		if isError {
 			// Alipay leaves some failures unsigned (an unknown app_id, a bad
 			// request signature): they only say that the call failed.
 			return nil, businessError(member, nil)
@@ -239,7 +245,7 @@ func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error)
 	if err := dec.Decode(&fields); err != nil {
 		return nil, &UpstreamError{Reason: "unreadable answer"}
 	}
-	if code != "10000" {
+	if isError {
 		return nil, businessError(member, fields)
 	}
 	return fields, nil

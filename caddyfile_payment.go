@@ -1,0 +1,129 @@
+package unicloud
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-unicloud/unicloud/handlers"
+)
+
+func init() {
+	caddy.RegisterModule(handlers.Payment{})
+	httpcaddyfile.RegisterHandlerDirective("unicloud_payment", parsePayment)
+	httpcaddyfile.RegisterDirectiveOrder("unicloud_payment", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parsePayment sets up the unicloud_payment handler:
+//
+//	unicloud_payment [<matcher>] wxpay {
+//		version      v2                    # v2 (default) | v3
+//		app_id       <appid>
+//		mch_id       <mchid>
+//		key          <APIv2 key>
+//		pfx          <path of apiclient_cert.p12>
+//		pfx_password <password>            # default: mch_id
+//		sign_type    MD5|HMAC-SHA256       # default MD5
+//		notify_url   <url>
+//		endpoint     <url>                 # default https://api.mch.weixin.qq.com
+//		sandbox
+//		ca_cert      <pem-or-path>
+//		timeout      <duration>            # default 10s
+//		max_body     <size>                # default 256KiB
+//	}
+//
+//	unicloud_payment [<matcher>] alipay {
+//		app_id            <appid>
+//		private_key       <pem-or-base64>
+//		key_type          PKCS8|PKCS1      # default PKCS8
+//		alipay_public_key <pem-or-base64>
+//		notify_url        <url>
+//		endpoint          <gateway-url>    # default https://openapi.alipay.com/gateway.do
+//		sandbox                            # https://openapi-sandbox.dl.alipaydev.com/gateway.do
+//		ca_cert           <pem-or-path>
+//		timeout           <duration>
+//		max_body          <size>
+//	}
+func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	p := new(handlers.Payment)
+	h.Next() // the directive name; the matcher is already taken out
+	if !h.NextArg() {
+		return nil, h.Err("unicloud_payment needs a provider: wxpay or alipay")
+	}
+	p.Provider = h.Val()
+	if p.Provider != "wxpay" && p.Provider != "alipay" {
+		return nil, h.Errf("unknown provider %q: wxpay or alipay", p.Provider)
+	}
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	wxpayOnly := map[string]bool{"version": true, "mch_id": true, "key": true, "pfx": true, "pfx_password": true, "sign_type": true}
+	alipayOnly := map[string]bool{"private_key": true, "key_type": true, "alipay_public_key": true}
+	for h.NextBlock(0) {
+		dir := h.Val()
+		if (p.Provider == "alipay" && wxpayOnly[dir]) || (p.Provider == "wxpay" && alipayOnly[dir]) {
+			return nil, h.Errf("%s is not a subdirective of unicloud_payment %s", dir, p.Provider)
+		}
+		fields := map[string]*string{
+			"version": &p.Version, "app_id": &p.AppID, "mch_id": &p.MchID, "key": &p.Key, "pfx": &p.Pfx,
+			"pfx_password": &p.PfxPassword, "sign_type": &p.SignType, "private_key": &p.PrivateKey,
+			"key_type": &p.KeyType, "alipay_public_key": &p.AlipayPublicKey, "notify_url": &p.NotifyURL,
+			"endpoint": &p.Endpoint, "ca_cert": &p.CACert,
+		}
+		if f, ok := fields[dir]; ok {
+			v, err := oneArg(h)
+			if err != nil {
+				return nil, err
+			}
+			if *f != "" {
+				return nil, h.Errf("%s is given twice", dir)
+			}
+			switch dir {
+			case "version":
+				if v != "v2" && v != "v3" {
+					return nil, h.Errf("version must be v2 or v3, not %q", v)
+				}
+			case "sign_type":
+				if v != "MD5" && v != "HMAC-SHA256" {
+					return nil, h.Errf("sign_type must be MD5 or HMAC-SHA256, not %q", v)
+				}
+			case "key_type":
+				if v != "PKCS8" && v != "PKCS1" {
+					return nil, h.Errf("key_type must be PKCS8 or PKCS1, not %q", v)
+				}
+			}
+			*f = v
+			continue
+		}
+		switch dir {
+		case "sandbox":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			p.Sandbox = true
+		case "timeout":
+			v, err := oneArg(h)
+			if err != nil {
+				return nil, err
+			}
+			d, err := caddy.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, h.Errf("timeout: %q is not a positive duration", v)
+			}
+			p.Timeout = caddy.Duration(d)
+		case "max_body":
+			v, err := oneArg(h)
+			if err != nil {
+				return nil, err
+			}
+			n, err := parseSize(v)
+			if err != nil || n <= 0 {
+				return nil, h.Errf("max_body: %q is not a size", v)
+			}
+			p.MaxBody = n
+		default:
+			return nil, h.Errf("unknown subdirective %q", dir)
+		}
+	}
+	return p, nil
+}
