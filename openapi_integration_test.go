@@ -662,3 +662,34 @@ func TestOpenAPIMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenAPITokenModes(t *testing.T) {
+	g := startGateway(t, "token_mode classic")
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	if st := g.emu.Stats().TokenIssues[testAppID]; st.Classic != 1 || st.Stable != 0 {
+		t.Fatalf("classic mode token issues %+v, want one /cgi-bin/token call", st)
+	}
+	// A classic token rejected by WeChat: one new /cgi-bin/token call, then
+	// the call succeeds.
+	g.emu.RevokeTokens(testAppID)
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	if st := g.emu.Stats().TokenIssues[testAppID]; st.Classic != 2 {
+		t.Fatalf("after revoke: %+v, want 2 classic issues", st)
+	}
+}
+
+func TestOpenAPIFixedAccessToken(t *testing.T) {
+	g := startGateway(t, "access_token fixed-token-not-valid-at-wechat\n\t\t\tallow urllink.generate auth.getAccessToken")
+	// The fixed token is used as given: WeChat's refusal comes back, and
+	// nothing is fetched.
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 40001)
+	if st := g.emu.Stats().TokenIssues[testAppID]; st.Classic+st.Stable != 0 {
+		t.Fatalf("a fixed token config fetched tokens: %+v", st)
+	}
+	a := g.post("/wx/auth/getAccessToken", map[string]any{}).expect(t, 200, 0)
+	if a.str("accessToken") != "fixed-token-not-valid-at-wechat" {
+		t.Fatalf("getAccessToken: %s", a.raw)
+	}
+	g.post("/wx/auth/code2Session", map[string]any{"code": "c"}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
+}
