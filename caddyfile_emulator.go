@@ -66,6 +66,22 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			default:
 				e.Latency = caddy.Duration(d)
 			}
+		case "wxpay_merchant": // <mch_id> <APIv2 key> [require_cert]: a test WeChat Pay merchant; repeatable
+			args := h.RemainingArgs()
+			if len(args) < 2 || len(args) > 3 || (len(args) == 3 && args[2] != "require_cert") {
+				return nil, h.Err("wxpay_merchant takes a mch_id, an APIv2 key and optionally require_cert")
+			}
+			e.WxpayMerchants = append(e.WxpayMerchants, emulator.WxpayMerchant{MchID: args[0], Key: args[1], RequireCert: len(args) == 3})
+		case "alipay_app": // <app_id> <app_public_key> [<alipay_private_key>]: a test Alipay application; repeatable
+			args := h.RemainingArgs()
+			if len(args) < 2 || len(args) > 3 {
+				return nil, h.Err("alipay_app takes an app_id, the app public key and optionally the private key the emulator signs with")
+			}
+			app := emulator.AlipayApp{AppID: args[0], AppPublicKey: args[1]}
+			if len(args) == 3 {
+				app.AlipayPrivateKey = args[2]
+			}
+			e.AlipayApps = append(e.AlipayApps, app)
 		default:
 			return nil, h.Errf("unrecognized unicloud_emulator option %q", dir)
 		}

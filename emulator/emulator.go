@@ -42,6 +42,11 @@ type Config struct {
 
 	// Now is the emulator's clock; tests set it to move time. Default: time.Now.
 	Now func() time.Time `json:"-"`
+
+	// Test WeChat Pay merchants (APIv2) and Alipay applications, for the
+	// payment endpoints (wxpay.go, alipay.go).
+	WxpayMerchants []WxpayMerchant `json:"wxpay_merchants,omitempty"`
+	AlipayApps     []AlipayApp     `json:"alipay_apps,omitempty"`
 }
 
 // Defaults WeChat uses.
