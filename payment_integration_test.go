@@ -1118,3 +1118,43 @@ func pubPEMOf(k *rsa.PublicKey) string {
 	der, _ := x509.MarshalPKIXPublicKey(k)
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
+
+// BenchmarkPaymentGetOrderInfo is a whole getOrderInfo through Caddy:
+// the caller's JSON, the signed unifiedorder to a local fake of WeChat Pay,
+// the answer's signature check, the signed orderInfo, the JSON answer.
+func BenchmarkPaymentGetOrderInfo(b *testing.B) {
+	b.Setenv("UNICLOUD_PAY_TEST_KEY", payWxKey)
+	payRSAKeys(b)
+	wx := newPayWxFake(b)
+	wxSrv := httptest.NewServer(wx)
+	defer wxSrv.Close()
+	addr := freeAddr(b)
+	dir := b.TempDir()
+	cf := globalOptions(filepath.Join(dir, "storage"), "") + fmt.Sprintf(`
+http://%s {
+	unicloud_payment /pay/* wxpay {
+		app_id %s
+		mch_id %s
+		key {env.UNICLOUD_PAY_TEST_KEY}
+		notify_url https://example.com/notify/wxpay
+		endpoint %s
+	}
+}
+`, addr, payWxAppID, payWxMchID, wxSrv.URL)
+	loadCaddy(b, cf)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	url := "http://" + addr + "/pay/getOrderInfo"
+	body := `{"openid":"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o","body":"demo","outTradeNo":"bench-1","totalFee":1,"clientType":"mp-weixin"}`
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(raw, []byte(`"paySign"`)) {
+			b.Fatalf("%d %s", resp.StatusCode, raw)
+		}
+	}
+}

@@ -403,3 +403,41 @@ func TestPayAmountTable(t *testing.T) {
 		t.Errorf("FenToYuan: %s", got)
 	}
 }
+
+func signMember(tb testing.TB, priv *rsa.PrivateKey, member string) string {
+	tb.Helper()
+	s, err := signing.AlipaySign(priv, []byte(member), signing.SignTypeRSA2)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// alipay.system.oauth.token answers success without a code: it is a
+// success, verified like any other.
+func TestParseAnswerWithoutCode(t *testing.T) {
+	priv, pub := payKeys(t)
+	member := `{"user_id":"2088102150477652","open_id":"074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5","access_token":"20120823ac6ffaa4d2d84e7384bf983531473993","expires_in":3600}`
+	c := &alipay.Client{AppID: payAppID, AlipayPublicKey: pub}
+	body := []byte(`{"alipay_system_oauth_token_response":` + member + `,"sign":"` + signMember(t, priv, member) + `"}`)
+	f, err := c.ParseAnswer(alipay.MethodOAuthToken, body)
+	if err != nil || f["user_id"] != "2088102150477652" || f["expires_in"] != json.Number("3600") {
+		t.Fatalf("%v %v", f, err)
+	}
+	// An error_response is a failure even when signed, and when unsigned.
+	errMember := `{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.code-invalid","sub_msg":"授权码code无效"}`
+	for _, body := range []string{
+		`{"error_response":` + errMember + `,"sign":"` + signMember(t, priv, errMember) + `"}`,
+		`{"error_response":` + errMember + `}`,
+	} {
+		_, err := c.ParseAnswer(alipay.MethodOAuthToken, []byte(body))
+		var be *alipay.BusinessError
+		if !errors.As(err, &be) || be.ErrCode() != "isv.code-invalid" {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	// Unsigned success is refused.
+	if _, err := c.ParseAnswer(alipay.MethodOAuthToken, []byte(`{"alipay_system_oauth_token_response":`+member+`}`)); !errors.Is(err, signing.ErrMissingSignature) {
+		t.Errorf("unsigned success: %v", err)
+	}
+}
