@@ -405,13 +405,22 @@ func payStartFakes(t *testing.T) (*payWxFake, *payAliFake, string, string) {
 
 // payCaddyfile is a gateway with both providers, in front of the fakes.
 func payCaddyfile(t *testing.T, addr, wxURL, aliURL, extraWx string) string {
+	return payCaddyfileLog(t, "", addr, wxURL, aliURL, extraWx)
+}
+
+// payCaddyfileLog is payCaddyfile logging at DEBUG level to logFile, with
+// the metrics handler on /metrics.
+func payCaddyfileLog(t *testing.T, logFile, addr, wxURL, aliURL, extraWx string) string {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "app_private_key.pem")
 	if err := os.WriteFile(keyFile, []byte(payKeys.appPEM), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return globalOptions(filepath.Join(dir, "storage"), "") + fmt.Sprintf(`
+	return globalOptions(filepath.Join(dir, "storage"), logFile) + fmt.Sprintf(`
 http://%s {
+	handle /metrics {
+		metrics
+	}
 	handle_path /pay/wxpay/* {
 		unicloud_payment wxpay {
 			app_id %s
@@ -1155,6 +1164,69 @@ http://%s {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !bytes.Contains(raw, []byte(`"paySign"`)) {
 			b.Fatalf("%d %s", resp.StatusCode, raw)
+		}
+	}
+}
+
+func TestPaymentMetricsAndLogs(t *testing.T) {
+	t.Setenv("UNICLOUD_PAY_TEST_KEY", payWxKey)
+	wx, ali, wxURL, aliURL := payStartFakes(t)
+	pki := newPayPKI(t, "pfx-password-never-logged")
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	addr := freeAddr(t)
+	loadCaddy(t, payCaddyfileLog(t, logFile, addr, wxURL, aliURL, "\t\t\tpfx "+pki.pfxPath+"\n\t\t\tpfx_password pfx-password-never-logged"))
+	base := "http://" + addr
+	scrape := func() map[string]float64 {
+		resp, err := testClient.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		m := map[string]float64{}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if name, val, ok := strings.Cut(line, " "); ok && strings.HasPrefix(name, "caddy_unicloud_payment_calls_total") {
+				var f float64
+				fmt.Sscan(val, &f)
+				m[name] = f
+			}
+		}
+		return m
+	}
+	before := scrape()
+	payPost(t, base+"/pay/wxpay/orderQuery", `{"outTradeNo":"o-1"}`)
+	payPost(t, base+"/pay/wxpay/orderQuery", `{"outTradeNo":"o-1"}`)
+	payPost(t, base+"/pay/wxpay/getOrderInfo", `{"body":"b","outTradeNo":"already-paid","totalFee":1,"clientType":"app-plus"}`)
+	payPost(t, base+"/pay/wxpay/cancelOrder", `{"outTradeNo":"o-1"}`)
+	payPost(t, base+"/pay/alipay/nothing", `{}`)
+	wx.wrongKey, ali.tamper = true, true
+	payPost(t, base+"/pay/wxpay/refund", `{"outTradeNo":"o-1","outRefundNo":"r","totalFee":1,"refundFee":1}`)
+	payPost(t, base+"/pay/alipay/orderQuery", `{"outTradeNo":"o-1"}`)
+	wx.wrongKey, ali.tamper = false, false
+	after := scrape()
+	for name, delta := range map[string]float64{
+		`caddy_unicloud_payment_calls_total{call="orderQuery",outcome="ok",provider="wxpay"}`:                               2,
+		`caddy_unicloud_payment_calls_total{call="getOrderInfo",outcome="provider_error",provider="wxpay"}`:                 1,
+		`caddy_unicloud_payment_calls_total{call="cancelOrder",outcome="UNICLOUD_NOT_SUPPORTED",provider="wxpay"}`:          1,
+		`caddy_unicloud_payment_calls_total{call="unknown",outcome="UNICLOUD_API_NOT_FOUND",provider="alipay"}`:             1,
+		`caddy_unicloud_payment_calls_total{call="refund",outcome="UNICLOUD_UPSTREAM_BAD_SIGNATURE",provider="wxpay"}`:      1,
+		`caddy_unicloud_payment_calls_total{call="orderQuery",outcome="UNICLOUD_UPSTREAM_BAD_SIGNATURE",provider="alipay"}`: 1,
+	} {
+		if got := after[name] - before[name]; got != delta {
+			t.Errorf("%s: +%v, want +%v", name, got, delta)
+		}
+	}
+	logs, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(logs, []byte("UNICLOUD_UPSTREAM_BAD_SIGNATURE")) {
+		t.Error("a failed answer signature is not logged")
+	}
+	appKeyBody := strings.Join(strings.Split(payKeys.appPEM, "\n")[1:3], "")
+	for _, secret := range []string{payWxKey, "pfx-password-never-logged", appKeyBody} {
+		if bytes.Contains(logs, []byte(secret)) {
+			t.Errorf("a secret appears in the logs")
 		}
 	}
 }
