@@ -1230,3 +1230,26 @@ func TestPaymentMetricsAndLogs(t *testing.T) {
 		}
 	}
 }
+
+func TestPaymentTimeout(t *testing.T) {
+	t.Setenv("UNICLOUD_PAY_TEST_KEY", payWxKey)
+	payRSAKeys(t)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	addr := freeAddr(t)
+	cf := payCaddyfile(t, addr, slow.URL, slow.URL, "\t\t\ttimeout 200ms")
+	cf = strings.Replace(cf, "\t\t\tendpoint "+slow.URL+"\n\t\t}\n\t}\n\thandle_path /ali/*", "\t\t\tendpoint "+slow.URL+"\n\t\t\ttimeout 200ms\n\t\t}\n\t}\n\thandle_path /ali/*", 1)
+	loadCaddy(t, cf)
+	for _, p := range []string{"/pay/wxpay/orderQuery", "/pay/alipay/orderQuery"} {
+		start := time.Now()
+		status, m := payPost(t, "http://"+addr+p, `{"outTradeNo":"o-1"}`)
+		if status != 504 || m["errCode"] != "UNICLOUD_UPSTREAM_TIMEOUT" || time.Since(start) > 900*time.Millisecond {
+			t.Errorf("%s: %d %v after %v", p, status, m, time.Since(start))
+		}
+	}
+}
