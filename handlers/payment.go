@@ -299,6 +299,22 @@ func (h *Payment) Validate() error {
 	return nil
 }
 
+// Cleanup closes the idle connections of the provider clients (a config
+// reload builds new ones).
+func (h *Payment) Cleanup() error {
+	if h.wx != nil {
+		for _, c := range []*http.Client{h.wx.HTTP, h.wx.CertHTTP} {
+			if c != nil {
+				c.CloseIdleConnections()
+			}
+		}
+	}
+	if h.ali != nil && h.ali.HTTP != nil {
+		h.ali.HTTP.CloseIdleConnections()
+	}
+	return nil
+}
+
 // The calls of the unified payment API.
 const (
 	callGetOrderInfo     = "getOrderInfo"
@@ -456,5 +472,6 @@ func writeAnswer(w http.ResponseWriter, out map[string]any) {
 var (
 	_ caddy.Provisioner           = (*Payment)(nil)
 	_ caddy.Validator             = (*Payment)(nil)
+	_ caddy.CleanerUpper          = (*Payment)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Payment)(nil)
 )
