@@ -492,7 +492,8 @@ func TestNotifyV3Refused(t *testing.T) {
 	hh.Set("Wechatpay-Signature", "WECHATPAY/SIGNTEST/"+hh.Get("Wechatpay-Signature"))
 	cases = append(cases, tcase{"signature probe", hh, body, wxpay.CheckSignature})
 	hh = h.Clone()
-	hh.Set("Wechatpay-Timestamp", strconv.FormatInt(now.Unix()+1, 10))
+	signedAt, _ := strconv.ParseInt(h.Get("Wechatpay-Timestamp"), 10, 64)
+	hh.Set("Wechatpay-Timestamp", strconv.FormatInt(signedAt+1, 10))
 	cases = append(cases, tcase{"timestamp changed", hh, body, wxpay.CheckSignature})
 
 	v := ntV3Verifier(t)
