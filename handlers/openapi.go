@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-unicloud/unicloud/casing"
+	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/providers/weixin"
 )
 
@@ -78,6 +79,7 @@ type OpenAPI struct {
 	apps    map[string]string // appid -> secret
 	allow   map[string]bool   // API names and aliases callers may use
 	client  *weixin.Client
+	alipay  *alipay.Client
 	shared  *weixinShared
 	logger  *zap.Logger
 	timeout time.Duration

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"path"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
-	"weak"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -22,35 +19,6 @@ import (
 
 // The Alipay side of unicloud_openapi: auth.code2Session through
 // alipay.system.oauth.token, signed RSA2, the answer verified.
-
-// alipayClients holds each provisioned handler's client, keyed weakly by
-// the handler so that a handler dropped by a config reload takes its
-// client (and its parsed keys) with it.
-var alipayClients = struct {
-	sync.Mutex
-	m map[weak.Pointer[OpenAPI]]*alipay.Client
-}{m: map[weak.Pointer[OpenAPI]]*alipay.Client{}}
-
-func (h *OpenAPI) setAlipayClient(c *alipay.Client) {
-	wp := weak.Make(h)
-	alipayClients.Lock()
-	_, had := alipayClients.m[wp]
-	alipayClients.m[wp] = c
-	alipayClients.Unlock()
-	if !had {
-		runtime.AddCleanup(h, func(wp weak.Pointer[OpenAPI]) {
-			alipayClients.Lock()
-			delete(alipayClients.m, wp)
-			alipayClients.Unlock()
-		}, wp)
-	}
-}
-
-func (h *OpenAPI) alipayClient() *alipay.Client {
-	alipayClients.Lock()
-	defer alipayClients.Unlock()
-	return alipayClients.m[weak.Make(h)]
-}
 
 // alipayAPIs are the Alipay APIs of the gateway, with their aliases.
 var alipayAPIs = map[string]string{
@@ -101,7 +69,7 @@ func (h *OpenAPI) provisionAlipay(ctx caddy.Context) error {
 		}
 		c.AlipayPublicKey = pub
 	}
-	h.setAlipayClient(c)
+	h.alipay = c
 	return nil
 }
 
@@ -184,7 +152,7 @@ func (h *OpenAPI) serveAlipayAPI(w http.ResponseWriter, r *http.Request, name st
 	if !h.alipayAllowed(name) {
 		return "", newError(http.StatusForbidden, ErrAPINotAllowed, "API not allowed: "+name)
 	}
-	c := h.alipayClient()
+	c := h.alipay
 	if c == nil {
 		return "", newError(http.StatusBadGateway, ErrUpstream, "handler not provisioned")
 	}
