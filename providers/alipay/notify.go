@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddy-unicloud/unicloud/casing"
+	"github.com/caddy-unicloud/unicloud/providers/payevent"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -30,62 +31,22 @@ const (
 
 // Notification kinds.
 const (
-	NotifyPaymentKind = "payment"
-	NotifyRefundKind  = "refund"
+	NotifyPaymentKind = payevent.KindPayment
+	NotifyRefundKind  = payevent.KindRefund
 )
 
-// NotifyError is a refused notification: which check failed, and why,
-// without key material or the notification's content.
-type NotifyError struct {
-	Check string
-	Err   error
-}
-
-func (e *NotifyError) Error() string { return "alipay notify: " + e.Check + ": " + e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *NotifyError) Unwrap() error { return e.Err }
-
-// NotifyCheck names the failed check (one of the Check* constants).
-func (e *NotifyError) NotifyCheck() string { return e.Check }
+// NotifyError is a refused notification (see payevent.Refusal).
+type NotifyError = payevent.Refusal
 
 func refuse(check, format string, args ...any) *NotifyError {
-	return &NotifyError{Check: check, Err: fmt.Errorf(format, args...)}
+	return payevent.Refuse("alipay", check, format, args...)
 }
 
-// NotifyPayment is a verified trade notification, normalised (amounts in fen,
-// timeEnd yyyyMMddHHmmss China time).
-type NotifyPayment struct {
-	Provider      string         `json:"provider"`
-	Type          string         `json:"type"`
-	OutTradeNo    string         `json:"outTradeNo"`
-	TransactionID string         `json:"transactionId"`
-	TotalFee      int64          `json:"totalFee"`
-	CashFee       int64          `json:"cashFee"`
-	FeeType       string         `json:"feeType"`
-	TimeEnd       string         `json:"timeEnd"`
-	OpenID        string         `json:"openid"`
-	TradeState    string         `json:"tradeState"`
-	Raw           map[string]any `json:"raw"`
-}
+// NotifyPayment is a verified payment notification, normalised.
+type NotifyPayment = payevent.Payment
 
 // NotifyRefund is a verified refund notification, normalised.
-type NotifyRefund struct {
-	Provider            string         `json:"provider"`
-	Type                string         `json:"type"`
-	OutTradeNo          string         `json:"outTradeNo"`
-	TransactionID       string         `json:"transactionId"`
-	OutRefundNo         string         `json:"outRefundNo"`
-	RefundID            string         `json:"refundId"`
-	TotalFee            int64          `json:"totalFee"`
-	RefundFee           int64          `json:"refundFee"`
-	SettlementTotalFee  int64          `json:"settlementTotalFee"`
-	SettlementRefundFee int64          `json:"settlementRefundFee"`
-	RefundStatus        string         `json:"refundStatus"`
-	RefundAccount       string         `json:"refundAccount"`
-	RefundRecvAccout    string         `json:"refundRecvAccout"`
-	Raw                 map[string]any `json:"raw"`
-}
+type NotifyRefund = payevent.Refund
 
 // Notification is a notification that passed every check.
 type Notification struct {
@@ -156,7 +117,7 @@ type NotifyVerifier struct {
 func (v *NotifyVerifier) Verify(body []byte) (*Notification, error) {
 	params, err := ParseNotifyForm(body)
 	if err != nil {
-		return nil, &NotifyError{Check: CheckMalformed, Err: err}
+		return nil, &NotifyError{Provider: "alipay", Check: CheckMalformed, Err: err}
 	}
 	if v.PublicKey == nil {
 		return nil, refuse(CheckSignature, "no Alipay public key is configured")

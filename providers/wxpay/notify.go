@@ -5,11 +5,12 @@ package wxpay
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-unicloud/unicloud/providers/payevent"
 )
 
 // Checks a notification can fail, as named in logs and metrics.
@@ -41,63 +42,22 @@ const (
 	NotifyV2 = "v2"
 	NotifyV3 = "v3"
 
-	NotifyPaymentKind = "payment"
-	NotifyRefundKind  = "refund"
+	NotifyPaymentKind = payevent.KindPayment
+	NotifyRefundKind  = payevent.KindRefund
 )
 
-// NotifyError is a refused notification: which check failed, and why. The
-// message never contains a key or the notification's content beyond field
-// names and short identifiers.
-type NotifyError struct {
-	Check string
-	Err   error
-}
-
-func (e *NotifyError) Error() string { return "wxpay notify: " + e.Check + ": " + e.Err.Error() }
-
-// Unwrap returns the cause (often a signing sentinel error).
-func (e *NotifyError) Unwrap() error { return e.Err }
-
-// NotifyCheck names the failed check (one of the Check* constants).
-func (e *NotifyError) NotifyCheck() string { return e.Check }
+// NotifyError is a refused notification (see payevent.Refusal).
+type NotifyError = payevent.Refusal
 
 func refuse(check, format string, args ...any) *NotifyError {
-	return &NotifyError{Check: check, Err: fmt.Errorf(format, args...)}
+	return payevent.Refuse("wxpay", check, format, args...)
 }
 
-// NotifyPayment is a verified payment notification, normalised: the body a
-// backend receives (amounts in fen, timeEnd yyyyMMddHHmmss China time).
-type NotifyPayment struct {
-	Provider      string         `json:"provider"`
-	Type          string         `json:"type"`
-	OutTradeNo    string         `json:"outTradeNo"`
-	TransactionID string         `json:"transactionId"`
-	TotalFee      int64          `json:"totalFee"`
-	CashFee       int64          `json:"cashFee"`
-	FeeType       string         `json:"feeType"`
-	TimeEnd       string         `json:"timeEnd"`
-	OpenID        string         `json:"openid"`
-	TradeState    string         `json:"tradeState"`
-	Raw           map[string]any `json:"raw"`
-}
+// NotifyPayment is a verified payment notification, normalised.
+type NotifyPayment = payevent.Payment
 
 // NotifyRefund is a verified refund notification, normalised.
-type NotifyRefund struct {
-	Provider            string         `json:"provider"`
-	Type                string         `json:"type"`
-	OutTradeNo          string         `json:"outTradeNo"`
-	TransactionID       string         `json:"transactionId"`
-	OutRefundNo         string         `json:"outRefundNo"`
-	RefundID            string         `json:"refundId"`
-	TotalFee            int64          `json:"totalFee"`
-	RefundFee           int64          `json:"refundFee"`
-	SettlementTotalFee  int64          `json:"settlementTotalFee"`
-	SettlementRefundFee int64          `json:"settlementRefundFee"`
-	RefundStatus        string         `json:"refundStatus"`
-	RefundAccount       string         `json:"refundAccount"`
-	RefundRecvAccout    string         `json:"refundRecvAccout"`
-	Raw                 map[string]any `json:"raw"`
-}
+type NotifyRefund = payevent.Refund
 
 // Notification is a notification that passed every check.
 type Notification struct {

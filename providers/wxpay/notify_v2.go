@@ -15,7 +15,7 @@ import (
 func (v *NotifyVerifier) VerifyV2(body []byte) (*Notification, error) {
 	params, err := ParseNotifyXML(body, "xml")
 	if err != nil {
-		return nil, &NotifyError{Check: CheckMalformed, Err: err}
+		return nil, &NotifyError{Provider: "wxpay", Check: CheckMalformed, Err: err}
 	}
 	if v.Key == "" {
 		return nil, refuse(CheckSignature, "v2 notification, but no APIv2 key is configured")

@@ -196,7 +196,7 @@ func (v *NotifyVerifier) VerifyV3(ctx context.Context, header http.Header, body 
 
 	env, err := ParseNotifyV3Envelope(body)
 	if err != nil {
-		return nil, &NotifyError{Check: CheckMalformed, Err: err}
+		return nil, &NotifyError{Provider: "wxpay", Check: CheckMalformed, Err: err}
 	}
 	kind := v3Kind(env)
 	if kind == "" {

@@ -1,0 +1,70 @@
+// Package payevent holds what WeChat Pay and Alipay notifications become once
+// verified: one normalised payment or refund event (amounts in fen, China
+// time), and the refusal that names the failed check.
+package payevent
+
+import "fmt"
+
+// Event kinds, as in X-Unicloud-Notify-Type.
+const (
+	KindPayment = "payment"
+	KindRefund  = "refund"
+)
+
+// Payment is a verified payment notification: the body a backend receives
+// (amounts in fen, timeEnd yyyyMMddHHmmss China time).
+type Payment struct {
+	Provider      string         `json:"provider"`
+	Type          string         `json:"type"`
+	OutTradeNo    string         `json:"outTradeNo"`
+	TransactionID string         `json:"transactionId"`
+	TotalFee      int64          `json:"totalFee"`
+	CashFee       int64          `json:"cashFee"`
+	FeeType       string         `json:"feeType"`
+	TimeEnd       string         `json:"timeEnd"`
+	OpenID        string         `json:"openid"`
+	TradeState    string         `json:"tradeState"`
+	Raw           map[string]any `json:"raw"`
+}
+
+// Refund is a verified refund notification, normalised.
+type Refund struct {
+	Provider            string         `json:"provider"`
+	Type                string         `json:"type"`
+	OutTradeNo          string         `json:"outTradeNo"`
+	TransactionID       string         `json:"transactionId"`
+	OutRefundNo         string         `json:"outRefundNo"`
+	RefundID            string         `json:"refundId"`
+	TotalFee            int64          `json:"totalFee"`
+	RefundFee           int64          `json:"refundFee"`
+	SettlementTotalFee  int64          `json:"settlementTotalFee"`
+	SettlementRefundFee int64          `json:"settlementRefundFee"`
+	RefundStatus        string         `json:"refundStatus"`
+	RefundAccount       string         `json:"refundAccount"`
+	RefundRecvAccout    string         `json:"refundRecvAccout"`
+	Raw                 map[string]any `json:"raw"`
+}
+
+// Refusal is a refused notification: which check failed, and why. The
+// message never contains a key or the notification's content beyond field
+// names and short identifiers.
+type Refusal struct {
+	// Provider is "wxpay" or "alipay".
+	Provider string
+	// Check names the failed check, as in logs and metrics.
+	Check string
+	Err   error
+}
+
+func (e *Refusal) Error() string { return e.Provider + " notify: " + e.Check + ": " + e.Err.Error() }
+
+// Unwrap returns the cause (often a signing sentinel error).
+func (e *Refusal) Unwrap() error { return e.Err }
+
+// NotifyCheck names the failed check.
+func (e *Refusal) NotifyCheck() string { return e.Check }
+
+// Refuse makes a Refusal with a formatted cause.
+func Refuse(provider, check, format string, args ...any) *Refusal {
+	return &Refusal{Provider: provider, Check: check, Err: fmt.Errorf(format, args...)}
+}
