@@ -244,14 +244,7 @@ func (h *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	}
 	outcome, err := h.serve(w, r, api, name)
 	if err != nil {
-		var ge *gatewayError
-		if !errors.As(err, &ge) {
-			ge = newError(http.StatusBadGateway, ErrUpstream, "provider call failed")
-		}
-		outcome = ge.Code
-		h.logger.Debug("call refused or failed",
-			zap.String("api", label), zap.String("err_code", ge.Code), zap.String("err_msg", ge.Msg))
-		writeError(w, ge.Status, ge.Code, ge.Msg)
+		outcome = failCall(w, h.logger, err, zap.String("api", label))
 	}
 	openapiCalls.WithLabelValues("weixin", label, outcome).Inc()
 	return nil
@@ -696,19 +689,12 @@ func (h *OpenAPI) parse(r *http.Request, api *weixin.API) (*call, error) {
 			if err != nil {
 				return nil, bodyError(err)
 			}
-			if len(bytes.TrimSpace(b)) > 0 {
-				var m map[string]any
-				dec := json.NewDecoder(bytes.NewReader(b))
-				dec.UseNumber()
-				if err := dec.Decode(&m); err != nil || m == nil {
-					return nil, newError(http.StatusBadRequest, ErrBadRequest, "body must be a JSON object")
-				}
-				if dec.More() {
-					return nil, newError(http.StatusBadRequest, ErrBadRequest, "body must be a single JSON object")
-				}
-				for k, v := range m {
-					c.params[k] = v
-				}
+			m, err := decodeObject(b)
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range m {
+				c.params[k] = v
 			}
 		}
 	}

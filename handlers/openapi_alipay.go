@@ -111,18 +111,7 @@ func (h *OpenAPI) serveAlipay(w http.ResponseWriter, r *http.Request) error {
 	}
 	outcome, err := h.serveAlipayAPI(w, r, name, ok)
 	if err != nil {
-		var ge *gatewayError
-		if !errors.As(err, &ge) {
-			ge = newError(http.StatusBadGateway, ErrUpstream, "provider call failed")
-		}
-		outcome = ge.Code
-		level := h.logger.Debug
-		if ge.Code == ErrUpstreamBadSignature {
-			level = h.logger.Warn
-		}
-		level("call refused or failed",
-			zap.String("api", label), zap.String("err_code", ge.Code), zap.String("err_msg", ge.Msg))
-		writeError(w, ge.Status, ge.Code, ge.Msg)
+		outcome = failCall(w, h.logger, err, zap.String("api", label))
 	}
 	openapiCalls.WithLabelValues("alipay", label, outcome).Inc()
 	return nil
