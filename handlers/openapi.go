@@ -76,13 +76,14 @@ type OpenAPI struct {
 	// Sandbox uses Alipay's sandbox gateway. Alipay only.
 	Sandbox bool `json:"sandbox,omitempty"`
 
-	apps    map[string]string // appid -> secret
-	allow   map[string]bool   // API names and aliases callers may use
-	client  *weixin.Client
-	alipay  *alipay.Client
-	shared  *weixinShared
-	logger  *zap.Logger
-	timeout time.Duration
+	apps       map[string]string // appid -> secret
+	defaultApp string            // app_id, or the first app
+	allow      map[string]bool   // API names and aliases callers may use
+	client     *weixin.Client
+	alipay     *alipay.Client
+	shared     *weixinShared
+	logger     *zap.Logger
+	timeout    time.Duration
 }
 
 // App is a mini-program's credentials.
@@ -146,6 +147,7 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 	h.apps = make(map[string]string)
 	if h.AppID != "" {
 		h.apps[h.AppID] = h.Secret
+		h.defaultApp = h.AppID
 	}
 	for _, a := range h.Apps {
 		id := strings.TrimSpace(repl.ReplaceAll(a.AppID, ""))
@@ -153,6 +155,9 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 			return errors.New("unicloud_openapi: an app without app_id")
 		}
 		h.apps[id] = strings.TrimSpace(repl.ReplaceAll(a.Secret, ""))
+		if h.defaultApp == "" {
+			h.defaultApp = id
+		}
 	}
 	h.allow = allowedAPIs(h.Allow)
 	for _, pattern := range h.Allow {
@@ -237,12 +242,12 @@ func (h *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if h.Provider == "alipay" {
 		return h.serveAlipay(w, r)
 	}
-	api, name := lookupAPI(r.URL.Path)
+	api := lookupAPI(r.URL.Path)
 	label := "unknown"
 	if api != nil {
 		label = api.Name
 	}
-	outcome, err := h.serve(w, r, api, name)
+	outcome, err := h.serve(w, r, api)
 	if err != nil {
 		outcome = failCall(w, h.logger, err, zap.String("api", label))
 	}
@@ -253,15 +258,14 @@ func (h *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 // lookupAPI finds the API named by the request path: the path after the
 // route prefix, with slashes or dots. A prefix that was not stripped
 // (`handle /wx/*` rather than `handle_path`) is skipped.
-func lookupAPI(p string) (*weixin.API, string) {
+func lookupAPI(p string) *weixin.API {
 	segs := strings.Split(strings.Trim(p, "/"), "/")
 	for i := range segs {
-		name := strings.Join(segs[i:], ".")
-		if a, ok := weixin.Lookup(name); ok {
-			return a, name
+		if a, ok := weixin.Lookup(strings.Join(segs[i:], ".")); ok {
+			return a
 		}
 	}
-	return nil, ""
+	return nil
 }
 
 // allowedAPIs resolves the allow patterns against the catalog once, so a
@@ -291,15 +295,14 @@ func allowedAPIs(patterns []string) map[string]bool {
 
 // call is one parsed caller request.
 type call struct {
-	params  map[string]any
-	upload  *weixin.Upload
-	base64  bool
-	appID   string
-	token   string // caller's own accessToken, if any
-	wantRaw bool
+	params map[string]any
+	upload *weixin.Upload
+	base64 bool
+	appID  string
+	token  string // caller's own accessToken, if any
 }
 
-func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API, called string) (string, error) {
+func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API) (string, error) {
 	if api == nil {
 		return "", newError(http.StatusNotFound, ErrAPINotFound, "unknown API: "+strings.Trim(r.URL.Path, "/"))
 	}
@@ -315,10 +318,7 @@ func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API,
 		appID = r.Header.Get("X-Unicloud-App-Id")
 	}
 	if appID == "" {
-		appID = h.AppID
-		if appID == "" && len(h.Apps) > 0 {
-			appID = h.Apps[0].AppID
-		}
+		appID = h.defaultApp
 	}
 	secret, ok := h.apps[appID]
 	if !ok && api.Token != weixin.TokenH5 {
