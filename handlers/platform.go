@@ -1,0 +1,258 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/caddy-unicloud/unicloud/providers/wxpay"
+)
+
+// PlatformStoreConfig is what a WeChat Pay handler brings to the platform
+// key store of its merchant (acquirePlatformStore). Strings have their
+// placeholders replaced already.
+type PlatformStoreConfig struct {
+	// Endpoint is the API host (default wxpay.DefaultEndpoint).
+	Endpoint string
+	// MchID is the merchant id. Required.
+	MchID string
+	// Keys are the configured platform keys (platform_key): serial or
+	// PUB_KEY_ID_… → public key or platform certificate, PEM or bare base64.
+	Keys map[string]string
+	// Auto is platform_certs auto: download /v3/certificates at first use
+	// and every 12 h. It needs SerialNo, PrivateKey and APIv3Key.
+	Auto bool
+	// SerialNo is the merchant API certificate serial (serial_no).
+	SerialNo string
+	// PrivateKey is the merchant API private key.
+	PrivateKey *rsa.PrivateKey
+	// APIv3Key decrypts the downloaded certificates.
+	APIv3Key string
+	// Root is platform_root: a PEM CA certificate (or the path of a PEM
+	// file) every downloaded certificate must chain to. Optional.
+	Root string
+	// MaxSkew is how old the download answer's Wechatpay-Timestamp may be
+	// (default 5m).
+	MaxSkew time.Duration
+	// HTTP makes the downloads (default: a client with a 10s timeout).
+	HTTP *http.Client
+}
+
+// platformShared is one merchant's store in the process-wide pool, with
+// the context of its background refresh.
+type platformShared struct {
+	key    string
+	store  *wxpay.PlatformStore
+	cancel context.CancelFunc
+}
+
+// Destruct stops the background refresh (the last handler of the merchant
+// is gone).
+func (p *platformShared) Destruct() error {
+	p.cancel()
+	platformStores.CompareAndDelete(p.key, p)
+	return nil
+}
+
+// platformPool holds one store per (endpoint, mch_id) across config
+// reloads; platformStores indexes the live ones for notify handlers, which
+// look them up at request time without taking a reference.
+var (
+	platformPool   = caddy.NewUsagePool()
+	platformStores sync.Map // key → *platformShared
+)
+
+// platformDownloads counts platform certificate downloads by result, and
+// certificates taken from the shared storage (shared).
+var platformDownloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "unicloud", Name: "wxpay_platform_cert_downloads_total",
+	Help: "WeChat Pay platform certificate downloads by result (ok, error), and certificates taken from the shared storage (shared).",
+}, []string{"result"})
+
+func normalizeWxpayEndpoint(endpoint string) string {
+	endpoint = strings.TrimRight(strings.TrimSpace(endpoint), "/")
+	if endpoint == "" {
+		return wxpay.DefaultEndpoint
+	}
+	return endpoint
+}
+
+func platformPoolKey(endpoint, mchID string) string {
+	return "unicloud.wxpay.platform\x00" + normalizeWxpayEndpoint(endpoint) + "\x00" + mchID
+}
+
+// acquirePlatformStore takes the platform key store of cfg's merchant from
+// the process-wide pool (making it on first use) and registers cfg's keys
+// and download credentials in it. Every unicloud_payment and
+// unicloud_payment_notify handler of a merchant, across config reloads,
+// uses the same store. The returned function gives the registration and the
+// pool reference back: call it in Cleanup. It makes no network call.
+func acquirePlatformStore(ctx caddy.Context, cfg PlatformStoreConfig) (*wxpay.PlatformStore, func(), error) {
+	if cfg.MchID == "" {
+		return nil, nil, errors.New("platform keys: mch_id is required")
+	}
+	reg, err := platformRegistration(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	endpoint := normalizeWxpayEndpoint(cfg.Endpoint)
+	key := platformPoolKey(endpoint, cfg.MchID)
+	logger := ctx.Logger().With(zap.String("mch_id", cfg.MchID))
+	registerCollectors(ctx.GetMetricsRegistry(), platformDownloads)
+	val, _, err := platformPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		store := wxpay.NewPlatformStore(endpoint, cfg.MchID)
+		store.Events = platformEvents(logger)
+		// The store outlives the config that made it (reloads): its
+		// background refresh stops when the last handler gives it back.
+		bg, cancel := context.WithCancel(context.Background())
+		sh := &platformShared{key: key, store: store, cancel: cancel}
+		store.Start(bg)
+		platformStores.Store(key, sh)
+		return sh, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sh := val.(*platformShared)
+	if st := contextStorage(ctx); st != nil {
+		sh.store.SetStorage(st)
+	}
+	unregister, err := sh.store.Register(reg)
+	if err != nil {
+		_, _ = platformPool.Delete(key)
+		return nil, nil, err
+	}
+	for _, k := range reg.Keys {
+		if !k.NotAfter.IsZero() && time.Now().After(k.NotAfter) {
+			logger.Warn("configured platform certificate has expired: it verifies nothing",
+				zap.String("serial", k.Serial), zap.Time("not_after", k.NotAfter))
+		}
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			unregister()
+			_, _ = platformPool.Delete(key)
+		})
+	}
+	return sh.store, release, nil
+}
+
+// lookupPlatformStore finds the live store of a merchant, without taking a
+// reference: for notify handlers, at request time.
+func lookupPlatformStore(endpoint, mchID string) (*wxpay.PlatformStore, bool) {
+	v, ok := platformStores.Load(platformPoolKey(endpoint, mchID))
+	if !ok {
+		return nil, false
+	}
+	return v.(*platformShared).store, true
+}
+
+// platformStoresOf lists the live stores of a merchant at every endpoint,
+// in a stable order.
+func platformStoresOf(mchID string) []*wxpay.PlatformStore {
+	var keys []string
+	var out []*wxpay.PlatformStore
+	byKey := map[string]*wxpay.PlatformStore{}
+	platformStores.Range(func(k, v any) bool {
+		sh := v.(*platformShared)
+		if sh.store.MchID() == mchID {
+			keys = append(keys, k.(string))
+			byKey[k.(string)] = sh.store
+		}
+		return true
+	})
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, byKey[k])
+	}
+	return out
+}
+
+func platformRegistration(cfg PlatformStoreConfig) (wxpay.PlatformRegistration, error) {
+	var reg wxpay.PlatformRegistration
+	serials := make([]string, 0, len(cfg.Keys))
+	for s := range cfg.Keys {
+		serials = append(serials, s)
+	}
+	sort.Strings(serials)
+	for _, serial := range serials {
+		k, err := wxpay.ParsePlatformKey(serial, cfg.Keys[serial])
+		if err != nil {
+			return reg, fmt.Errorf("platform_key: %w", err)
+		}
+		reg.Keys = append(reg.Keys, k)
+	}
+	if !cfg.Auto {
+		if cfg.Root != "" {
+			return reg, errors.New("platform_root needs platform_certs auto")
+		}
+		return reg, nil
+	}
+	auto := &wxpay.PlatformAuto{
+		SerialNo:   cfg.SerialNo,
+		PrivateKey: cfg.PrivateKey,
+		APIv3Key:   cfg.APIv3Key,
+		HTTP:       cfg.HTTP,
+		MaxSkew:    cfg.MaxSkew,
+	}
+	if cfg.Root != "" {
+		pool, err := platformRootPool(cfg.Root)
+		if err != nil {
+			return reg, fmt.Errorf("platform_root: %w", err)
+		}
+		auto.Root = pool
+	}
+	reg.Auto = auto
+	return reg, nil
+}
+
+// platformRootPool reads platform_root: PEM text or the path of a PEM file,
+// one or more CA certificates (and nothing else: not the system roots).
+func platformRootPool(pemOrPath string) (*x509.CertPool, error) {
+	data := []byte(pemOrPath)
+	if !strings.Contains(pemOrPath, "-----BEGIN") {
+		b, err := os.ReadFile(pemOrPath)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s", pemOrPath)
+		}
+		data = b
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return pool, nil
+}
+
+func platformEvents(logger *zap.Logger) wxpay.PlatformEvents {
+	return wxpay.PlatformEvents{
+		Download: func(result string, err error) {
+			platformDownloads.WithLabelValues(result).Inc()
+			if err != nil {
+				logger.Error("WeChat Pay platform certificate download failed", zap.Error(err))
+				return
+			}
+			logger.Info("WeChat Pay platform certificates downloaded")
+		},
+		Shared: func() {
+			platformDownloads.WithLabelValues("shared").Inc()
+			logger.Debug("WeChat Pay platform certificates taken from the shared storage")
+		},
+		Dropped: func(serial, reason string) {
+			logger.Warn("WeChat Pay platform certificate not kept", zap.String("serial", serial), zap.String("reason", reason))
+		},
+	}
+}
