@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 	"sync"
@@ -87,7 +88,7 @@ func ParsePlatformKey(serial, pemOrBase64 string) (PlatformKey, error) {
 		if !ok {
 			return PlatformKey{}, fmt.Errorf("platform key %s: the certificate's key is not RSA", serial)
 		}
-		if !strings.HasPrefix(serial, PublicKeyIDPrefix) && !strings.EqualFold(signing.CertificateSerialNo(c), serial) {
+		if !strings.HasPrefix(serial, PublicKeyIDPrefix) && !sameSerial(serial, c) {
 			return PlatformKey{}, fmt.Errorf("platform key %s: the certificate's serial is %s", serial, signing.CertificateSerialNo(c))
 		}
 		return PlatformKey{Serial: serial, PublicKey: pub, Certificate: c, NotBefore: c.NotBefore, NotAfter: c.NotAfter}, nil
@@ -97,6 +98,13 @@ func ParsePlatformKey(serial, pemOrBase64 string) (PlatformKey, error) {
 		return PlatformKey{}, fmt.Errorf("platform key %s: %w", serial, err)
 	}
 	return PlatformKey{Serial: serial, PublicKey: pub}, nil
+}
+
+// sameSerial reports whether the hex serial (as WeChat Pay writes it,
+// maybe with leading zeros) is c's serial number.
+func sameSerial(serialHex string, c *x509.Certificate) bool {
+	want, ok := new(big.Int).SetString(serialHex, 16)
+	return ok && c.SerialNumber != nil && want.Cmp(c.SerialNumber) == 0
 }
 
 // PlatformAuto is what downloading the platform certificates needs
@@ -408,24 +416,4 @@ func (s *PlatformStore) RefreshPlatformKeys(ctx context.Context) error {
 	case res := <-ch:
 		return res.Err
 	}
-}
-
-// refresh brings the certificates up to date. forced (an unknown serial)
-// takes anything newer than what is in memory, and downloads unless the
-// newest download is younger than MinRefresh; otherwise the certificates
-// are downloaded only when older than RefreshInterval.
-func (s *PlatformStore) refresh(ctx context.Context, forced bool) error {
-	return errors.New("wxpay: platform certificate download is not available yet")
-}
-
-// Start runs the background refresh until ctx is done: the first download
-// FirstDownload after Start when nothing asked for the keys before, then
-// every RefreshInterval, and after a failure every Retry. It does nothing
-// while no registration has platform_certs auto.
-func (s *PlatformStore) Start(ctx context.Context) {
-	go s.run(ctx)
-}
-
-func (s *PlatformStore) run(ctx context.Context) {
-	<-ctx.Done()
 }

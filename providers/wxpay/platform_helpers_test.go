@@ -1,0 +1,339 @@
+package wxpay_test
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddy-unicloud/unicloud/providers/wxpay"
+	"github.com/caddy-unicloud/unicloud/signing"
+)
+
+// Test keys are 2048-bit RSA, made once per test binary.
+var (
+	ptKeysOnce sync.Once
+	ptKeys     []*rsa.PrivateKey
+)
+
+// ptKey returns the i-th test key (0..7).
+func ptKey(tb testing.TB, i int) *rsa.PrivateKey {
+	tb.Helper()
+	ptKeysOnce.Do(func() {
+		ptKeys = make([]*rsa.PrivateKey, 8)
+		var wg sync.WaitGroup
+		for j := range ptKeys {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				k, err := rsa.GenerateKey(rand.Reader, 2048)
+				if err != nil {
+					panic(err)
+				}
+				ptKeys[j] = k
+			}()
+		}
+		wg.Wait()
+	})
+	return ptKeys[i]
+}
+
+// Test key roles.
+const (
+	keyMerchant = iota
+	keyCA
+	keyOtherCA
+	keyPlatformA
+	keyPlatformB
+	keyPlatformC
+	keyPublicMode
+)
+
+const (
+	ptMchID          = "1900009191"
+	ptMerchantSerial = "3775B6A45ACD588826D15E583A95F5DD********"
+	ptAPIv3Key       = "0123456789abcdef0123456789ABCDEF"
+	ptPubKeyID       = "PUB_KEY_ID_0119000091912024110100000000"
+)
+
+// testCA is a generated CA standing in for "Tenpay.com Root CA".
+type testCA struct {
+	cert *x509.Certificate
+	key  *rsa.PrivateKey
+	pem  string
+}
+
+func newTestCA(tb testing.TB, keyIndex int, name string) *testCA {
+	tb.Helper()
+	key := ptKey(tb, keyIndex)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(int64(keyIndex) + 1),
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"Tenpay.com"}},
+		NotBefore:             time.Now().Add(-24 * time.Hour),
+		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+}
+
+// platformCert is a generated platform certificate and its key.
+type platformCert struct {
+	serial string
+	key    *rsa.PrivateKey
+	pem    string
+	cert   *x509.Certificate
+}
+
+func newPlatformCert(tb testing.TB, ca *testCA, keyIndex int, serialHex string, notBefore, notAfter time.Time) *platformCert {
+	tb.Helper()
+	key := ptKey(tb, keyIndex)
+	sn, ok := new(big.Int).SetString(serialHex, 16)
+	if !ok {
+		tb.Fatalf("bad serial %s", serialHex)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: sn,
+		Subject:      pkix.Name{CommonName: "Tenpay.com sign", Organization: []string{"Tenpay.com"}},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &platformCert{
+		serial: strings.ToUpper(serialHex), key: key, cert: cert,
+		pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+	}
+}
+
+// fakeEntry is one certificate of the fake's /v3/certificates answer.
+type fakeEntry struct {
+	serial         string
+	pem            string // encrypted by the fake, unless ciphertext is set
+	ciphertext     string
+	nonce          string
+	associatedData string
+	effective      string
+	expire         string
+}
+
+func entryOf(c *platformCert) fakeEntry {
+	return fakeEntry{
+		serial:    c.serial,
+		pem:       c.pem,
+		effective: c.cert.NotBefore.Format(time.RFC3339),
+		expire:    c.cert.NotAfter.Format(time.RFC3339),
+	}
+}
+
+// fakeCertificates is a stand-in for GET /v3/certificates: it checks the
+// merchant's Authorization signature and signs its answers.
+type fakeCertificates struct {
+	tb          testing.TB
+	merchantPub *rsa.PublicKey
+	apiV3Key    string
+
+	mu           sync.Mutex
+	entries      []fakeEntry
+	signerSerial string
+	signerKey    *rsa.PrivateKey
+	tamper       func(body []byte) []byte
+	clockOffset  time.Duration
+	delay        time.Duration
+	now          func() time.Time
+
+	downloads atomic.Int32
+	authFails atomic.Int32
+	srv       *httptest.Server
+}
+
+func newFakeCertificates(tb testing.TB, signer *platformCert, entries ...fakeEntry) *fakeCertificates {
+	tb.Helper()
+	f := &fakeCertificates{
+		tb:          tb,
+		merchantPub: &ptKey(tb, keyMerchant).PublicKey,
+		apiV3Key:    ptAPIv3Key,
+		entries:     entries,
+		now:         time.Now,
+	}
+	if signer != nil {
+		f.signerSerial, f.signerKey = signer.serial, signer.key
+	}
+	f.srv = httptest.NewServer(f)
+	tb.Cleanup(f.srv.Close)
+	return f
+}
+
+// rotate switches the fake to new certificates and a new signer.
+func (f *fakeCertificates) rotate(signer *platformCert, entries ...fakeEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.entries = entries
+	f.signerSerial, f.signerKey = signer.serial, signer.key
+}
+
+func (f *fakeCertificates) set(fn func(f *fakeCertificates)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeCertificates) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || r.URL.Path != "/v3/certificates" {
+		http.NotFound(w, r)
+		return
+	}
+	f.downloads.Add(1)
+	f.mu.Lock()
+	merchantPub, now := f.merchantPub, f.now()
+	f.mu.Unlock()
+	if err := checkAuthorization(r, merchantPub, now); err != nil {
+		f.authFails.Add(1)
+		f.tb.Errorf("fake /v3/certificates: %v", err)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"code":"SIGN_ERROR","message":"signature does not verify"}`))
+		return
+	}
+	f.mu.Lock()
+	entries := append([]fakeEntry(nil), f.entries...)
+	signerSerial, signerKey, tamper, offset, delay := f.signerSerial, f.signerKey, f.tamper, f.clockOffset, f.delay
+	f.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+
+	type enc struct {
+		Algorithm      string `json:"algorithm"`
+		Nonce          string `json:"nonce"`
+		AssociatedData string `json:"associated_data"`
+		Ciphertext     string `json:"ciphertext"`
+	}
+	type item struct {
+		SerialNo           string `json:"serial_no"`
+		EffectiveTime      string `json:"effective_time"`
+		ExpireTime         string `json:"expire_time"`
+		EncryptCertificate enc    `json:"encrypt_certificate"`
+	}
+	var data []item
+	for _, e := range entries {
+		it := item{SerialNo: e.serial, EffectiveTime: e.effective, ExpireTime: e.expire,
+			EncryptCertificate: enc{Algorithm: "AEAD_AES_256_GCM", Nonce: e.nonce, AssociatedData: e.associatedData, Ciphertext: e.ciphertext}}
+		if e.ciphertext == "" {
+			it.EncryptCertificate.Nonce = signing.NonceStr()[:12]
+			it.EncryptCertificate.AssociatedData = "certificate"
+			ct, err := signing.EncryptAEADAES256GCM(f.apiV3Key, it.EncryptCertificate.AssociatedData, it.EncryptCertificate.Nonce, []byte(e.pem))
+			if err != nil {
+				f.tb.Error(err)
+			}
+			it.EncryptCertificate.Ciphertext = ct
+		}
+		data = append(data, it)
+	}
+	body, _ := json.Marshal(map[string]any{"data": data})
+	ts := strconv.FormatInt(now.Add(offset).Unix(), 10)
+	nonce := signing.NonceStr()
+	sig, err := signing.RSASHA256Sign(signerKey, signing.WxpayV3VerifyMessage(ts, nonce, body))
+	if err != nil {
+		f.tb.Error(err)
+	}
+	if tamper != nil {
+		body = tamper(body)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Wechatpay-Serial", signerSerial)
+	h.Set("Wechatpay-Timestamp", ts)
+	h.Set("Wechatpay-Nonce", nonce)
+	h.Set("Wechatpay-Signature", sig)
+	_, _ = w.Write(body)
+}
+
+// checkAuthorization verifies a WECHATPAY2-SHA256-RSA2048 Authorization
+// header with the merchant's public key.
+func checkAuthorization(r *http.Request, pub *rsa.PublicKey, now time.Time) error {
+	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "WECHATPAY2-SHA256-RSA2048 ")
+	if !ok {
+		return fmt.Errorf("authorization scheme")
+	}
+	params := map[string]string{}
+	for _, p := range strings.Split(auth, ",") {
+		k, v, _ := strings.Cut(p, "=")
+		params[k] = strings.Trim(v, `"`)
+	}
+	if params["mchid"] != ptMchID || params["serial_no"] != ptMerchantSerial {
+		return fmt.Errorf("mchid or serial_no")
+	}
+	msg := signing.WxpayV3Message(r.Method, r.URL.RequestURI(), params["timestamp"], params["nonce_str"], "")
+	sig, err := base64.StdEncoding.DecodeString(params["signature"])
+	if err != nil {
+		return fmt.Errorf("signature is not base64")
+	}
+	sum := sha256.Sum256([]byte(msg))
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
+		return fmt.Errorf("request signature does not verify")
+	}
+	ts, _ := strconv.ParseInt(params["timestamp"], 10, 64)
+	if d := now.Sub(time.Unix(ts, 0)); d > 5*time.Minute || d < -5*time.Minute {
+		return fmt.Errorf("request timestamp")
+	}
+	return nil
+}
+
+// autoStore is a store of the test merchant against f, downloading.
+func autoStore(tb testing.TB, f *fakeCertificates, root *x509.CertPool) *wxpay.PlatformStore {
+	tb.Helper()
+	s := wxpay.NewPlatformStore(f.srv.URL, ptMchID)
+	if _, err := s.Register(wxpay.PlatformRegistration{Auto: &wxpay.PlatformAuto{
+		SerialNo: ptMerchantSerial, PrivateKey: ptKey(tb, keyMerchant), APIv3Key: ptAPIv3Key,
+		Root: root, HTTP: f.srv.Client(),
+	}}); err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// platformVectorsDir finds shared/vectors beside the repository
+// (UNICLOUD_VECTORS overrides it).
+func platformVectorsDir(tb testing.TB) string {
+	tb.Helper()
+	if d := os.Getenv("UNICLOUD_VECTORS"); d != "" {
+		return d
+	}
+	wd, _ := os.Getwd()
+	for d := wd; ; d = filepath.Dir(d) {
+		c := filepath.Join(d, "shared", "vectors")
+		if _, err := os.Stat(filepath.Join(c, "vectors.json")); err == nil {
+			return c
+		}
+		if filepath.Dir(d) == d {
+			tb.Fatal("shared/vectors not found (set UNICLOUD_VECTORS)")
+		}
+	}
+}
