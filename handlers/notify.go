@@ -53,7 +53,11 @@ type Notify struct {
 	// resource of APIv3 notifications.
 	APIv3Key string `json:"api_v3_key,omitempty"`
 	// PlatformKeys are the WeChat Pay platform keys that verify APIv3
-	// notifications, by the Wechatpay-Serial that names them.
+	// notifications, by the Wechatpay-Serial that names them. With mch_id
+	// set, the platform keys of that merchant's unicloud_payment handlers
+	// (configured, or downloaded with platform_certs auto) verify them too;
+	// a notification with an unknown serial makes them refresh once
+	// (rate-limited) before it is refused.
 	PlatformKeys []NotifyPlatformKey `json:"platform_keys,omitempty"`
 	// AlipayPublicKey is the Alipay public key (PEM or bare base64; not
 	// the app's own key) that verifies Alipay notifications.
@@ -147,7 +151,13 @@ func (n *Notify) Provision(ctx caddy.Context) error {
 			APIv3Key: n.APIv3Key,
 			MaxSkew:  time.Duration(n.MaxSkew),
 		}
-		if len(keys) > 0 {
+		switch {
+		case n.APIv3Key != "" && n.MchID != "":
+			// Its own keys, then the merchant's shared store (configured
+			// keys and platform_certs auto of unicloud_payment), looked
+			// up per notification.
+			n.wxpay.PlatformKeys = &notifyPlatformKeys{static: keys, mchID: n.MchID, logger: n.logger}
+		case len(keys) > 0:
 			n.wxpay.PlatformKeys = keys
 		}
 	case "alipay":
@@ -183,8 +193,10 @@ func (n *Notify) Validate() error {
 			if len(n.APIv3Key) != 32 {
 				return fmt.Errorf("api_v3_key is %d bytes, want 32", len(n.APIv3Key))
 			}
-			if len(n.PlatformKeys) == 0 {
-				return errors.New("api_v3_key needs at least one platform_key to verify APIv3 notifications")
+			if len(n.PlatformKeys) == 0 && n.MchID == "" {
+				// Without mch_id there is no merchant whose shared
+				// platform keys (platform_certs auto) could be used.
+				return errors.New("api_v3_key needs platform_key, or mch_id naming a merchant whose unicloud_payment wxpay handler has platform_certs auto, to verify APIv3 notifications")
 			}
 		} else if len(n.PlatformKeys) > 0 {
 			return errors.New("platform_key needs api_v3_key")

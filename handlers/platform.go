@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -62,7 +63,7 @@ type platformShared struct {
 // is gone).
 func (p *platformShared) Destruct() error {
 	p.cancel()
-	platformStores.CompareAndDelete(p.key, p)
+	removePlatformStore(p)
 	return nil
 }
 
@@ -70,9 +71,44 @@ func (p *platformShared) Destruct() error {
 // reloads; platformStores indexes the live ones for notify handlers, which
 // look them up at request time without taking a reference.
 var (
-	platformPool   = caddy.NewUsagePool()
-	platformStores sync.Map // key → *platformShared
+	platformPool = caddy.NewUsagePool()
+
+	platformMu     sync.Mutex
+	platformStores = map[string]*platformShared{} // key → store, under platformMu
+	// platformByMerchant is mch_id → its stores (every endpoint), rebuilt
+	// when a store comes or goes: the lookup of every notification.
+	platformByMerchant atomic.Pointer[map[string][]*wxpay.PlatformStore]
 )
+
+func addPlatformStore(sh *platformShared) {
+	platformMu.Lock()
+	defer platformMu.Unlock()
+	platformStores[sh.key] = sh
+	indexPlatformStoresLocked()
+}
+
+func removePlatformStore(sh *platformShared) {
+	platformMu.Lock()
+	defer platformMu.Unlock()
+	if platformStores[sh.key] == sh {
+		delete(platformStores, sh.key)
+		indexPlatformStoresLocked()
+	}
+}
+
+func indexPlatformStoresLocked() {
+	keys := make([]string, 0, len(platformStores))
+	for k := range platformStores {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	m := make(map[string][]*wxpay.PlatformStore)
+	for _, k := range keys {
+		st := platformStores[k].store
+		m[st.MchID()] = append(m[st.MchID()], st)
+	}
+	platformByMerchant.Store(&m)
+}
 
 // platformDownloads counts platform certificate downloads by result, and
 // certificates taken from the shared storage (shared).
@@ -119,7 +155,7 @@ func acquirePlatformStore(ctx caddy.Context, cfg PlatformStoreConfig) (*wxpay.Pl
 		bg, cancel := context.WithCancel(context.Background())
 		sh := &platformShared{key: key, store: store, cancel: cancel}
 		store.Start(bg)
-		platformStores.Store(key, sh)
+		addPlatformStore(sh)
 		return sh, nil
 	})
 	if err != nil {
@@ -153,32 +189,82 @@ func acquirePlatformStore(ctx caddy.Context, cfg PlatformStoreConfig) (*wxpay.Pl
 // lookupPlatformStore finds the live store of a merchant, without taking a
 // reference: for notify handlers, at request time.
 func lookupPlatformStore(endpoint, mchID string) (*wxpay.PlatformStore, bool) {
-	v, ok := platformStores.Load(platformPoolKey(endpoint, mchID))
+	platformMu.Lock()
+	defer platformMu.Unlock()
+	sh, ok := platformStores[platformPoolKey(endpoint, mchID)]
 	if !ok {
 		return nil, false
 	}
-	return v.(*platformShared).store, true
+	return sh.store, true
 }
 
 // platformStoresOf lists the live stores of a merchant at every endpoint,
-// in a stable order.
+// in a stable order. The slice is shared: do not modify it.
 func platformStoresOf(mchID string) []*wxpay.PlatformStore {
-	var keys []string
-	var out []*wxpay.PlatformStore
-	byKey := map[string]*wxpay.PlatformStore{}
-	platformStores.Range(func(k, v any) bool {
-		sh := v.(*platformShared)
-		if sh.store.MchID() == mchID {
-			keys = append(keys, k.(string))
-			byKey[k.(string)] = sh.store
-		}
-		return true
-	})
-	sort.Strings(keys)
-	for _, k := range keys {
-		out = append(out, byKey[k])
+	if m := platformByMerchant.Load(); m != nil {
+		return (*m)[mchID]
 	}
-	return out
+	return nil
+}
+
+// notifyPlatformKeys is the key source of a unicloud_payment_notify
+// handler: its own platform_key entries, then the shared stores of its
+// merchant (mch_id), looked up at each notification so that a
+// unicloud_payment handler provisioned later, or after a reload, counts.
+type notifyPlatformKeys struct {
+	static   wxpay.StaticPlatformKeys
+	mchID    string
+	logger   *zap.Logger
+	lastWarn atomic.Int64 // unix nanoseconds of the last "no keys" warning
+}
+
+// PlatformKey implements wxpay.PlatformKeySource.
+func (k *notifyPlatformKeys) PlatformKey(serial string) (*rsa.PublicKey, bool) {
+	if len(k.static) > 0 {
+		if pub, ok := k.static.PlatformKey(serial); ok {
+			return pub, true
+		}
+	}
+	for _, st := range platformStoresOf(k.mchID) {
+		if pub, ok := st.PlatformKey(serial); ok {
+			return pub, true
+		}
+	}
+	return nil, false
+}
+
+// RefreshPlatformKeys implements wxpay.PlatformKeyRefresher: each store of
+// the merchant refreshes (each rate-limits itself). Without any store with
+// platform_certs auto, it says so in the log, at most once a minute.
+func (k *notifyPlatformKeys) RefreshPlatformKeys(ctx context.Context) error {
+	stores := platformStoresOf(k.mchID)
+	var firstErr error
+	auto := false
+	for _, st := range stores {
+		err := st.RefreshPlatformKeys(ctx)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, wxpay.ErrPlatformNoAuto) {
+			auto = true
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if !auto && len(k.static) == 0 {
+		now := time.Now().UnixNano()
+		last := k.lastWarn.Load()
+		if now-last > int64(time.Minute) && k.lastWarn.CompareAndSwap(last, now) {
+			k.logger.Warn("APIv3 notification refused: no platform key can verify it; configure platform_key in this handler, "+
+				"or platform_certs auto in a unicloud_payment wxpay handler of the same mch_id",
+				zap.String("mch_id", k.mchID))
+		}
+	}
+	if firstErr == nil {
+		firstErr = wxpay.ErrPlatformNoAuto
+	}
+	return firstErr
 }
 
 func platformRegistration(cfg PlatformStoreConfig) (wxpay.PlatformRegistration, error) {

@@ -1,0 +1,400 @@
+package handlers
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-unicloud/unicloud/emulator"
+	"github.com/caddy-unicloud/unicloud/providers/wxpay"
+	"github.com/caddy-unicloud/unicloud/signing"
+)
+
+const (
+	platformTestSerial   = "5B1F3C2D4E6A7B8C9D0E1F2A3B4C5D6E7F809102"
+	platformTestMerchant = "7F2C4B1A9E8D7C6B5A4F3E2D1C0B9A8F7E6D5C4B"
+	platformTestPubKeyID = "PUB_KEY_ID_0119000001092024110100000000"
+)
+
+var (
+	platformKeysOnce sync.Once
+	platformKeys     [3]*rsa.PrivateKey // merchant, CA, platform
+)
+
+func platformTestKeys(tb testing.TB) (merchant, ca, platform *rsa.PrivateKey) {
+	tb.Helper()
+	platformKeysOnce.Do(func() {
+		for i := range platformKeys {
+			k, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				panic(err)
+			}
+			platformKeys[i] = k
+		}
+	})
+	return platformKeys[0], platformKeys[1], platformKeys[2]
+}
+
+// platformFake is a stand-in for GET /v3/certificates: a generated CA and
+// platform certificate; the merchant's Authorization is checked and the
+// answer signed with the platform key.
+type platformFake struct {
+	srv       *httptest.Server
+	caPEM     string
+	certPEM   string
+	apiV3Key  string
+	downloads atomic.Int32
+}
+
+func newPlatformFake(t *testing.T, apiV3Key string) *platformFake {
+	t.Helper()
+	merchant, caKey, platformKey := platformTestKeys(t)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test Tenpay Root CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	sn, _ := new(big.Int).SetString(platformTestSerial, 16)
+	tmpl := &x509.Certificate{
+		SerialNumber: sn, Subject: pkix.Name{CommonName: "Tenpay.com sign"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &platformKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &platformFake{
+		caPEM:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
+		certPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		apiV3Key: apiV3Key,
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v3/certificates" {
+			http.NotFound(w, r)
+			return
+		}
+		f.downloads.Add(1)
+		if !platformAuthorizationOK(r, &merchant.PublicKey) {
+			t.Errorf("fake /v3/certificates: bad Authorization")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		nonce := signing.NonceStr()[:12]
+		ct, _ := signing.EncryptAEADAES256GCM(f.apiV3Key, "certificate", nonce, []byte(f.certPEM))
+		body, _ := json.Marshal(map[string]any{"data": []any{map[string]any{
+			"serial_no": platformTestSerial, "effective_time": tmpl.NotBefore.Format(time.RFC3339),
+			"expire_time": tmpl.NotAfter.Format(time.RFC3339),
+			"encrypt_certificate": map[string]string{"algorithm": "AEAD_AES_256_GCM", "nonce": nonce,
+				"associated_data": "certificate", "ciphertext": ct},
+		}}})
+		ts, hn := strconv.FormatInt(time.Now().Unix(), 10), signing.NonceStr()
+		sig, _ := signing.RSASHA256Sign(platformKey, signing.WxpayV3VerifyMessage(ts, hn, body))
+		w.Header().Set("Wechatpay-Serial", platformTestSerial)
+		w.Header().Set("Wechatpay-Timestamp", ts)
+		w.Header().Set("Wechatpay-Nonce", hn)
+		w.Header().Set("Wechatpay-Signature", sig)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func platformAuthorizationOK(r *http.Request, pub *rsa.PublicKey) bool {
+	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "WECHATPAY2-SHA256-RSA2048 ")
+	if !ok {
+		return false
+	}
+	p := map[string]string{}
+	for _, kv := range strings.Split(auth, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		p[k] = strings.Trim(v, `"`)
+	}
+	sig, err := base64.StdEncoding.DecodeString(p["signature"])
+	if err != nil || p["serial_no"] != platformTestMerchant {
+		return false
+	}
+	sum := sha256.Sum256([]byte(signing.WxpayV3Message(r.Method, r.URL.RequestURI(), p["timestamp"], p["nonce_str"], "")))
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
+}
+
+func platformTestContext(t *testing.T) caddy.Context {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func autoConfig(t *testing.T, f *platformFake, mchID string) PlatformStoreConfig {
+	merchant, _, _ := platformTestKeys(t)
+	return PlatformStoreConfig{
+		Endpoint: f.srv.URL + "/", MchID: mchID, Auto: true, SerialNo: platformTestMerchant,
+		PrivateKey: merchant, APIv3Key: f.apiV3Key, Root: f.caPEM, HTTP: f.srv.Client(),
+	}
+}
+
+// Every handler of a merchant shares one store; it lives while one of them
+// holds it.
+func TestAcquirePlatformStoreShared(t *testing.T) {
+	f := newPlatformFake(t, notifyTestV3Key)
+	ctx := platformTestContext(t)
+	_, _, platformKey := platformTestKeys(t)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&platformKey.PublicKey)
+	pubPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+	const mch = "1900000201"
+
+	s1, release1, err := acquirePlatformStore(ctx, PlatformStoreConfig{
+		Endpoint: f.srv.URL, MchID: mch, Keys: map[string]string{platformTestPubKeyID: pubPEM}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, release2, err := acquirePlatformStore(ctx, autoConfig(t, f, mch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1 != s2 {
+		t.Fatal("two stores for one merchant")
+	}
+	if got, ok := lookupPlatformStore(f.srv.URL+"/", mch); !ok || got != s1 {
+		t.Fatal("lookup by endpoint and mch_id")
+	}
+	if _, ok := lookupPlatformStore("", mch); ok {
+		t.Fatal("store found at another endpoint")
+	}
+	if len(platformStoresOf(mch)) != 1 {
+		t.Fatal("platformStoresOf")
+	}
+	if _, ok := s1.PlatformKey(platformTestPubKeyID); !ok {
+		t.Fatal("configured public key")
+	}
+	if f.downloads.Load() != 0 {
+		t.Fatal("downloaded at provisioning")
+	}
+	if err := s1.RefreshPlatformKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s1.PlatformKey(platformTestSerial); !ok {
+		t.Fatal("downloaded certificate")
+	}
+	release1()
+	release1()
+	if _, ok := s2.PlatformKey(platformTestPubKeyID); ok {
+		t.Fatal("released handler's key still known")
+	}
+	if _, ok := lookupPlatformStore(f.srv.URL, mch); !ok {
+		t.Fatal("store gone while a handler holds it")
+	}
+	release2()
+	if _, ok := lookupPlatformStore(f.srv.URL, mch); ok {
+		t.Fatal("store still there after the last handler")
+	}
+	if len(platformStoresOf(mch)) != 0 {
+		t.Fatal("platformStoresOf after release")
+	}
+}
+
+func TestAcquirePlatformStoreErrors(t *testing.T) {
+	f := newPlatformFake(t, notifyTestV3Key)
+	ctx := platformTestContext(t)
+	const mch = "1900000202"
+	rootFile := filepath.Join(t.TempDir(), "root.pem")
+	if err := os.WriteFile(rootFile, []byte(f.caPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := autoConfig(t, f, mch)
+	good.Root = rootFile // a path works too
+	_, release, err := acquirePlatformStore(ctx, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+
+	for name, tc := range map[string]struct {
+		mod  func(c *PlatformStoreConfig)
+		want string
+	}{
+		"no mch_id":            {func(c *PlatformStoreConfig) { c.MchID = "" }, "mch_id"},
+		"bad key":              {func(c *PlatformStoreConfig) { c.Keys = map[string]string{"S": "not a key"} }, "platform_key"},
+		"root without auto":    {func(c *PlatformStoreConfig) { c.Auto = false }, "platform_root needs"},
+		"bad root":             {func(c *PlatformStoreConfig) { c.Root = "-----BEGIN nothing" }, "platform_root"},
+		"root file missing":    {func(c *PlatformStoreConfig) { c.Root = filepath.Join(t.TempDir(), "none.pem") }, "platform_root"},
+		"auto without key":     {func(c *PlatformStoreConfig) { c.PrivateKey = nil }, "private_key"},
+		"auto without serial":  {func(c *PlatformStoreConfig) { c.SerialNo = "" }, "serial_no"},
+		"auto with a short v3": {func(c *PlatformStoreConfig) { c.APIv3Key = "short" }, "api_v3_key"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := autoConfig(t, f, mch)
+			tc.mod(&cfg)
+			_, _, err := acquirePlatformStore(ctx, cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if _, ok := lookupPlatformStore(f.srv.URL, mch); ok {
+				t.Fatal("a refused configuration left a store behind")
+			}
+		})
+	}
+}
+
+// A v3 notify handler with mch_id and no platform_key verifies with the
+// platform key its merchant's store downloads.
+func TestNotifyPlatformKeysFromStore(t *testing.T) {
+	f := newPlatformFake(t, notifyTestV3Key)
+	n, logs := provisionNotify(t, &Notify{Provider: "wxpay", MchID: notifyTestMchID, APIv3Key: notifyTestV3Key})
+	keys, ok := n.wxpay.PlatformKeys.(*notifyPlatformKeys)
+	if !ok {
+		t.Fatalf("key source %T", n.wxpay.PlatformKeys)
+	}
+	keys.logger = n.logger
+	_, _, platformKey := platformTestKeys(t)
+	signer := emulator.WxpayV3NotifySigner{PlatformKey: platformKey, Serial: platformTestSerial, APIv3Key: notifyTestV3Key}
+	o := notifyTestOrder()
+
+	// No unicloud_payment handler of the merchant yet: refused, said once.
+	for range 3 {
+		m, err := emulator.WxpayV3TransactionNotification(o, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := &recordingNext{}
+		w := serveNotify(t, n, next, m, nil)
+		if w.Code != http.StatusUnauthorized || next.calls != 0 || !strings.Contains(w.Body.String(), "serial") {
+			t.Fatalf("without a store: %d %s", w.Code, w.Body)
+		}
+	}
+	if got := logs.FilterMessageSnippet("platform_certs auto").Len(); got != 1 {
+		t.Fatalf("%d warnings naming platform_certs auto, want 1", got)
+	}
+
+	// The payment handler of the merchant arrives (provisioned after the
+	// notify handler): its store is used from the next notification.
+	_, release, err := acquirePlatformStore(platformTestContext(t), autoConfig(t, f, notifyTestMchID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	for i := range 3 {
+		m, err := emulator.WxpayV3TransactionNotification(o, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := &recordingNext{}
+		w := serveNotify(t, n, next, m, nil)
+		if w.Code != http.StatusNoContent || next.calls != 1 {
+			t.Fatalf("notification %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	if got := f.downloads.Load(); got != 1 {
+		t.Fatalf("%d downloads, want 1", got)
+	}
+
+	// An unknown serial right after: refused without another download
+	// (one refresh a minute).
+	bad := signer
+	bad.Serial = "0123456789ABCDEF0123456789ABCDEF01234567"
+	m, err := emulator.WxpayV3TransactionNotification(o, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := &recordingNext{}
+	if w := serveNotify(t, n, next, m, nil); w.Code != http.StatusUnauthorized || next.calls != 0 {
+		t.Fatalf("unknown serial: %d %s", w.Code, w.Body)
+	}
+	if got := f.downloads.Load(); got != 1 {
+		t.Fatalf("%d downloads, want 1", got)
+	}
+}
+
+// Its own platform_key entries still work, beside the merchant's store.
+func TestNotifyPlatformKeysOwnAndShared(t *testing.T) {
+	n, _ := provisionNotify(t, wxpayNotify(t))
+	if _, ok := n.wxpay.PlatformKeys.(*notifyPlatformKeys); !ok {
+		t.Fatalf("key source %T", n.wxpay.PlatformKeys)
+	}
+	m, err := emulator.WxpayV3TransactionNotification(notifyTestOrder(), notifyTestSigner(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := &recordingNext{}
+	if w := serveNotify(t, n, next, m, nil); w.Code != http.StatusNoContent || next.calls != 1 {
+		t.Fatalf("own platform_key: %d %s", w.Code, w.Body)
+	}
+	// Without mch_id the handler has only its own keys.
+	own := wxpayNotify(t)
+	own.MchID = ""
+	n2, _ := provisionNotify(t, own)
+	if _, ok := n2.wxpay.PlatformKeys.(wxpay.StaticPlatformKeys); !ok {
+		t.Fatalf("key source %T", n2.wxpay.PlatformKeys)
+	}
+}
+
+func TestNotifyValidateV3KeySources(t *testing.T) {
+	for name, tc := range map[string]struct {
+		n    Notify
+		want string
+	}{
+		"mch_id, no platform_key": {Notify{Provider: "wxpay", MchID: notifyTestMchID, APIv3Key: notifyTestV3Key}, ""},
+		"neither":                 {Notify{Provider: "wxpay", APIv3Key: notifyTestV3Key}, "platform_certs auto"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			n := tc.n
+			if err := n.Provision(platformTestContext(t)); err != nil {
+				t.Fatal(err)
+			}
+			err := n.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func BenchmarkNotifyPlatformKeysHit(b *testing.B) {
+	s := wxpay.NewPlatformStore("", "1900000299")
+	sh := &platformShared{key: platformPoolKey("", "1900000299"), store: s, cancel: func() {}}
+	addPlatformStore(sh)
+	defer removePlatformStore(sh)
+	_, _, platformKey := platformTestKeys(b)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&platformKey.PublicKey)
+	pk, err := wxpay.ParsePlatformKey(platformTestPubKeyID, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Register(wxpay.PlatformRegistration{Keys: []wxpay.PlatformKey{pk}}); err != nil {
+		b.Fatal(err)
+	}
+	keys := &notifyPlatformKeys{mchID: "1900000299"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok := keys.PlatformKey(platformTestPubKeyID); !ok {
+				b.Fatal("miss")
+			}
+		}
+	})
+}
