@@ -32,6 +32,24 @@ func init() {
 //		max_body     <size>                # default 256KiB
 //	}
 //
+//	unicloud_payment [<matcher>] wxpay {
+//		version        v3
+//		app_id         <appid>
+//		mch_id         <mchid>
+//		private_key    <pem-or-base64>     # merchant API private key (apiclient_key.pem)
+//		serial_no      <serial>            # merchant API certificate serial
+//		api_v3_key     <APIv3 key>         # needed by platform_certs auto
+//		platform_key   <serial-or-PUB_KEY_ID> <pem>   # repeatable
+//		platform_certs auto                # download /v3/certificates
+//		platform_root  <pem-or-path>       # with platform_certs auto
+//		max_skew       <duration>          # default 5m
+//		notify_url     <url>
+//		endpoint       <url>
+//		ca_cert        <pem-or-path>
+//		timeout        <duration>
+//		max_body       <size>
+//	}
+//
 //	unicloud_payment [<matcher>] alipay {
 //		app_id            <appid>
 //		private_key       <pem-or-base64>
@@ -57,8 +75,9 @@ func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	wxpayOnly := map[string]bool{"version": true, "mch_id": true, "key": true, "pfx": true, "pfx_password": true, "sign_type": true}
-	alipayOnly := map[string]bool{"private_key": true, "key_type": true, "alipay_public_key": true}
+	wxpayOnly := map[string]bool{"version": true, "mch_id": true, "key": true, "pfx": true, "pfx_password": true, "sign_type": true,
+		"serial_no": true, "api_v3_key": true, "platform_key": true, "platform_certs": true, "platform_root": true, "max_skew": true}
+	alipayOnly := map[string]bool{"key_type": true, "alipay_public_key": true}
 	for h.NextBlock(0) {
 		dir := h.Val()
 		if (p.Provider == "alipay" && wxpayOnly[dir]) || (p.Provider == "wxpay" && alipayOnly[dir]) {
@@ -69,6 +88,8 @@ func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			"pfx_password": &p.PfxPassword, "sign_type": &p.SignType, "private_key": &p.PrivateKey,
 			"key_type": &p.KeyType, "alipay_public_key": &p.AlipayPublicKey, "notify_url": &p.NotifyURL,
 			"endpoint": &p.Endpoint, "ca_cert": &p.CACert,
+			"serial_no": &p.SerialNo, "api_v3_key": &p.APIv3Key, "platform_certs": &p.PlatformCerts,
+			"platform_root": &p.PlatformRoot,
 		}
 		if f, ok := fields[dir]; ok {
 			v, err := oneArg(h)
@@ -91,6 +112,10 @@ func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				if v != "PKCS8" && v != "PKCS1" {
 					return nil, h.Errf("key_type must be PKCS8 or PKCS1, not %q", v)
 				}
+			case "platform_certs":
+				if v != "auto" {
+					return nil, h.Errf("platform_certs must be auto, not %q", v)
+				}
 			}
 			*f = v
 			continue
@@ -111,6 +136,22 @@ func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				return nil, h.Errf("timeout: %q is not a positive duration", v)
 			}
 			p.Timeout = caddy.Duration(d)
+		case "platform_key":
+			args := h.RemainingArgs()
+			if len(args) != 2 {
+				return nil, h.Err("platform_key takes a serial (or PUB_KEY_ID_…) and a public key or certificate")
+			}
+			p.PlatformKeys = append(p.PlatformKeys, handlers.NotifyPlatformKey{Serial: args[0], Key: args[1]})
+		case "max_skew":
+			v, err := oneArg(h)
+			if err != nil {
+				return nil, err
+			}
+			d, err := caddy.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, h.Errf("max_skew: %q is not a positive duration", v)
+			}
+			p.MaxSkew = caddy.Duration(d)
 		case "max_body":
 			v, err := oneArg(h)
 			if err != nil {

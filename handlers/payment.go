@@ -42,8 +42,9 @@ const (
 type Payment struct {
 	// Provider is "wxpay" (WeChat Pay) or "alipay".
 	Provider string `json:"provider,omitempty"`
-	// Version is the WeChat Pay API version: "v2" (default). "v3" is
-	// reserved for WeChat Pay APIv3.
+	// Version is the WeChat Pay API version: "v2" (default) or "v3"
+	// (APIv3: JSON requests signed with the merchant API private key,
+	// answers verified with the platform keys).
 	Version string `json:"version,omitempty"`
 
 	// AppID is the appid bound to the WeChat Pay merchant, or the Alipay
@@ -63,7 +64,8 @@ type Payment struct {
 	// HMAC-SHA256.
 	SignType string `json:"sign_type,omitempty"`
 
-	// PrivateKey is the Alipay application private key, PEM or bare
+	// PrivateKey is the Alipay application private key, or the WeChat Pay
+	// APIv3 merchant API private key (apiclient_key.pem); PEM or bare
 	// base64.
 	PrivateKey string `json:"private_key,omitempty"`
 	// KeyType is the form of PrivateKey: PKCS8 (default) or PKCS1. Either
@@ -72,6 +74,27 @@ type Payment struct {
 	// AlipayPublicKey is Alipay's public key (not the application's), PEM
 	// or bare base64: every answer is verified with it.
 	AlipayPublicKey string `json:"alipay_public_key,omitempty"`
+
+	// SerialNo is the serial number of the WeChat Pay merchant API
+	// certificate (APIv3), sent in every request's Authorization.
+	SerialNo string `json:"serial_no,omitempty"`
+	// APIv3Key is the WeChat Pay APIv3 key (32 bytes): it decrypts the
+	// platform certificates downloaded with platform_certs auto.
+	APIv3Key string `json:"api_v3_key,omitempty"`
+	// PlatformKeys are WeChat Pay platform keys (APIv3) by the
+	// Wechatpay-Serial that names them: a public key with its PUB_KEY_ID_…,
+	// or a platform certificate with its serial.
+	PlatformKeys []NotifyPlatformKey `json:"platform_keys,omitempty"`
+	// PlatformCerts "auto" downloads the platform certificates
+	// (/v3/certificates) at first use and every 12 hours, shared by the
+	// merchant's handlers and through Caddy's storage by every instance.
+	PlatformCerts string `json:"platform_certs,omitempty"`
+	// PlatformRoot is a CA certificate (PEM text or the path of a PEM
+	// file) every downloaded platform certificate must chain to.
+	PlatformRoot string `json:"platform_root,omitempty"`
+	// MaxSkew is how far an APIv3 answer's Wechatpay-Timestamp may be from
+	// now, either way (default 5m).
+	MaxSkew caddy.Duration `json:"max_skew,omitempty"`
 
 	// NotifyURL is the default notifyUrl of getOrderInfo.
 	NotifyURL string `json:"notify_url,omitempty"`
@@ -93,9 +116,12 @@ type Payment struct {
 	MaxBody int64 `json:"max_body,omitempty"`
 
 	wx      *wxpay.Client
+	wx3     *wxpay.ClientV3
 	ali     *alipay.Client
 	logger  *zap.Logger
 	timeout time.Duration
+	// releasePlatform gives back the platform key store (APIv3).
+	releasePlatform func()
 }
 
 // CaddyModule returns the Caddy module information.
@@ -121,8 +147,13 @@ func (h *Payment) Provision(ctx caddy.Context) error {
 	registerCollectors(ctx.GetMetricsRegistry(), paymentCalls)
 	repl := caddy.NewReplacer()
 	for _, s := range []*string{&h.Provider, &h.Version, &h.AppID, &h.MchID, &h.Key, &h.Pfx, &h.PfxPassword,
-		&h.SignType, &h.PrivateKey, &h.KeyType, &h.AlipayPublicKey, &h.NotifyURL, &h.Endpoint, &h.CACert} {
+		&h.SignType, &h.PrivateKey, &h.KeyType, &h.AlipayPublicKey, &h.NotifyURL, &h.Endpoint, &h.CACert,
+		&h.SerialNo, &h.APIv3Key, &h.PlatformCerts, &h.PlatformRoot} {
 		*s = strings.TrimSpace(repl.ReplaceAll(*s, ""))
+	}
+	for i := range h.PlatformKeys {
+		h.PlatformKeys[i].Serial = strings.TrimSpace(repl.ReplaceAll(h.PlatformKeys[i].Serial, ""))
+		h.PlatformKeys[i].Key = strings.TrimSpace(repl.ReplaceAll(h.PlatformKeys[i].Key, ""))
 	}
 	if h.Timeout <= 0 {
 		h.Timeout = caddy.Duration(DefaultPaymentTimeout)
@@ -145,6 +176,9 @@ func (h *Payment) Provision(ctx caddy.Context) error {
 
 	switch h.Provider {
 	case "wxpay":
+		if h.Version == "v3" {
+			return h.provisionWxpayV3(ctx, hc)
+		}
 		return h.provisionWxpay(transport, hc)
 	case "alipay":
 		return h.provisionAlipayPayment(hc)
@@ -155,9 +189,6 @@ func (h *Payment) Provision(ctx caddy.Context) error {
 func (h *Payment) provisionWxpay(transport *http.Transport, hc *http.Client) error {
 	if h.Version == "" {
 		h.Version = "v2"
-	}
-	if h.Version == "v3" {
-		return errors.New("unicloud_payment wxpay: version v3 is not available in this build yet")
 	}
 	if h.SignType == "" {
 		h.SignType = signing.SignTypeMD5
@@ -263,6 +294,12 @@ func (h *Payment) provisionAlipayPayment(hc *http.Client) error {
 func (h *Payment) Validate() error {
 	switch h.Provider {
 	case "wxpay":
+		if h.Version == "v3" {
+			if err := h.validateWxpayV3(); err != nil {
+				return err
+			}
+			break
+		}
 		if h.Version != "v2" {
 			return fmt.Errorf("unicloud_payment wxpay: version must be v2 or v3, not %q", h.Version)
 		}
@@ -278,6 +315,9 @@ func (h *Payment) Validate() error {
 		if h.PrivateKey != "" || h.AlipayPublicKey != "" || h.KeyType != "" {
 			return errors.New("unicloud_payment wxpay: private_key, key_type and alipay_public_key are for provider alipay (or WeChat Pay v3)")
 		}
+		if h.hasV3Fields() {
+			return errors.New("unicloud_payment wxpay: serial_no, api_v3_key, platform_key, platform_certs, platform_root and max_skew are for version v3")
+		}
 	case "alipay":
 		if h.AppID == "" || h.PrivateKey == "" || h.AlipayPublicKey == "" {
 			return errors.New("unicloud_payment alipay: app_id, private_key and alipay_public_key are required")
@@ -285,8 +325,8 @@ func (h *Payment) Validate() error {
 		if h.KeyType != "PKCS8" && h.KeyType != "PKCS1" {
 			return fmt.Errorf("unicloud_payment alipay: key_type must be PKCS8 or PKCS1, not %q", h.KeyType)
 		}
-		if h.MchID != "" || h.Key != "" || h.Pfx != "" || h.PfxPassword != "" || h.SignType != "" || h.Version != "" {
-			return errors.New("unicloud_payment alipay: mch_id, key, pfx, pfx_password, sign_type and version are for provider wxpay")
+		if h.MchID != "" || h.Key != "" || h.Pfx != "" || h.PfxPassword != "" || h.SignType != "" || h.Version != "" || h.hasV3Fields() {
+			return errors.New("unicloud_payment alipay: mch_id, key, pfx, pfx_password, sign_type, version and the v3 options are for provider wxpay")
 		}
 	case "":
 		return errors.New("unicloud_payment: provider is required: wxpay or alipay")
@@ -312,6 +352,7 @@ func (h *Payment) Cleanup() error {
 	if h.ali != nil && h.ali.HTTP != nil {
 		h.ali.HTTP.CloseIdleConnections()
 	}
+	h.cleanupWxpayV3()
 	return nil
 }
 
@@ -386,10 +427,12 @@ func (h *Payment) serve(w http.ResponseWriter, r *http.Request, name string, kno
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	var out map[string]any
-	switch h.Provider {
-	case "wxpay":
+	switch {
+	case h.wx3 != nil:
+		out, err = h.wxpayV3Call(ctx, name, in)
+	case h.Provider == "wxpay":
 		out, err = h.wxpayCall(ctx, name, in)
-	case "alipay":
+	case h.Provider == "alipay":
 		out, err = h.alipayCall(ctx, name, in)
 	}
 	if err != nil {

@@ -111,7 +111,7 @@ func TestPaymentProvision(t *testing.T) {
 		h    *Payment
 		want string
 	}{
-		{&Payment{Provider: "wxpay", Version: "v3", AppID: "wx1", MchID: "100", Key: "k"}, "v3 is not available"},
+		{&Payment{Provider: "wxpay", Version: "v3", AppID: "wx1", MchID: "100", Key: "k"}, "private_key and serial_no are required"},
 		{&Payment{Provider: "wxpay", AppID: "wx1", MchID: "100"}, "key are required"},
 		{&Payment{Provider: "wxpay", AppID: "wx1", MchID: "100", Key: "k", SignType: "SHA1"}, "sign_type"},
 		{&Payment{Provider: "wxpay", AppID: "wx1", MchID: "100", Key: "k", SignType: "HMAC-SHA256", Sandbox: true}, "MD5 only"},
