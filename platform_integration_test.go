@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/caddy-unicloud/unicloud/emulator"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
@@ -220,7 +222,8 @@ func platITNotify(t *testing.T, base, path, outTradeNo string) (int, string) {
 func TestPlatformKeysLearnedByDownload(t *testing.T) {
 	f := newPlatITFake(t, 0)
 	addr := freeAddr(t)
-	loadCaddy(t, platITCaddyfile(f, addr, filepath.Join(t.TempDir(), "storage")))
+	cf := platITCaddyfile(f, addr, filepath.Join(t.TempDir(), "storage"))
+	loadCaddy(t, cf)
 	base := "http://" + addr
 	if n := f.downloads.Load(); n != 0 {
 		t.Fatalf("%d downloads at provisioning", n)
@@ -233,6 +236,16 @@ func TestPlatformKeysLearnedByDownload(t *testing.T) {
 	}
 	if n := f.downloads.Load(); n != 1 {
 		t.Fatalf("%d downloads, want 1", n)
+	}
+	// A config reload keeps the merchant's store: no new download.
+	if err := caddy.Load(adaptCaddyfile(t, cf), true); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if status, body := platITNotify(t, base, "/notify/wxpay", "ORDER-R"); status != http.StatusNoContent {
+		t.Fatalf("after reload: %d %s", status, body)
+	}
+	if n := f.downloads.Load(); n != 1 {
+		t.Fatalf("%d downloads after a reload, want 1", n)
 	}
 	// A merchant with no platform_key and no platform_certs auto anywhere:
 	// refused with the serial check.

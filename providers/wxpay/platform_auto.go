@@ -227,7 +227,9 @@ func (s *PlatformStore) download(ctx context.Context, a *PlatformAuto) (*platfor
 		if ctx.Err() != nil {
 			return nil, nil, platformErr("download: %v", ctx.Err())
 		}
-		return nil, nil, platformErr("download: the endpoint cannot be reached")
+		// A transport error names the URL and the network problem; the
+		// request's headers are not part of it.
+		return nil, nil, platformErr("download: %v", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPlatformAnswer+1))
