@@ -58,8 +58,11 @@ func platformErr(format string, args ...any) error {
 	return &PlatformError{Reason: fmt.Sprintf(format, args...)}
 }
 
-func (s *PlatformStore) storageKey() string { return s.name + ".json" }
-func (s *PlatformStore) lockName() string   { return s.name }
+// StorageKey is where the store keeps the downloaded certificates in the
+// shared storage (JSON: fetched_at and the certificates as PEM).
+func (s *PlatformStore) StorageKey() string { return s.name + ".json" }
+
+func (s *PlatformStore) lockName() string { return s.name }
 
 // refresh brings the certificates up to date. forced (an unknown serial)
 // takes anything newer than what is in memory, and downloads unless the
@@ -128,7 +131,7 @@ func (s *PlatformStore) refresh(ctx context.Context, forced bool) (err error) {
 // fromStorage adopts the stored certificates when enough says they make a
 // download needless and at least one of them is usable.
 func (s *PlatformStore) fromStorage(ctx context.Context, st PlatformStorage, auto *PlatformAuto, enough func(time.Time) bool) bool {
-	raw, err := st.Load(ctx, s.storageKey())
+	raw, err := st.Load(ctx, s.StorageKey())
 	if err != nil {
 		return false
 	}
@@ -172,7 +175,7 @@ func (s *PlatformStore) downloadAndKeep(ctx context.Context, auto *PlatformAuto,
 	if st != nil {
 		raw, err := json.Marshal(f)
 		if err == nil {
-			err = st.Store(ctx, s.storageKey(), raw)
+			err = st.Store(ctx, s.StorageKey(), raw)
 		}
 		if err != nil {
 			// Kept in memory: this instance works, the others download

@@ -651,3 +651,48 @@ func signedNotification(tb testing.TB, key *rsa.PrivateKey, serial, apiV3Key, ou
 	h.Set("Wechatpay-Signature", sig)
 	return h, body
 }
+
+// What another instance stored is checked again (dates, platform_root)
+// and not taken when older than RefreshInterval.
+func TestPlatformStoreStoredFileChecked(t *testing.T) {
+	ca := newTestCA(t, keyCA, "Test Root CA")
+	otherCA := newTestCA(t, keyOtherCA, "Other Root CA")
+	foreign := newPlatformCert(t, otherCA, keyPlatformC, serialC, yesterday, nextYear)
+	f := newFakeCertificates(t, foreign, entryOf(foreign))
+	st := &memStorage{data: map[string][]byte{}}
+
+	s1 := autoStore(t, f, nil) // no platform_root: takes the foreign certificate
+	s1.SetStorage(st)
+	mustRefresh(t, s1)
+	if f.downloads.Load() != 1 {
+		t.Fatal("first download")
+	}
+
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	s2 := autoStore(t, f, pool)
+	s2.SetStorage(st)
+	var dropped []string
+	s2.Events.Dropped = func(serial, reason string) { dropped = append(dropped, reason) }
+	if err := s2.RefreshPlatformKeys(context.Background()); err == nil {
+		t.Fatal("a certificate not chaining to platform_root was taken")
+	}
+	wantNoKey(t, s2, serialC)
+	if len(dropped) == 0 || !strings.HasPrefix(dropped[0], "stored: does not chain") {
+		t.Fatalf("dropped %v", dropped)
+	}
+	if f.downloads.Load() != 2 {
+		t.Fatalf("%d downloads, want 2 (the stored file was refused)", f.downloads.Load())
+	}
+
+	// A stored file older than RefreshInterval is not taken: download.
+	s3 := autoStore(t, f, nil)
+	s3.SetStorage(st)
+	clock := newTestClock(time.Now().Add(13 * time.Hour))
+	s3.SetClock(clock.Now)
+	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	mustRefresh(t, s3)
+	if f.downloads.Load() != 3 {
+		t.Fatalf("%d downloads, want 3 (the stored file is stale)", f.downloads.Load())
+	}
+}
