@@ -265,7 +265,8 @@ func TestAcquirePlatformStoreErrors(t *testing.T) {
 // platform key its merchant's store downloads.
 func TestNotifyPlatformKeysFromStore(t *testing.T) {
 	f := newPlatformFake(t, notifyTestV3Key)
-	n, logs := provisionNotify(t, &Notify{Provider: "wxpay", MchID: notifyTestMchID, APIv3Key: notifyTestV3Key})
+	const mch = "1900000203" // no other test's merchant
+	n, logs := provisionNotify(t, &Notify{Provider: "wxpay", MchID: mch, APIv3Key: notifyTestV3Key})
 	keys, ok := n.wxpay.PlatformKeys.(*notifyPlatformKeys)
 	if !ok {
 		t.Fatalf("key source %T", n.wxpay.PlatformKeys)
@@ -274,6 +275,7 @@ func TestNotifyPlatformKeysFromStore(t *testing.T) {
 	_, _, platformKey := platformTestKeys(t)
 	signer := emulator.WxpayV3NotifySigner{PlatformKey: platformKey, Serial: platformTestSerial, APIv3Key: notifyTestV3Key}
 	o := notifyTestOrder()
+	o.MchID = mch
 
 	// No unicloud_payment handler of the merchant yet: refused, said once.
 	for range 3 {
@@ -293,7 +295,7 @@ func TestNotifyPlatformKeysFromStore(t *testing.T) {
 
 	// The payment handler of the merchant arrives (provisioned after the
 	// notify handler): its store is used from the next notification.
-	_, release, err := acquirePlatformStore(platformTestContext(t), autoConfig(t, f, notifyTestMchID))
+	_, release, err := acquirePlatformStore(platformTestContext(t), autoConfig(t, f, mch))
 	if err != nil {
 		t.Fatal(err)
 	}

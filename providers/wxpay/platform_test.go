@@ -551,7 +551,7 @@ func TestPlatformStoreBackgroundRefresh(t *testing.T) {
 		t.Fatalf("%d background downloads", f.downloads.Load())
 	}
 	wantKey(t, s, serialA, nil)
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // a download under way when cancelled ends
 	n := f.downloads.Load()
 	time.Sleep(400 * time.Millisecond)
 	if m := f.downloads.Load(); m != n {
