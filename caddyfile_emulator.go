@@ -22,6 +22,7 @@ func init() {
 //		token_ttl   <duration>                     # default 7200s
 //		token_grace <duration>                     # default 5m
 //		latency     <duration>                     # default none
+//		wxpay_v3_merchant <mchid> <APIv3 key> <merchant public key or cert> [<PUB_KEY_ID_…> <platform private key>]
 //	}
 func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	e := new(emulator.Handler)
@@ -72,6 +73,16 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 				return nil, h.Err("wxpay_merchant takes a mch_id, an APIv2 key and optionally require_cert")
 			}
 			e.WxpayMerchants = append(e.WxpayMerchants, emulator.WxpayMerchant{MchID: args[0], Key: args[1], RequireCert: len(args) == 3})
+		case "wxpay_v3_merchant": // <mchid> <api_v3_key> <merchant public key or cert> [<PUB_KEY_ID_…> <platform private key>]: a test APIv3 merchant; repeatable
+			args := h.RemainingArgs()
+			if len(args) != 3 && len(args) != 5 {
+				return nil, h.Err("wxpay_v3_merchant takes a mchid, an APIv3 key, the merchant API public key (or certificate) and optionally a PUB_KEY_ID_… with the platform private key the emulator signs with")
+			}
+			m := emulator.WxpayV3Merchant{MchID: args[0], APIv3Key: args[1], MerchantKey: args[2]}
+			if len(args) == 5 {
+				m.PublicKeyID, m.PlatformPrivateKey = args[3], args[4]
+			}
+			e.WxpayV3Merchants = append(e.WxpayV3Merchants, m)
 		case "alipay_app": // <app_id> <app_public_key> [<alipay_private_key>]: a test Alipay application; repeatable
 			args := h.RemainingArgs()
 			if len(args) < 2 || len(args) > 3 {

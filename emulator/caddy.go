@@ -91,6 +91,9 @@ func (h *Handler) Validate() error {
 	if h.Latency < 0 {
 		return fmt.Errorf("unicloud_emulator: negative latency")
 	}
+	if err := h.srv.validateWxpayV3(); err != nil {
+		return fmt.Errorf("unicloud_emulator: %w", err)
+	}
 	return nil
 }
 

@@ -47,6 +47,9 @@ type Config struct {
 	// payment endpoints (wxpay.go, alipay.go).
 	WxpayMerchants []WxpayMerchant `json:"wxpay_merchants,omitempty"`
 	AlipayApps     []AlipayApp     `json:"alipay_apps,omitempty"`
+
+	// Test WeChat Pay APIv3 merchants (wxpay_v3.go).
+	WxpayV3Merchants []WxpayV3Merchant `json:"wxpay_v3_merchants,omitempty"`
 }
 
 // Defaults WeChat uses.
@@ -70,10 +73,17 @@ type Server struct {
 
 	providers map[string]provider
 	routes    map[string]http.HandlerFunc // exact path → handler
+	prefixes  map[string]http.HandlerFunc // path prefix → handler (paths with ids: /v3/…/{id})
 	hooks     map[string]http.HandlerFunc // /_emulator/ paths → handler
 
 	mu    sync.Mutex
 	calls map[string]int // provider path → calls
+}
+
+// A prefixRouter is a provider that also answers paths that carry an id
+// (/v3/pay/transactions/id/{transaction_id}): every path under a prefix.
+type prefixRouter interface {
+	prefixRoutes() map[string]http.HandlerFunc
 }
 
 // A provider is one emulated service (weixin; wxpay and alipay may follow,
@@ -111,6 +121,7 @@ func New(cfg Config) *Server {
 		cfg:       cfg,
 		providers: map[string]provider{},
 		routes:    map[string]http.HandlerFunc{},
+		prefixes:  map[string]http.HandlerFunc{},
 		hooks:     map[string]http.HandlerFunc{},
 		calls:     map[string]int{},
 	}
@@ -120,6 +131,9 @@ func New(cfg Config) *Server {
 		s.providers[name] = p
 		mount(s.routes, p.routes(), name)
 		mount(s.hooks, p.hooks(), name)
+		if pr, ok := p.(prefixRouter); ok {
+			mount(s.prefixes, pr.prefixRoutes(), name)
+		}
 	}
 	return s
 }
@@ -157,6 +171,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, ok := s.routes[path]; ok {
 		h(w, r)
 		return
+	}
+	for prefix, h := range s.prefixes {
+		if strings.HasPrefix(path, prefix) && len(path) > len(prefix) {
+			h(w, r)
+			return
+		}
 	}
 	writeJSON(w, http.StatusNotFound, errBody(-1, "system error: no such API "+path))
 }

@@ -39,8 +39,8 @@ var (
 
 // PayWxpayOrder pays a WeChat Pay order placed with unifiedorder (mchID may
 // be empty when only one merchant has that out_trade_no) and sends the
-// signed v2 payment notification to its notify_url, as WeChat Pay does
-// when the payer confirms. Paying a paid order sends the notification again.
+// signed payment notification to its notify_url (v2, or APIv3 for an order
+// placed through APIv3), as WeChat Pay does when the payer confirms. Paying a paid order sends the notification again.
 //
 // Also POST /_emulator/wxpay/pay?out_trade_no=…[&mch_id=…].
 func (s *Server) PayWxpayOrder(ctx context.Context, mchID, outTradeNo string) (*PayResult, error) {
@@ -87,7 +87,11 @@ func (s *Server) PayWxpayOrder(ctx context.Context, mchID, outTradeNo string) (*
 		Time: order.paid, Attach: order.attach,
 	}
 	res := &PayResult{OutTradeNo: order.outTradeNo, TransactionID: order.transactionID, TotalFee: order.totalFee, NotifyURL: order.notifyURL}
-	msg, err := WxpayV2PaymentNotification(n, key, order.signType)
+	// An order placed through APIv3 gets an APIv3 notification (wxpay_v3.go).
+	msg, isV3, err := s.wxpayV3().paymentNotification(order, n)
+	if !isV3 {
+		msg, err = WxpayV2PaymentNotification(n, key, order.signType)
+	}
 	if err != nil {
 		return nil, err
 	}
