@@ -337,6 +337,9 @@ func platformEvents(logger *zap.Logger) wxpay.PlatformEvents {
 			platformDownloads.WithLabelValues("shared").Inc()
 			logger.Debug("WeChat Pay platform certificates taken from the shared storage")
 		},
+		StorageFailed: func(err error) {
+			logger.Warn("WeChat Pay platform certificates not written to the shared storage: other instances download on their own", zap.Error(err))
+		},
 		Dropped: func(serial, reason string) {
 			logger.Warn("WeChat Pay platform certificate not kept", zap.String("serial", serial), zap.String("reason", reason))
 		},

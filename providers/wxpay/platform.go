@@ -148,6 +148,9 @@ type PlatformEvents struct {
 	// Dropped is called for a certificate that was not kept (expired, not
 	// chaining to the root, …).
 	Dropped func(serial, reason string)
+	// StorageFailed is called when downloaded certificates could not be
+	// written to the shared storage (they are used from memory).
+	StorageFailed func(err error)
 }
 
 // ErrPlatformRateLimited is the answer of RefreshPlatformKeys when the

@@ -177,10 +177,10 @@ func (s *PlatformStore) downloadAndKeep(ctx context.Context, auto *PlatformAuto,
 		if err == nil {
 			err = st.Store(ctx, s.StorageKey(), raw)
 		}
-		if err != nil {
+		if err != nil && s.Events.StorageFailed != nil {
 			// Kept in memory: this instance works, the others download
 			// on their own.
-			return platformErr("storage: %v", err)
+			s.Events.StorageFailed(err)
 		}
 	}
 	return nil

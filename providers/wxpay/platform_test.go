@@ -696,3 +696,24 @@ func TestPlatformStoreStoredFileChecked(t *testing.T) {
 		t.Fatalf("%d downloads, want 3 (the stored file is stale)", f.downloads.Load())
 	}
 }
+
+// failingStorage cannot be written.
+type failingStorage struct{ memStorage }
+
+func (*failingStorage) Store(context.Context, string, []byte) error { return errors.New("read-only") }
+
+// A storage that cannot be written does not stop this instance.
+func TestPlatformStoreStorageWriteFails(t *testing.T) {
+	ca := newTestCA(t, keyCA, "Test Root CA")
+	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
+	f := newFakeCertificates(t, a, entryOf(a))
+	s := autoStore(t, f, nil)
+	s.SetStorage(&failingStorage{memStorage{data: map[string][]byte{}}})
+	var failed error
+	s.Events.StorageFailed = func(err error) { failed = err }
+	mustRefresh(t, s)
+	wantKey(t, s, serialA, &a.key.PublicKey)
+	if failed == nil {
+		t.Fatal("storage failure not reported")
+	}
+}
