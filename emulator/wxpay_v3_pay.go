@@ -140,8 +140,11 @@ var v3TradeStateDesc = map[string]string{"NOTPAY": "订单未支付", "SUCCESS":
 func v3Transaction(o *wxOrder) map[string]any {
 	t := map[string]any{
 		"appid": o.appid, "mchid": o.mchID, "out_trade_no": o.outTradeNo, "trade_type": o.tradeType,
-		"trade_state": o.state, "trade_state_desc": v3TradeStateDesc[o.state], "attach": o.attach,
+		"trade_state": o.state, "trade_state_desc": v3TradeStateDesc[o.state],
 		"amount": map[string]any{"total": o.totalFee, "currency": o.feeType},
+	}
+	if o.attach != "" {
+		t["attach"] = o.attach
 	}
 	if o.state == "SUCCESS" || o.state == "REFUND" {
 		t["transaction_id"] = o.transactionID
