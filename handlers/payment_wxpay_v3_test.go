@@ -161,7 +161,6 @@ func TestPaymentProvisionV3(t *testing.T) {
 	if err := provisionPayment(t, h); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = h.Cleanup() })
 	if h.wx3 == nil || h.wx3.PrivateKey == nil || h.wx3.SerialNo != "3775B6A45ACD588826D15E583A95F5DD00000000" ||
 		h.wx3.Endpoint != "http://127.0.0.1:1" || h.wx3.MaxSkew != wxpay.DefaultV3MaxSkew || h.wx != nil {
 		t.Errorf("v3 client: %+v", h.wx3)
@@ -173,7 +172,19 @@ func TestPaymentProvisionV3(t *testing.T) {
 	if err := provisionPayment(t, h2); err != nil || h2.wx3.MaxSkew != time.Minute {
 		t.Errorf("max_skew: %v", err)
 	}
+	// Both handlers use the merchant's one store; Cleanup gives it back.
+	if h2.wx3.PlatformKeys != h.wx3.PlatformKeys {
+		t.Error("two handlers of one merchant have two stores")
+	}
+	if _, ok := lookupPlatformStore("http://127.0.0.1:1", "1900007291"); !ok {
+		t.Error("the store is not registered")
+	}
 	_ = h2.Cleanup()
+	_ = h.Cleanup()
+	if _, ok := lookupPlatformStore("http://127.0.0.1:1", "1900007291"); ok {
+		t.Error("the store is kept after the last handler's Cleanup")
+	}
+	_ = h.Cleanup() // twice is harmless
 
 	for _, tc := range []struct {
 		mod  func(*Payment)
