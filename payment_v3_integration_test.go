@@ -312,6 +312,41 @@ func TestPaymentWxpayV3(t *testing.T) {
 		}
 	})
 
+	t.Run("platform certificate rotation", func(t *testing.T) {
+		downloads := func() int {
+			resp, err := testClient.Get("http://" + emu + "/_emulator/stats")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var st struct {
+				Calls map[string]int `json:"calls"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			return st.Calls["/v3/certificates"]
+		}
+		status, m := payPost(t, base+"/getOrderInfo", `{"openid":"oRot","body":"demo","outTradeNo":"v3-rot-1","totalFee":1,"clientType":"mp-weixin"}`)
+		if status != 200 || num(m["errCode"]) != 0 {
+			t.Fatalf("getOrderInfo: %d %v", status, m)
+		}
+		before := downloads()
+		// WeChat Pay signs with a new platform certificate: the first answer
+		// with its serial makes one download, and succeeds.
+		p := payV3Hook(t, http.MethodPost, "http://"+emu+"/_emulator/wxpay/v3/rotate?mchid="+payV3MchID+"&mode=certificate")
+		if p["serial"] == nil {
+			t.Fatalf("rotate: %v", p)
+		}
+		for i := 0; i < 3; i++ {
+			status, m = payPost(t, base+"/orderQuery", `{"outTradeNo":"v3-rot-1"}`)
+			if status != 200 || m["tradeState"] != "NOTPAY" {
+				t.Fatalf("after rotation: %d %v", status, m)
+			}
+		}
+		if n := downloads() - before; n != 1 {
+			t.Fatalf("rotation made %d certificate downloads, want 1", n)
+		}
+	})
+
 	t.Run("client types", func(t *testing.T) {
 		status, m := payPost(t, base+"/getOrderInfo", `{"body":"demo","outTradeNo":"v3-app-1","totalFee":5}`, "X-Unicloud-Client-Type", "app-plus")
 		info, _ := m["orderInfo"].(map[string]any)

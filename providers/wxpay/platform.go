@@ -200,8 +200,14 @@ type PlatformStore struct {
 	fetchedAt  time.Time // of downloaded (here or by another instance)
 	loaded     bool      // a refresh has run (successfully or not)
 	lastAsked  time.Time // last refresh asked by RefreshPlatformKeys
-	lastErr    time.Time // last failed refresh
-	changed    chan struct{}
+	// lastLearned: that refresh brought a serial not known before it (a
+	// first download, a rotation). The rate limit holds only after a
+	// refresh that learned nothing, so a rotation right after the first
+	// download is still picked up, while made-up serials cost at most one
+	// fruitless download a minute.
+	lastLearned bool
+	lastErr     time.Time // last failed refresh
+	changed     chan struct{}
 
 	snap atomic.Pointer[map[string]*PlatformKey]
 }
@@ -402,16 +408,30 @@ func (s *PlatformStore) RefreshPlatformKeys(ctx context.Context) error {
 			return nil, ErrPlatformNoAuto
 		}
 		now := s.now()
-		if s.loaded && !s.lastAsked.IsZero() && now.Sub(s.lastAsked) < s.MinRefresh {
+		recent := s.loaded && !s.lastAsked.IsZero() && now.Sub(s.lastAsked) < s.MinRefresh
+		if recent && !s.lastLearned {
 			s.mu.Unlock()
 			return nil, ErrPlatformRateLimited
 		}
 		s.lastAsked = now
+		known := make(map[string]bool, len(s.downloaded))
+		for _, k := range s.downloaded {
+			known[k.Serial] = true
+		}
 		s.mu.Unlock()
 		// The refresh outlives a caller that gives up.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.LockTimeout+30*time.Second)
 		defer cancel()
-		return nil, s.refresh(rctx, true)
+		err := s.refresh(rctx, true, recent)
+		s.mu.Lock()
+		s.lastLearned = false
+		for _, k := range s.downloaded {
+			if !known[k.Serial] {
+				s.lastLearned = true
+			}
+		}
+		s.mu.Unlock()
+		return nil, err
 	})
 	select {
 	case <-ctx.Done():

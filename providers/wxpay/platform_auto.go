@@ -66,11 +66,12 @@ func (s *PlatformStore) lockName() string { return s.name }
 
 // refresh brings the certificates up to date. forced (an unknown serial)
 // takes anything newer than what is in memory, and downloads unless the
-// newest download is younger than MinRefresh; otherwise the certificates
-// are downloaded only when older than RefreshInterval. Instances sharing a
+// newest download is younger than MinRefresh (or, with recentOK, even
+// then: the refresh before learned a new serial); otherwise the
+// certificates are downloaded only when older than RefreshInterval. Instances sharing a
 // storage download under its lock and re-check the storage after taking
 // it, so one of them downloads for all.
-func (s *PlatformStore) refresh(ctx context.Context, forced bool) (err error) {
+func (s *PlatformStore) refresh(ctx context.Context, forced, recentOK bool) (err error) {
 	s.mu.Lock()
 	auto := s.autoLocked()
 	st := s.storage
@@ -100,9 +101,9 @@ func (s *PlatformStore) refresh(ctx context.Context, forced bool) (err error) {
 		if !forced {
 			return true
 		}
-		return f.After(have) || now.Sub(f) < s.MinRefresh
+		return f.After(have) || (!recentOK && now.Sub(f) < s.MinRefresh)
 	}
-	if forced && !have.IsZero() && now.Sub(have) < s.MinRefresh {
+	if forced && !recentOK && !have.IsZero() && now.Sub(have) < s.MinRefresh {
 		return nil
 	}
 	if !forced && enough(have) {
@@ -422,7 +423,7 @@ func (s *PlatformStore) run(ctx context.Context, start time.Time) {
 			ch := s.group.DoChan("refresh", func() (any, error) {
 				rctx, cancel := context.WithTimeout(ctx, s.LockTimeout+30*time.Second)
 				defer cancel()
-				return nil, s.refresh(rctx, false)
+				return nil, s.refresh(rctx, false, false)
 			})
 			select {
 			case <-ctx.Done():

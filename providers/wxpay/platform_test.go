@@ -717,3 +717,43 @@ func TestPlatformStoreStorageWriteFails(t *testing.T) {
 		t.Fatal("storage failure not reported")
 	}
 }
+
+// A rotation right after the first download (within MinRefresh) is still
+// picked up: the rate limit holds only after a refresh that learned
+// nothing, so made-up serials cost at most one fruitless download.
+func TestPlatformStoreRotationRightAfterFirstDownload(t *testing.T) {
+	ca := newTestCA(t, keyCA, "Test Root CA")
+	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
+	b := newPlatformCert(t, ca, keyPlatformB, serialB, yesterday, nextYear)
+	f := newFakeCertificates(t, a, entryOf(a))
+	s := autoStore(t, f, nil)
+	clock := newTestClock(time.Now())
+	s.SetClock(clock.Now)
+	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	v := &wxpay.NotifyVerifier{APIv3Key: ptAPIv3Key, MchID: ptMchID, PlatformKeys: s}
+
+	h, body := signedNotification(t, a.key, a.serial, ptAPIv3Key, "T1")
+	if _, err := v.Verify(context.Background(), h, body); err != nil {
+		t.Fatalf("first notification: %v", err)
+	}
+	clock.Add(10 * time.Second)
+	f.rotate(b, entryOf(a), entryOf(b))
+	h, body = signedNotification(t, b.key, b.serial, ptAPIv3Key, "T2")
+	if _, err := v.Verify(context.Background(), h, body); err != nil {
+		t.Fatalf("new serial 10 s after the first download: %v", err)
+	}
+	if n := f.downloads.Load(); n != 2 {
+		t.Fatalf("%d downloads, want 2", n)
+	}
+	// Made-up serials now: one fruitless download, then the limit.
+	for i := range 5 {
+		clock.Add(time.Second)
+		h, body := signedNotification(t, b.key, "FFFF"+strconv.Itoa(i), ptAPIv3Key, "T3")
+		if _, err := v.Verify(context.Background(), h, body); err == nil {
+			t.Fatal("a made-up serial was accepted")
+		}
+	}
+	if n := f.downloads.Load(); n != 3 {
+		t.Fatalf("%d downloads after made-up serials, want 3", n)
+	}
+}
