@@ -20,7 +20,8 @@ func TestExampleCaddyfile(t *testing.T) {
 	gw, emu, pay, backend := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cf := string(raw)
 	for old, repl := range map[string]string{
-		"admin localhost:2019":  "admin off\n\tpersist_config off",
+		"admin localhost:2019":  "admin off\n\tpersist_config off\n\tlog {\n\t\toutput discard\n\t}",
+		"\n\tlog\n":             "\n\tlog {\n\t\toutput discard\n\t}\n",
 		"./examples/.data":      filepath.Join(t.TempDir(), "data"),
 		"http://127.0.0.1:9100": "http://" + emu,
 		"http://localhost:8080": "http://" + gw,
@@ -79,5 +80,22 @@ func TestExampleCaddyfile(t *testing.T) {
 	paid = (&gateway{t: t, base: "http://" + emu}).do("POST", "/_emulator/alipay/pay", "application/x-www-form-urlencoded", []byte("out_trade_no=demo-2"), nil)
 	if !strings.Contains(string(paid.raw), `"notify_status":200`) || !strings.Contains(string(paid.raw), `"notify_answer":"success"`) {
 		t.Fatalf("Alipay notification not acknowledged: %s", paid.raw)
+	}
+
+	// The same merchant through APIv3: the notification is signed with a
+	// platform certificate the gateway downloads (platform_certs auto).
+	a = p.post("/pay/wxpay-v3/getOrderInfo", map[string]any{
+		"openid": "oDemoUser", "body": "demo", "outTradeNo": "demo-v3-1", "totalFee": 1, "clientType": "mp-weixin",
+	}).expect(t, 200, 0)
+	if info, _ := a.obj["orderInfo"].(map[string]any); info["signType"] != "RSA" {
+		t.Fatalf("v3 getOrderInfo: %s", a.raw)
+	}
+	paid = (&gateway{t: t, base: "http://" + emu}).do("POST", "/_emulator/wxpay/pay?out_trade_no=demo-v3-1", "", nil, nil)
+	if !strings.Contains(string(paid.raw), `"notify_status":204`) {
+		t.Fatalf("APIv3 notification not acknowledged: %s", paid.raw)
+	}
+	a = p.post("/pay/wxpay-v3/orderQuery", map[string]any{"outTradeNo": "demo-v3-1"}).expect(t, 200, 0)
+	if a.str("tradeState") != "SUCCESS" {
+		t.Fatalf("v3 orderQuery: %s", a.raw)
 	}
 }
