@@ -392,22 +392,7 @@ func (h *Payment) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	}
 	outcome, err := h.serve(w, r, name, known)
 	if err != nil {
-		var ge *gatewayError
-		if !errors.As(err, &ge) {
-			ge = newError(http.StatusBadGateway, ErrUpstream, "provider call failed")
-		}
-		outcome = ge.Code
-		level := h.logger.Debug
-		if ge.Code == ErrUpstreamBadSignature {
-			level = h.logger.Warn
-		}
-		level("payment call refused or failed",
-			zap.String("provider", h.Provider), zap.String("call", label),
-			zap.String("err_code", ge.Code), zap.String("err_msg", ge.Msg))
-		if ge.Status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", http.MethodPost)
-		}
-		writeError(w, ge.Status, ge.Code, ge.Msg)
+		outcome = failCall(w, h.logger, err, zap.String("provider", h.Provider), zap.String("call", label))
 	}
 	paymentCalls.WithLabelValues(h.Provider, label, outcome).Inc()
 	return nil
@@ -418,6 +403,7 @@ func (h *Payment) serve(w http.ResponseWriter, r *http.Request, name string, kno
 		return "", newError(http.StatusNotFound, ErrAPINotFound, "unknown payment call: "+strings.Trim(r.URL.Path, "/"))
 	}
 	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
 		return "", newError(http.StatusMethodNotAllowed, ErrBadRequest, "payment calls are POST requests")
 	}
 	in, err := readPayParams(r, h.MaxBody)

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,20 +27,13 @@ func readPayParams(r *http.Request, limit int64) (payParams, error) {
 	if err != nil {
 		return nil, bodyError(err)
 	}
-	p := payParams{}
-	if len(bytes.TrimSpace(b)) > 0 {
-		var m map[string]any
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil || m == nil {
-			return nil, newError(http.StatusBadRequest, ErrBadRequest, "body must be a JSON object")
-		}
-		if dec.More() {
-			return nil, newError(http.StatusBadRequest, ErrBadRequest, "body must be a single JSON object")
-		}
-		for k, v := range m {
-			p[casing.CamelKey(k)] = v
-		}
+	m, err := decodeObject(b)
+	if err != nil {
+		return nil, err
+	}
+	p := make(payParams, len(m))
+	for k, v := range m {
+		p[casing.CamelKey(k)] = v
 	}
 	if _, ok := p["clientType"]; !ok {
 		if ct := strings.TrimSpace(r.Header.Get("X-Unicloud-Client-Type")); ct != "" {

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -315,20 +316,23 @@ func TestNotifyPlatformKeysFromStore(t *testing.T) {
 		t.Fatalf("%d downloads, want 1", got)
 	}
 
-	// An unknown serial right after: refused without another download
-	// (one refresh a minute).
-	bad := signer
-	bad.Serial = "0123456789ABCDEF0123456789ABCDEF01234567"
-	m, err := emulator.WxpayV3TransactionNotification(o, bad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next := &recordingNext{}
-	if w := serveNotify(t, n, next, m, nil); w.Code != http.StatusUnauthorized || next.calls != 0 {
-		t.Fatalf("unknown serial: %d %s", w.Code, w.Body)
-	}
-	if got := f.downloads.Load(); got != 1 {
-		t.Fatalf("%d downloads, want 1", got)
+	// Made-up serials right after: the first download learned new serials,
+	// so one more (fruitless) download is allowed; after it, the limit
+	// holds (one fruitless refresh a minute) and nothing more is fetched.
+	for i, want := range []int32{2, 2, 2} {
+		bad := signer
+		bad.Serial = fmt.Sprintf("0123456789ABCDEF0123456789ABCDEF0123456%d", i)
+		m, err := emulator.WxpayV3TransactionNotification(o, bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := &recordingNext{}
+		if w := serveNotify(t, n, next, m, nil); w.Code != http.StatusUnauthorized || next.calls != 0 {
+			t.Fatalf("unknown serial: %d %s", w.Code, w.Body)
+		}
+		if got := f.downloads.Load(); got != want {
+			t.Fatalf("after made-up serial %d: %d downloads, want %d", i, got, want)
+		}
 	}
 }
 
