@@ -1,7 +1,9 @@
 package unicloud
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -46,16 +48,9 @@ func init() {
 //	}
 func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	o := new(handlers.OpenAPI)
-	h.Next() // directive name
-	if !h.NextArg() {
-		return nil, h.Err("unicloud_openapi needs a provider: weixin or alipay")
-	}
-	o.Provider = h.Val()
-	if o.Provider != "weixin" && o.Provider != "alipay" {
-		return nil, h.Errf("unknown provider %q: weixin or alipay", o.Provider)
-	}
-	if h.NextArg() {
-		return nil, h.ArgErr()
+	var err error
+	if o.Provider, err = providerArg(h, "weixin", "alipay"); err != nil {
+		return nil, err
 	}
 	for h.NextBlock(0) {
 		dir := h.Val()
@@ -121,6 +116,25 @@ func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		}
 	}
 	return o, nil
+}
+
+// providerArg reads a directive's one argument, its provider, which must be
+// one of allowed.
+func providerArg(h httpcaddyfile.Helper, allowed ...string) (string, error) {
+	h.Next() // the directive name; the matcher is already taken out
+	dir := h.Val()
+	want := strings.Join(allowed, " or ")
+	if !h.NextArg() {
+		return "", h.Errf("%s needs a provider: %s", dir, want)
+	}
+	p := h.Val()
+	if !slices.Contains(allowed, p) {
+		return "", h.Errf("unknown provider %q: %s", p, want)
+	}
+	if h.NextArg() {
+		return "", h.ArgErr()
+	}
+	return p, nil
 }
 
 // oneArg reads exactly one argument of the current subdirective.

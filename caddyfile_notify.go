@@ -29,16 +29,9 @@ func init() {
 //	}
 func parseNotify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	n := new(handlers.Notify)
-	h.Next() // the directive name; the matcher is already taken out
-	if !h.NextArg() {
-		return nil, h.Err("unicloud_payment_notify needs a provider: wxpay or alipay")
-	}
-	n.Provider = h.Val()
-	if n.Provider != "wxpay" && n.Provider != "alipay" {
-		return nil, h.Errf("unknown provider %q: wxpay or alipay", n.Provider)
-	}
-	if h.NextArg() {
-		return nil, h.ArgErr()
+	var err error
+	if n.Provider, err = providerArg(h, "wxpay", "alipay"); err != nil {
+		return nil, err
 	}
 	for h.NextBlock(0) {
 		dir := h.Val()

@@ -64,16 +64,9 @@ func init() {
 //	}
 func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	p := new(handlers.Payment)
-	h.Next() // the directive name; the matcher is already taken out
-	if !h.NextArg() {
-		return nil, h.Err("unicloud_payment needs a provider: wxpay or alipay")
-	}
-	p.Provider = h.Val()
-	if p.Provider != "wxpay" && p.Provider != "alipay" {
-		return nil, h.Errf("unknown provider %q: wxpay or alipay", p.Provider)
-	}
-	if h.NextArg() {
-		return nil, h.ArgErr()
+	var err error
+	if p.Provider, err = providerArg(h, "wxpay", "alipay"); err != nil {
+		return nil, err
 	}
 	wxpayOnly := map[string]bool{"version": true, "mch_id": true, "key": true, "pfx": true, "pfx_password": true, "sign_type": true,
 		"serial_no": true, "api_v3_key": true, "platform_key": true, "platform_certs": true, "platform_root": true, "max_skew": true}
