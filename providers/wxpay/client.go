@@ -282,19 +282,8 @@ func (c *Client) Bill(ctx context.Context, api API, params map[string]string) ([
 	if err != nil {
 		return nil, err
 	}
-	if len(body) >= 2 && body[0] == 0x1f && body[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, &UpstreamError{Reason: "bill: bad gzip stream"}
-		}
-		text, err := io.ReadAll(io.LimitReader(zr, MaxBillBytes+1))
-		if err != nil {
-			return nil, &UpstreamError{Reason: "bill: bad gzip stream"}
-		}
-		if len(text) > MaxBillBytes {
-			return nil, &UpstreamError{Reason: "bill: too large"}
-		}
-		return text, nil
+	if isGzip(body) {
+		return gunzipBill(body)
 	}
 	if trimmed := bytes.TrimLeft(body, " \t\r\n"); bytes.HasPrefix(trimmed, []byte("<xml>")) {
 		fields, err := ParseNotifyXML(trimmed, "xml")
@@ -444,4 +433,24 @@ func EncodeXML(params map[string]string) []byte {
 	}
 	b.WriteString("</xml>")
 	return b.Bytes()
+}
+
+// isGzip reports whether a bill came gzip-compressed (WeChat Pay sends
+// bills gzipped when asked with tar_type=GZIP, and v3 download URLs may).
+func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
+
+// gunzipBill decompresses a bill, bounded by MaxBillBytes.
+func gunzipBill(body []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, &UpstreamError{Reason: "bill: bad gzip stream"}
+	}
+	text, err := io.ReadAll(io.LimitReader(zr, MaxBillBytes+1))
+	if err != nil {
+		return nil, &UpstreamError{Reason: "bill: bad gzip stream"}
+	}
+	if len(text) > MaxBillBytes {
+		return nil, &UpstreamError{Reason: "bill: too large"}
+	}
+	return text, nil
 }

@@ -1,14 +1,11 @@
 package wxpay
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -248,19 +245,8 @@ func (c *ClientV3) bill(ctx context.Context, pathQuery string) ([]byte, error) {
 		return nil, &SignatureError{Err: ErrBillHash}
 	}
 	body := resp.Body
-	if len(body) >= 2 && body[0] == 0x1f && body[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, &UpstreamError{Reason: "bill: bad gzip stream"}
-		}
-		text, err := io.ReadAll(io.LimitReader(zr, MaxBillBytes+1))
-		if err != nil {
-			return nil, &UpstreamError{Reason: "bill: bad gzip stream"}
-		}
-		if len(text) > MaxBillBytes {
-			return nil, &UpstreamError{Reason: "bill: too large"}
-		}
-		return text, nil
+	if isGzip(body) {
+		return gunzipBill(body)
 	}
 	return body, nil
 }
