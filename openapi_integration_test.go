@@ -693,3 +693,28 @@ func TestOpenAPIFixedAccessToken(t *testing.T) {
 	}
 	g.post("/wx/auth/code2Session", map[string]any{"code": "c"}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
 }
+
+func TestOpenAPIBinaryAnswerThatIsAPage(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cgi-bin/stable_token" {
+			_, _ = io.WriteString(w, `{"access_token":"tok","expires_in":7200}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html>gateway error</html>")
+	}))
+	defer page.Close()
+	addr := freeAddr(t)
+	loadCaddy(t, globalOptions(t.TempDir(), "")+fmt.Sprintf(`
+http://%s {
+	unicloud_openapi weixin {
+		app_id   %s
+		secret   x
+		endpoint %s
+	}
+}
+`, addr, testAppID, page.URL))
+	g := &gateway{t: t, base: "http://" + addr}
+	g.post("/wxacode/getUnlimited", map[string]any{"scene": "a"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
+	g.post("/urllink/generate", map[string]any{"path": "p"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
+}

@@ -470,6 +470,11 @@ func (h *OpenAPI) answer(w http.ResponseWriter, api *weixin.API, ans *weixin.Ans
 		if ct == "" {
 			ct = http.DetectContentType(ans.Body)
 		}
+		if strings.HasPrefix(strings.ToLower(ct), "text/") {
+			// A file API answered a page (a proxy's error page, a
+			// captive portal): not the caller's file.
+			return "", newError(http.StatusBadGateway, ErrUpstream, "provider answered an unexpected content type")
+		}
 		if c.base64 {
 			body, _ := json.Marshal(map[string]any{
 				"errCode": 0, "errMsg": "ok", "contentType": ct,
