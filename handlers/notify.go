@@ -133,16 +133,22 @@ func (n *Notify) Provision(ctx caddy.Context) error {
 
 	switch n.Provider {
 	case "wxpay":
-		keys := make(wxpay.StaticPlatformKeys, len(n.PlatformKeys))
+		// The same parsing as unicloud_payment's platform_key: a
+		// certificate must carry the configured serial, and is used only
+		// within its validity dates.
+		keys := make(wxpay.PlatformKeySet, len(n.PlatformKeys))
 		for _, pk := range n.PlatformKeys {
 			if pk.Serial == "" {
 				return errors.New("platform_key: empty serial")
 			}
-			pub, err := signing.ParseRSAPublicKey(pk.Key)
+			k, err := wxpay.ParsePlatformKey(pk.Serial, pk.Key)
 			if err != nil {
-				return fmt.Errorf("platform_key %s: %w", pk.Serial, err)
+				return err
 			}
-			keys[pk.Serial] = pub
+			if !k.NotAfter.IsZero() && time.Now().After(k.NotAfter) {
+				n.logger.Warn("platform_key certificate has expired", zap.String("serial", k.Serial), zap.Time("not_after", k.NotAfter))
+			}
+			keys.Add(k)
 		}
 		n.wxpay = &wxpay.NotifyVerifier{
 			AppID:    n.AppID,

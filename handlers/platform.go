@@ -212,7 +212,7 @@ func platformStoresOf(mchID string) []*wxpay.PlatformStore {
 // merchant (mch_id), looked up at each notification so that a
 // unicloud_payment handler provisioned later, or after a reload, counts.
 type notifyPlatformKeys struct {
-	static   wxpay.StaticPlatformKeys
+	static   wxpay.PlatformKeySet
 	mchID    string
 	logger   *zap.Logger
 	lastWarn atomic.Int64 // unix nanoseconds of the last "no keys" warning

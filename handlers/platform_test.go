@@ -354,7 +354,7 @@ func TestNotifyPlatformKeysOwnAndShared(t *testing.T) {
 	own := wxpayNotify(t)
 	own.MchID = ""
 	n2, _ := provisionNotify(t, own)
-	if _, ok := n2.wxpay.PlatformKeys.(wxpay.StaticPlatformKeys); !ok {
+	if _, ok := n2.wxpay.PlatformKeys.(wxpay.PlatformKeySet); !ok {
 		t.Fatalf("key source %T", n2.wxpay.PlatformKeys)
 	}
 }

@@ -100,6 +100,23 @@ func ParsePlatformKey(serial, pemOrBase64 string) (PlatformKey, error) {
 	return PlatformKey{Serial: serial, PublicKey: pub}, nil
 }
 
+// PlatformKeySet is a fixed set of configured platform keys (see
+// ParsePlatformKey), found by serial in any letter case; a certificate is
+// used only within its validity dates.
+type PlatformKeySet map[string]PlatformKey
+
+// Add puts k in the set.
+func (s PlatformKeySet) Add(k PlatformKey) { s[strings.ToUpper(k.Serial)] = k }
+
+// PlatformKey implements PlatformKeySource.
+func (s PlatformKeySet) PlatformKey(serial string) (*rsa.PublicKey, bool) {
+	k, ok := s[strings.ToUpper(serial)]
+	if !ok || !k.usable(time.Now()) {
+		return nil, false
+	}
+	return k.PublicKey, true
+}
+
 // sameSerial reports whether the hex serial (as WeChat Pay writes it,
 // maybe with leading zeros) is c's serial number.
 func sameSerial(serialHex string, c *x509.Certificate) bool {

@@ -757,3 +757,28 @@ func TestPlatformStoreRotationRightAfterFirstDownload(t *testing.T) {
 		t.Fatalf("%d downloads after made-up serials, want 3", n)
 	}
 }
+
+// Configured keys: a certificate is found by serial in any letter case and
+// only within its validity dates; a public key has no dates.
+func TestPlatformKeySet(t *testing.T) {
+	ca := newTestCA(t, keyCA, "Test Root CA")
+	valid := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
+	expired := newPlatformCert(t, ca, keyPlatformB, serialB, yesterday.Add(-48*time.Hour), yesterday)
+	set := wxpay.PlatformKeySet{}
+	for _, c := range []*platformCert{valid, expired} {
+		k, err := wxpay.ParsePlatformKey(c.serial, string(c.pem))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Add(k)
+	}
+	if pub, ok := set.PlatformKey(strings.ToLower(serialA)); !ok || !pub.Equal(&valid.key.PublicKey) {
+		t.Fatal("valid certificate not found by a lowercase serial")
+	}
+	if _, ok := set.PlatformKey(serialB); ok {
+		t.Fatal("an expired certificate was used")
+	}
+	if _, err := wxpay.ParsePlatformKey(serialB, string(valid.pem)); err == nil {
+		t.Fatal("a certificate configured under another serial was accepted")
+	}
+}
