@@ -106,7 +106,7 @@ func TestPrepareParams(t *testing.T) {
 		{"auth.code2Session", `{"code":"c"}`, `{"js_code":"c"}`, ""},
 		{"auth.code2Session", `{"jsCode":"c"}`, `{"js_code":"c"}`, ""},
 		{"auth.code2Session", `{"js_code":"c","appId":"x","secret":"s","accessToken":"t"}`, `{"js_code":"c"}`, ""},
-		{"auth.code2Session", `{}`, "", "missing required parameter: jsCode"},
+		{"auth.code2Session", `{}`, "", "missing required parameter: code"},
 		{"analysis.getDailyRetain", `{"beginDate":"20240101","endDate":"20240102"}`, `{"begin_date":"20240101","end_date":"20240102"}`, ""},
 		{"analysis.getDailyRetain", `{"beginDate":20240101,"endDate":"20240102"}`, "", "parameter must be a string: beginDate"},
 		{"wxacode.getUnlimited", `{"scene":"a","lineColor":{"r":1},"isHyaline":true}`, `{"scene":"a","line_color":{"r":1},"is_hyaline":true}`, ""},

@@ -63,7 +63,7 @@ func (a *API) PrepareParams(in map[string]any, cc *CallContext) (map[string]any,
 		v, ok := out[p.Name]
 		if !ok || v == nil || v == "" {
 			if p.Required {
-				return nil, missing(p.Name)
+				return nil, missing(a.callerName(p.Name))
 			}
 			continue
 		}
@@ -72,6 +72,17 @@ func (a *API) PrepareParams(in map[string]any, cc *CallContext) (map[string]any,
 		}
 	}
 	return out, nil
+}
+
+// callerName is the name the seeds document for a provider parameter: the
+// source of a rename (code for js_code), else the parameter itself.
+func (a *API) callerName(name string) string {
+	for from, to := range a.Rename {
+		if to == name {
+			return from
+		}
+	}
+	return name
 }
 
 func hasType(v any, t ParamType) bool {
