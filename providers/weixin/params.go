@@ -68,7 +68,7 @@ func (a *API) PrepareParams(in map[string]any, cc *CallContext) (map[string]any,
 			continue
 		}
 		if !hasType(v, p.Type) {
-			return nil, &ParamError{Param: casing.CamelKey(p.Name), Reason: "parameter must be a " + p.Type.String()}
+			return nil, &ParamError{Param: casing.CamelKey(a.callerName(p.Name)), Reason: "parameter must be a " + p.Type.String()}
 		}
 	}
 	return out, nil
