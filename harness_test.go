@@ -99,6 +99,28 @@ func loadCaddy(t testing.TB, caddyfile string) {
 	t.Cleanup(func() { _ = caddy.Stop() })
 }
 
+// reloadCaddy loads a new config into the running Caddy (a config reload)
+// and waits until the new servers answer: a connection the old servers
+// accepted while they were shut down is closed without an answer, which a
+// test must not mistake for the handler's.
+func reloadCaddy(t testing.TB, caddyfile, probeURL string) {
+	t.Helper()
+	if err := caddy.Load(adaptCaddyfile(t, caddyfile), true); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for i := 0; ; i++ {
+		resp, err := testClient.Get(probeURL)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if i == 50 {
+			t.Fatalf("after the reload nothing answers %s: %v", probeURL, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // startChildCaddy runs a Caddyfile in a child process until the test ends.
 func startChildCaddy(t *testing.T, caddyfile string) {
 	t.Helper()

@@ -528,7 +528,7 @@ http://%s {
 		t.Fatalf("token issues %d", stats())
 	}
 	// A config reload (a changed config) keeps the token.
-	loadCaddy(t, cf("4s"))
+	reloadCaddy(t, cf("4s"), g.base+"/")
 	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
 	if n := stats(); n != 1 {
 		t.Fatalf("reload fetched a new token: %d issues", n)

@@ -25,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-unicloud/unicloud/emulator"
 	"github.com/caddy-unicloud/unicloud/signing"
@@ -238,9 +237,7 @@ func TestPlatformKeysLearnedByDownload(t *testing.T) {
 		t.Fatalf("%d downloads, want 1", n)
 	}
 	// A config reload keeps the merchant's store: no new download.
-	if err := caddy.Load(adaptCaddyfile(t, cf), true); err != nil {
-		t.Fatalf("reload: %v", err)
-	}
+	reloadCaddy(t, cf, base+"/")
 	if status, body := platITNotify(t, base, "/notify/wxpay", "ORDER-R"); status != http.StatusNoContent {
 		t.Fatalf("after reload: %d %s", status, body)
 	}
