@@ -25,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/caddy-unicloud/unicloud/emulator"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
