@@ -738,3 +738,11 @@ func bodyError(err error) error {
 	}
 	return newError(http.StatusBadRequest, ErrBadRequest, "request body could not be read")
 }
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*OpenAPI)(nil)
+	_ caddy.Validator             = (*OpenAPI)(nil)
+	_ caddy.CleanerUpper          = (*OpenAPI)(nil)
+	_ caddyhttp.MiddlewareHandler = (*OpenAPI)(nil)
+)
