@@ -2,31 +2,19 @@ package unicloud
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddy-unicloud/unicloud/emulator"
-	"github.com/caddy-unicloud/unicloud/signing"
+	"github.com/caddy-unicloud/unicloud/internal/wxpaytest"
 )
 
 // Platform keys in real Caddy configs: a notify route verifies APIv3
@@ -42,112 +30,28 @@ const (
 	platITSerial   = "3A1F6C0E9B8D7A6F5E4D3C2B1A09F8E7D6C5B4A3"
 )
 
-var (
-	platITKeysOnce sync.Once
-	platITKeys     [3]*rsa.PrivateKey // merchant, CA, platform
-)
-
-// platITFake stands in for WeChat Pay's GET /v3/certificates: a generated
-// CA and platform certificate; the merchant's Authorization is verified,
-// the answer signed with the platform key, and downloads counted.
+// platITFake stands in for WeChat Pay's GET /v3/certificates (wxpaytest),
+// with the merchant key and the CA as files for the Caddyfile.
 type platITFake struct {
-	srv       *httptest.Server
-	dir       string // merchant key and CA as files
-	downloads atomic.Int32
-	delay     time.Duration
+	*wxpaytest.Certificates
+	dir string
 }
 
 func newPlatITFake(t *testing.T, delay time.Duration) *platITFake {
 	t.Helper()
-	platITKeysOnce.Do(func() {
-		for i := range platITKeys {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			platITKeys[i] = k
+	f := &platITFake{
+		Certificates: wxpaytest.NewCertificates(t, wxpaytest.CertificatesOptions{
+			MchID: platITMchID, MerchantSerial: platITMerchant, PlatformSerial: platITSerial,
+			APIv3Key: platITV3Key, Delay: delay,
+		}),
+		dir: t.TempDir(),
+	}
+	for name, content := range map[string]string{"apiclient_key.pem": f.MerchantKeyPEM, "root.pem": f.CAPEM} {
+		if err := os.WriteFile(filepath.Join(f.dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
 		}
-	})
-	merchant, caKey, platformKey := platITKeys[0], platITKeys[1], platITKeys[2]
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Test Tenpay.com Root CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	sn, _ := new(big.Int).SetString(platITSerial, 16)
-	tmpl := &x509.Certificate{
-		SerialNumber: sn, Subject: pkix.Name{CommonName: "Tenpay.com sign"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &platformKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-
-	f := &platITFake{dir: t.TempDir(), delay: delay}
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(merchant)
-	if err := os.WriteFile(filepath.Join(f.dir, "apiclient_key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(f.dir, "root.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v3/certificates" {
-			http.NotFound(w, r)
-			return
-		}
-		f.downloads.Add(1)
-		if !platITAuthorizationOK(r, &merchant.PublicKey) {
-			t.Errorf("fake /v3/certificates: bad Authorization")
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		time.Sleep(f.delay)
-		nonce := signing.NonceStr()[:12]
-		ct, _ := signing.EncryptAEADAES256GCM(platITV3Key, "certificate", nonce, certPEM)
-		body, _ := json.Marshal(map[string]any{"data": []any{map[string]any{
-			"serial_no": platITSerial, "effective_time": tmpl.NotBefore.Format(time.RFC3339),
-			"expire_time": tmpl.NotAfter.Format(time.RFC3339),
-			"encrypt_certificate": map[string]string{"algorithm": "AEAD_AES_256_GCM", "nonce": nonce,
-				"associated_data": "certificate", "ciphertext": ct},
-		}}})
-		ts, hn := strconv.FormatInt(time.Now().Unix(), 10), signing.NonceStr()
-		sig, _ := signing.RSASHA256Sign(platformKey, signing.WxpayV3VerifyMessage(ts, hn, body))
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Wechatpay-Serial", platITSerial)
-		w.Header().Set("Wechatpay-Timestamp", ts)
-		w.Header().Set("Wechatpay-Nonce", hn)
-		w.Header().Set("Wechatpay-Signature", sig)
-		_, _ = w.Write(body)
-	}))
-	t.Cleanup(f.srv.Close)
 	return f
-}
-
-func platITAuthorizationOK(r *http.Request, pub *rsa.PublicKey) bool {
-	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "WECHATPAY2-SHA256-RSA2048 ")
-	if !ok {
-		return false
-	}
-	p := map[string]string{}
-	for _, kv := range strings.Split(auth, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		p[k] = strings.Trim(v, `"`)
-	}
-	sig, err := base64.StdEncoding.DecodeString(p["signature"])
-	if err != nil || p["mchid"] != platITMchID || p["serial_no"] != platITMerchant {
-		return false
-	}
-	sum := sha256.Sum256([]byte(signing.WxpayV3Message(r.Method, r.URL.RequestURI(), p["timestamp"], p["nonce_str"], "")))
-	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
 }
 
 // platITCaddyfile is a site with the merchant's v3 payment API
@@ -187,7 +91,7 @@ http://%s {
 	respond "not here" 404
 }
 `, addr, platITAppID, platITMchID, filepath.Join(f.dir, "apiclient_key.pem"), platITMerchant, platITV3Key,
-		filepath.Join(f.dir, "root.pem"), f.srv.URL, platITMchID, platITV3Key, platITV3Key)
+		filepath.Join(f.dir, "root.pem"), f.Server.URL, platITMchID, platITV3Key, platITV3Key)
 }
 
 // platITNotify posts a v3 payment notification signed with the platform
@@ -197,7 +101,7 @@ func platITNotify(t *testing.T, base, path, outTradeNo string) (int, string) {
 	m, err := emulator.WxpayV3TransactionNotification(emulator.NotifyOrder{
 		AppID: platITAppID, MchID: platITMchID, OutTradeNo: outTradeNo, TransactionID: "4200000000000000321",
 		TotalFee: 100, CashFee: 100, OpenID: "oPayer", Time: time.Now(),
-	}, emulator.WxpayV3NotifySigner{PlatformKey: platITKeys[2], Serial: platITSerial, APIv3Key: platITV3Key})
+	}, emulator.WxpayV3NotifySigner{PlatformKey: wxpaytest.TestKeys().Platform, Serial: platITSerial, APIv3Key: platITV3Key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +127,7 @@ func TestPlatformKeysLearnedByDownload(t *testing.T) {
 	cf := platITCaddyfile(f, addr, filepath.Join(t.TempDir(), "storage"))
 	loadCaddy(t, cf)
 	base := "http://" + addr
-	if n := f.downloads.Load(); n != 0 {
+	if n := f.Downloads.Load(); n != 0 {
 		t.Fatalf("%d downloads at provisioning", n)
 	}
 	for i := range 3 {
@@ -232,7 +136,7 @@ func TestPlatformKeysLearnedByDownload(t *testing.T) {
 			t.Fatalf("notification %d: %d %s", i, status, body)
 		}
 	}
-	if n := f.downloads.Load(); n != 1 {
+	if n := f.Downloads.Load(); n != 1 {
 		t.Fatalf("%d downloads, want 1", n)
 	}
 	// A config reload keeps the merchant's store: no new download.
@@ -240,7 +144,7 @@ func TestPlatformKeysLearnedByDownload(t *testing.T) {
 	if status, body := platITNotify(t, base, "/notify/wxpay", "ORDER-R"); status != http.StatusNoContent {
 		t.Fatalf("after reload: %d %s", status, body)
 	}
-	if n := f.downloads.Load(); n != 1 {
+	if n := f.Downloads.Load(); n != 1 {
 		t.Fatalf("%d downloads after a reload, want 1", n)
 	}
 	// A merchant with no platform_key and no platform_certs auto anywhere:
@@ -278,7 +182,7 @@ func TestPlatformKeysTwoInstancesDownloadOnce(t *testing.T) {
 			t.Fatalf("instance %d again: %d %s", i, status, body)
 		}
 	}
-	if n := f.downloads.Load(); n != 1 {
+	if n := f.Downloads.Load(); n != 1 {
 		t.Fatalf("%d downloads by two instances sharing a storage, want 1", n)
 	}
 	files, _ := filepath.Glob(filepath.Join(storage, "unicloud", "wxpay", "platform", "*.json"))

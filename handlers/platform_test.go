@@ -2,33 +2,21 @@ package handlers
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-unicloud/unicloud/emulator"
+	"github.com/caddy-unicloud/unicloud/internal/wxpaytest"
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
-	"github.com/caddy-unicloud/unicloud/signing"
 )
 
 const (
@@ -37,111 +25,25 @@ const (
 	platformTestPubKeyID = "PUB_KEY_ID_0119000001092024110100000000"
 )
 
-var (
-	platformKeysOnce sync.Once
-	platformKeys     [3]*rsa.PrivateKey // merchant, CA, platform
-)
-
 func platformTestKeys(tb testing.TB) (merchant, ca, platform *rsa.PrivateKey) {
-	tb.Helper()
-	platformKeysOnce.Do(func() {
-		for i := range platformKeys {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			platformKeys[i] = k
-		}
-	})
-	return platformKeys[0], platformKeys[1], platformKeys[2]
+	k := wxpaytest.TestKeys()
+	return k.Merchant, k.CA, k.Platform
 }
 
-// platformFake is a stand-in for GET /v3/certificates: a generated CA and
-// platform certificate; the merchant's Authorization is checked and the
-// answer signed with the platform key.
+// platformFake is a stand-in for GET /v3/certificates (wxpaytest).
 type platformFake struct {
-	srv       *httptest.Server
-	caPEM     string
-	certPEM   string
-	apiV3Key  string
-	downloads atomic.Int32
+	*wxpaytest.Certificates
+	apiV3Key string
 }
 
 func newPlatformFake(t *testing.T, apiV3Key string) *platformFake {
 	t.Helper()
-	merchant, caKey, platformKey := platformTestKeys(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test Tenpay Root CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	sn, _ := new(big.Int).SetString(platformTestSerial, 16)
-	tmpl := &x509.Certificate{
-		SerialNumber: sn, Subject: pkix.Name{CommonName: "Tenpay.com sign"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &platformKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &platformFake{
-		caPEM:    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
-		certPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+	return &platformFake{
+		Certificates: wxpaytest.NewCertificates(t, wxpaytest.CertificatesOptions{
+			MerchantSerial: platformTestMerchant, PlatformSerial: platformTestSerial, APIv3Key: apiV3Key,
+		}),
 		apiV3Key: apiV3Key,
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v3/certificates" {
-			http.NotFound(w, r)
-			return
-		}
-		f.downloads.Add(1)
-		if !platformAuthorizationOK(r, &merchant.PublicKey) {
-			t.Errorf("fake /v3/certificates: bad Authorization")
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		nonce := signing.NonceStr()[:12]
-		ct, _ := signing.EncryptAEADAES256GCM(f.apiV3Key, "certificate", nonce, []byte(f.certPEM))
-		body, _ := json.Marshal(map[string]any{"data": []any{map[string]any{
-			"serial_no": platformTestSerial, "effective_time": tmpl.NotBefore.Format(time.RFC3339),
-			"expire_time": tmpl.NotAfter.Format(time.RFC3339),
-			"encrypt_certificate": map[string]string{"algorithm": "AEAD_AES_256_GCM", "nonce": nonce,
-				"associated_data": "certificate", "ciphertext": ct},
-		}}})
-		ts, hn := strconv.FormatInt(time.Now().Unix(), 10), signing.NonceStr()
-		sig, _ := signing.RSASHA256Sign(platformKey, signing.WxpayV3VerifyMessage(ts, hn, body))
-		w.Header().Set("Wechatpay-Serial", platformTestSerial)
-		w.Header().Set("Wechatpay-Timestamp", ts)
-		w.Header().Set("Wechatpay-Nonce", hn)
-		w.Header().Set("Wechatpay-Signature", sig)
-		_, _ = w.Write(body)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func platformAuthorizationOK(r *http.Request, pub *rsa.PublicKey) bool {
-	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "WECHATPAY2-SHA256-RSA2048 ")
-	if !ok {
-		return false
-	}
-	p := map[string]string{}
-	for _, kv := range strings.Split(auth, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		p[k] = strings.Trim(v, `"`)
-	}
-	sig, err := base64.StdEncoding.DecodeString(p["signature"])
-	if err != nil || p["serial_no"] != platformTestMerchant {
-		return false
-	}
-	sum := sha256.Sum256([]byte(signing.WxpayV3Message(r.Method, r.URL.RequestURI(), p["timestamp"], p["nonce_str"], "")))
-	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
 }
 
 func platformTestContext(t *testing.T) caddy.Context {
@@ -154,8 +56,8 @@ func platformTestContext(t *testing.T) caddy.Context {
 func autoConfig(t *testing.T, f *platformFake, mchID string) PlatformStoreConfig {
 	merchant, _, _ := platformTestKeys(t)
 	return PlatformStoreConfig{
-		Endpoint: f.srv.URL + "/", MchID: mchID, Auto: true, SerialNo: platformTestMerchant,
-		PrivateKey: merchant, APIv3Key: f.apiV3Key, Root: f.caPEM, HTTP: f.srv.Client(),
+		Endpoint: f.Server.URL + "/", MchID: mchID, Auto: true, SerialNo: platformTestMerchant,
+		PrivateKey: merchant, APIv3Key: f.apiV3Key, Root: f.CAPEM, HTTP: f.Server.Client(),
 	}
 }
 
@@ -170,7 +72,7 @@ func TestAcquirePlatformStoreShared(t *testing.T) {
 	const mch = "1900000201"
 
 	s1, release1, err := acquirePlatformStore(ctx, PlatformStoreConfig{
-		Endpoint: f.srv.URL, MchID: mch, Keys: map[string]string{platformTestPubKeyID: pubPEM}})
+		Endpoint: f.Server.URL, MchID: mch, Keys: map[string]string{platformTestPubKeyID: pubPEM}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +83,7 @@ func TestAcquirePlatformStoreShared(t *testing.T) {
 	if s1 != s2 {
 		t.Fatal("two stores for one merchant")
 	}
-	if got, ok := lookupPlatformStore(f.srv.URL+"/", mch); !ok || got != s1 {
+	if got, ok := lookupPlatformStore(f.Server.URL+"/", mch); !ok || got != s1 {
 		t.Fatal("lookup by endpoint and mch_id")
 	}
 	if _, ok := lookupPlatformStore("", mch); ok {
@@ -193,7 +95,7 @@ func TestAcquirePlatformStoreShared(t *testing.T) {
 	if _, ok := s1.PlatformKey(platformTestPubKeyID); !ok {
 		t.Fatal("configured public key")
 	}
-	if f.downloads.Load() != 0 {
+	if f.Downloads.Load() != 0 {
 		t.Fatal("downloaded at provisioning")
 	}
 	if err := s1.RefreshPlatformKeys(context.Background()); err != nil {
@@ -207,11 +109,11 @@ func TestAcquirePlatformStoreShared(t *testing.T) {
 	if _, ok := s2.PlatformKey(platformTestPubKeyID); ok {
 		t.Fatal("released handler's key still known")
 	}
-	if _, ok := lookupPlatformStore(f.srv.URL, mch); !ok {
+	if _, ok := lookupPlatformStore(f.Server.URL, mch); !ok {
 		t.Fatal("store gone while a handler holds it")
 	}
 	release2()
-	if _, ok := lookupPlatformStore(f.srv.URL, mch); ok {
+	if _, ok := lookupPlatformStore(f.Server.URL, mch); ok {
 		t.Fatal("store still there after the last handler")
 	}
 	if len(platformStoresOf(mch)) != 0 {
@@ -224,7 +126,7 @@ func TestAcquirePlatformStoreErrors(t *testing.T) {
 	ctx := platformTestContext(t)
 	const mch = "1900000202"
 	rootFile := filepath.Join(t.TempDir(), "root.pem")
-	if err := os.WriteFile(rootFile, []byte(f.caPEM), 0o600); err != nil {
+	if err := os.WriteFile(rootFile, []byte(f.CAPEM), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	good := autoConfig(t, f, mch)
@@ -255,7 +157,7 @@ func TestAcquirePlatformStoreErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
-			if _, ok := lookupPlatformStore(f.srv.URL, mch); ok {
+			if _, ok := lookupPlatformStore(f.Server.URL, mch); ok {
 				t.Fatal("a refused configuration left a store behind")
 			}
 		})
@@ -312,7 +214,7 @@ func TestNotifyPlatformKeysFromStore(t *testing.T) {
 			t.Fatalf("notification %d: %d %s", i, w.Code, w.Body)
 		}
 	}
-	if got := f.downloads.Load(); got != 1 {
+	if got := f.Downloads.Load(); got != 1 {
 		t.Fatalf("%d downloads, want 1", got)
 	}
 
@@ -330,7 +232,7 @@ func TestNotifyPlatformKeysFromStore(t *testing.T) {
 		if w := serveNotify(t, n, next, m, nil); w.Code != http.StatusUnauthorized || next.calls != 0 {
 			t.Fatalf("unknown serial: %d %s", w.Code, w.Body)
 		}
-		if got := f.downloads.Load(); got != want {
+		if got := f.Downloads.Load(); got != want {
 			t.Fatalf("after made-up serial %d: %d downloads, want %d", i, got, want)
 		}
 	}
