@@ -57,15 +57,13 @@ func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		switch dir {
 		case "app_id", "secret", "h5_app_id", "h5_secret", "endpoint", "token_mode", "access_token",
 			"private_key", "key_type", "alipay_public_key":
-			v, err := oneArg(h)
-			if err != nil {
-				return nil, err
-			}
-			*map[string]*string{
+			if err := stringArg(h, map[string]*string{
 				"app_id": &o.AppID, "secret": &o.Secret, "h5_app_id": &o.H5AppID, "h5_secret": &o.H5Secret,
 				"endpoint": &o.Endpoint, "token_mode": &o.TokenMode, "access_token": &o.AccessToken,
 				"private_key": &o.PrivateKey, "key_type": &o.KeyType, "alipay_public_key": &o.AlipayPublicKey,
-			}[dir] = v
+			}[dir]); err != nil {
+				return nil, err
+			}
 		case "app":
 			args := h.RemainingArgs()
 			if len(args) != 2 {
@@ -92,25 +90,13 @@ func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				o.ExposeSessionKey = true
 			}
 		case "timeout":
-			v, err := oneArg(h)
-			if err != nil {
+			if o.Timeout, err = durationArg(h); err != nil {
 				return nil, err
 			}
-			d, err := caddy.ParseDuration(v)
-			if err != nil {
-				return nil, h.Errf("timeout: %v", err)
-			}
-			o.Timeout = caddy.Duration(d)
 		case "max_body":
-			v, err := oneArg(h)
-			if err != nil {
+			if o.MaxBody, err = sizeArg(h); err != nil {
 				return nil, err
 			}
-			n, err := parseSize(v)
-			if err != nil {
-				return nil, h.Errf("max_body: %v", err)
-			}
-			o.MaxBody = n
 		default:
 			return nil, h.Errf("unknown subdirective %q", dir)
 		}
@@ -147,6 +133,58 @@ func oneArg(h httpcaddyfile.Helper) (string, error) {
 		return "", h.ArgErr()
 	}
 	return v, nil
+}
+
+// stringArg sets *dst to the subdirective's one argument; a subdirective
+// given twice is an error.
+func stringArg(h httpcaddyfile.Helper, dst *string) error {
+	dir := h.Val()
+	v, err := oneArg(h)
+	if err != nil {
+		return err
+	}
+	if *dst != "" {
+		return h.Errf("%s is given twice", dir)
+	}
+	*dst = v
+	return nil
+}
+
+// durationArg reads the subdirective's one argument, a positive duration.
+func durationArg(h httpcaddyfile.Helper) (caddy.Duration, error) {
+	dir := h.Val()
+	v, err := oneArg(h)
+	if err != nil {
+		return 0, err
+	}
+	d, err := caddy.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, h.Errf("%s: %q is not a positive duration", dir, v)
+	}
+	return caddy.Duration(d), nil
+}
+
+// sizeArg reads the subdirective's one argument, a positive byte size.
+func sizeArg(h httpcaddyfile.Helper) (int64, error) {
+	dir := h.Val()
+	v, err := oneArg(h)
+	if err != nil {
+		return 0, err
+	}
+	n, err := parseSize(v)
+	if err != nil || n <= 0 {
+		return 0, h.Errf("%s: %q is not a size", dir, v)
+	}
+	return n, nil
+}
+
+// platformKeyArg reads `platform_key <serial-or-PUB_KEY_ID> <pem>`.
+func platformKeyArg(h httpcaddyfile.Helper) (handlers.NotifyPlatformKey, error) {
+	args := h.RemainingArgs()
+	if len(args) != 2 {
+		return handlers.NotifyPlatformKey{}, h.Err("platform_key takes a serial (or PUB_KEY_ID_…) and a public key or certificate")
+	}
+	return handlers.NotifyPlatformKey{Serial: args[0], Key: args[1]}, nil
 }
 
 // parseSize reads a byte size such as 2MB, 64KB or 1048576.

@@ -40,43 +40,26 @@ func parseNotify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			"alipay_public_key": &n.AlipayPublicKey, "upstream_secret": &n.UpstreamSecret,
 		}
 		if p, ok := fields[dir]; ok {
-			v, err := oneArg(h)
-			if err != nil {
+			if err := stringArg(h, p); err != nil {
 				return nil, err
 			}
-			if *p != "" {
-				return nil, h.Errf("%s is given twice", dir)
-			}
-			*p = v
 			continue
 		}
 		switch dir {
 		case "platform_key":
-			args := h.RemainingArgs()
-			if len(args) != 2 {
-				return nil, h.Err("platform_key takes a serial (or PUB_KEY_ID_…) and a key or certificate")
+			k, err := platformKeyArg(h)
+			if err != nil {
+				return nil, err
 			}
-			n.PlatformKeys = append(n.PlatformKeys, handlers.NotifyPlatformKey{Serial: args[0], Key: args[1]})
+			n.PlatformKeys = append(n.PlatformKeys, k)
 		case "max_body":
-			v, err := oneArg(h)
-			if err != nil {
+			if n.MaxBody, err = sizeArg(h); err != nil {
 				return nil, err
 			}
-			size, err := parseSize(v)
-			if err != nil || size <= 0 {
-				return nil, h.Errf("max_body: %q is not a size", v)
-			}
-			n.MaxBody = size
 		case "max_skew":
-			v, err := oneArg(h)
-			if err != nil {
+			if n.MaxSkew, err = durationArg(h); err != nil {
 				return nil, err
 			}
-			d, err := caddy.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return nil, h.Errf("max_skew: %q is not a positive duration", v)
-			}
-			n.MaxSkew = caddy.Duration(d)
 		default:
 			return nil, h.Errf("unknown subdirective %q", dir)
 		}

@@ -85,13 +85,10 @@ func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			"platform_root": &p.PlatformRoot,
 		}
 		if f, ok := fields[dir]; ok {
-			v, err := oneArg(h)
-			if err != nil {
+			if err := stringArg(h, f); err != nil {
 				return nil, err
 			}
-			if *f != "" {
-				return nil, h.Errf("%s is given twice", dir)
-			}
+			v := *f
 			switch dir {
 			case "version":
 				if v != "v2" && v != "v3" {
@@ -110,7 +107,6 @@ func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 					return nil, h.Errf("platform_certs must be auto, not %q", v)
 				}
 			}
-			*f = v
 			continue
 		}
 		switch dir {
@@ -120,41 +116,23 @@ func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 			p.Sandbox = true
 		case "timeout":
-			v, err := oneArg(h)
-			if err != nil {
+			if p.Timeout, err = durationArg(h); err != nil {
 				return nil, err
 			}
-			d, err := caddy.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return nil, h.Errf("timeout: %q is not a positive duration", v)
-			}
-			p.Timeout = caddy.Duration(d)
 		case "platform_key":
-			args := h.RemainingArgs()
-			if len(args) != 2 {
-				return nil, h.Err("platform_key takes a serial (or PUB_KEY_ID_…) and a public key or certificate")
+			k, err := platformKeyArg(h)
+			if err != nil {
+				return nil, err
 			}
-			p.PlatformKeys = append(p.PlatformKeys, handlers.NotifyPlatformKey{Serial: args[0], Key: args[1]})
+			p.PlatformKeys = append(p.PlatformKeys, k)
 		case "max_skew":
-			v, err := oneArg(h)
-			if err != nil {
+			if p.MaxSkew, err = durationArg(h); err != nil {
 				return nil, err
 			}
-			d, err := caddy.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return nil, h.Errf("max_skew: %q is not a positive duration", v)
-			}
-			p.MaxSkew = caddy.Duration(d)
 		case "max_body":
-			v, err := oneArg(h)
-			if err != nil {
+			if p.MaxBody, err = sizeArg(h); err != nil {
 				return nil, err
 			}
-			n, err := parseSize(v)
-			if err != nil || n <= 0 {
-				return nil, h.Errf("max_body: %q is not a size", v)
-			}
-			p.MaxBody = n
 		default:
 			return nil, h.Errf("unknown subdirective %q", dir)
 		}
