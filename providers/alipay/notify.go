@@ -20,8 +20,8 @@ const (
 	// CheckMalformed: not a form this verifier can read, or fields missing
 	// or unreadable.
 	CheckMalformed = "malformed"
-	// CheckUnsupported: an authentic notification that is not about a trade
-	// (notify_type other than trade_status_sync).
+	// CheckUnsupported: kept for callers that name it; every authentic
+	// notification is now forwarded (see notifyOther).
 	CheckUnsupported = "unsupported"
 	// CheckSignature: sign missing or wrong, or sign_type unknown.
 	CheckSignature = "signature"
@@ -112,8 +112,8 @@ type NotifyVerifier struct {
 
 // Verify checks a notification given the exact bytes of its form body.
 // Checks in order: the form is readable, the signature (RSA2 or RSA per
-// sign_type; the string without sign_type, then with it), the app_id, and
-// the notification is a trade one.
+// sign_type; the string without sign_type, then with it), the app_id, then
+// the fields of a trade (or refund) notification.
 func (v *NotifyVerifier) Verify(body []byte) (*Notification, error) {
 	params, err := ParseNotifyForm(body)
 	if err != nil {
@@ -138,7 +138,7 @@ func (v *NotifyVerifier) Verify(body []byte) (*Notification, error) {
 		return nil, refuse(CheckMerchant, "app_id %q is not the configured one", shortID(params["app_id"]))
 	}
 	if nt := params["notify_type"]; nt != "" && nt != "trade_status_sync" {
-		return nil, refuse(CheckUnsupported, "notify_type %q is not trade_status_sync", shortID(nt))
+		return notifyOther(params)
 	}
 	if params["out_trade_no"] == "" && params["trade_no"] == "" {
 		return nil, refuse(CheckMalformed, "neither out_trade_no nor trade_no is present")
@@ -225,6 +225,47 @@ func notifyPayment(params map[string]string) (*Notification, error) {
 			TotalFee:      total,
 			CashFee:       cash,
 			FeeType:       "CNY", // Alipay amounts are yuan
+			TimeEnd:       end,
+			OpenID:        openID(params),
+			TradeState:    tradeState(params["trade_status"]),
+			Raw:           rawForm(params),
+		},
+	}, nil
+}
+
+// notifyOther is an authentic notification that is not about a trade
+// (servicemarket_order_notify and the like, signed with sign_type kept). It
+// reaches the backend as a payment event with the fields it has (an order
+// number, an amount, a time) and everything in raw; raw.notifyType tells it
+// apart. Refusing it would only make Alipay retry it forever.
+func notifyOther(params map[string]string) (*Notification, error) {
+	first := func(fields ...string) string {
+		for _, f := range fields {
+			if params[f] != "" {
+				return f
+			}
+		}
+		return fields[0]
+	}
+	total, err := amount(params, first("total_amount", "total_price"), false)
+	if err != nil {
+		return nil, err
+	}
+	timeField := first("gmt_payment", "notify_time")
+	end, err := timeEnd(timeField, params[timeField])
+	if err != nil {
+		return nil, err
+	}
+	return &Notification{
+		Kind: NotifyPaymentKind,
+		Event: &NotifyPayment{
+			Provider:      "alipay",
+			Type:          NotifyPaymentKind,
+			OutTradeNo:    params[first("out_trade_no", "commodity_order_id")],
+			TransactionID: params["trade_no"],
+			TotalFee:      total,
+			CashFee:       total,
+			FeeType:       "CNY",
 			TimeEnd:       end,
 			OpenID:        openID(params),
 			TradeState:    tradeState(params["trade_status"]),

@@ -221,13 +221,20 @@ func TestNotifyTradeVectorRefused(t *testing.T) {
 	}
 }
 
-// The servicemarket notification is ntSigned with sign_type kept: it verifies,
-// and is then refused as not a trade notification.
+// The servicemarket notification is signed with sign_type kept: it
+// verifies, and reaches the backend as an event with its order number,
+// amount and time, everything else in raw.
 func TestNotifyServiceMarketVector(t *testing.T) {
 	_, sm := ntVectors(t)
-	v := &alipay.NotifyVerifier{PublicKey: ntPublicKey(t, sm.PublicKeyFile)}
-	if _, err := v.Verify(ntForm(sm.Params)); ntCheckOf(err) != alipay.CheckUnsupported {
-		t.Fatalf("got %v", err)
+	v := &alipay.NotifyVerifier{AppID: "2017122801303261", PublicKey: ntPublicKey(t, sm.PublicKeyFile)}
+	n, err := v.Verify(ntForm(sm.Params))
+	if err != nil {
+		t.Fatalf("servicemarket notification refused: %v", err)
+	}
+	ev, ok := n.Event.(*alipay.NotifyPayment)
+	if !ok || n.Kind != alipay.NotifyPaymentKind || ev.OutTradeNo != "2019030800000018079639" || ev.TotalFee != 0 ||
+		ev.TimeEnd != "20190308102023" || ev.Raw["notifyType"] != "servicemarket_order_notify" || ev.Raw["title"] != "麦禾商城模版" {
+		t.Fatalf("event %+v", n.Event)
 	}
 	p := ntCopyParams(sm.Params)
 	p["title"] = "x"
