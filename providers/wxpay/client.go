@@ -266,7 +266,29 @@ func (c *Client) Call(ctx context.Context, api API, params map[string]string) (m
 	if err != nil {
 		return nil, err
 	}
-	return c.verify(fields, key, signType)
+	if fields, err = c.verify(fields, key, signType); err != nil {
+		return nil, err
+	}
+	// Callers get every amount as integer fen: a signed answer with a
+	// fraction or a text where an amount or a count belongs is not used.
+	for k, v := range fields {
+		if v != "" && numberField(k) && !isDigits(v) {
+			return nil, &UpstreamError{Reason: "answer: " + k + " is not an integer"}
+		}
+	}
+	return fields, nil
+}
+
+func isDigits(s string) bool {
+	if len(s) > 18 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Bill downloads a bill (downloadbill, downloadfundflow) and returns its
@@ -385,7 +407,8 @@ func checkReturn(fields map[string]string) error {
 }
 
 // verify checks an answer: return_code, then the sign (with the key and
-// sign type of the request), then the merchant, then result_code.
+// sign type of the request), then the merchant (mch_id, appid), then
+// result_code.
 func (c *Client) verify(fields map[string]string, key, signType string) (map[string]string, error) {
 	if err := checkReturn(fields); err != nil {
 		return nil, err
@@ -395,6 +418,9 @@ func (c *Client) verify(fields map[string]string, key, signType string) (map[str
 	}
 	if m := fields["mch_id"]; m != "" && m != c.MchID {
 		return nil, &UpstreamError{Reason: "answer for another merchant"}
+	}
+	if a := fields["appid"]; a != "" && c.AppID != "" && a != c.AppID {
+		return nil, &UpstreamError{Reason: "answer for another appid"}
 	}
 	if rc := fields["result_code"]; rc != "" && rc != "SUCCESS" {
 		code := firstOf(fields, "err_code", "error_code", "result_code")

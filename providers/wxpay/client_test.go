@@ -332,6 +332,30 @@ func TestAnswerChecks(t *testing.T) {
 				t.Errorf("err %v", err)
 			}
 		}},
+		{"signed fraction of a fen", func() (map[string]string, bool) {
+			return payOK(map[string]string{"total_fee": "1.01", "cash_fee": "1"}), true
+		}, func(t *testing.T, err error) {
+			var ue *wxpay.UpstreamError
+			if !errors.As(err, &ue) {
+				t.Errorf("err %v", err)
+			}
+		}},
+		{"signed text amount", func() (map[string]string, bool) {
+			return payOK(map[string]string{"refund_count": "two"}), true
+		}, func(t *testing.T, err error) {
+			var ue *wxpay.UpstreamError
+			if !errors.As(err, &ue) {
+				t.Errorf("err %v", err)
+			}
+		}},
+		{"other appid", func() (map[string]string, bool) {
+			return payOK(map[string]string{"appid": "wxOTHER"}), true
+		}, func(t *testing.T, err error) {
+			var ue *wxpay.UpstreamError
+			if !errors.As(err, &ue) {
+				t.Errorf("err %v", err)
+			}
+		}},
 		{"other merchant", func() (map[string]string, bool) {
 			return payOK(map[string]string{"mch_id": "999"}), true
 		}, func(t *testing.T, err error) {

@@ -274,5 +274,50 @@ func (c *ClientV3) DoJSON(ctx context.Context, method, pathQuery string, in any)
 	if err := decodeOneJSON(resp.Body, &out); err != nil || out == nil {
 		return nil, &UpstreamError{Reason: "unreadable answer: not a JSON object"}
 	}
+	if field, ok := v3AmountsAreFen(out, false); !ok {
+		return nil, &UpstreamError{Reason: "answer: " + field + " is not an amount in fen"}
+	}
 	return out, nil
+}
+
+// v3AmountsAreFen checks that every amount of an answer (the members of
+// amount objects, and amount members themselves, currencies aside) is a
+// non-negative integer: callers get fen, never a fraction or a text. It
+// returns the first offending member.
+func v3AmountsAreFen(v any, inAmount bool) (string, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, m := range x {
+			if strings.Contains(k, "currency") {
+				continue
+			}
+			amount := inAmount || k == "amount"
+			if amount {
+				switch n := m.(type) {
+				case json.Number:
+					if i, err := n.Int64(); err != nil || i < 0 {
+						return k, false
+					}
+					continue
+				case string, bool:
+					return k, false
+				}
+			}
+			if f, ok := v3AmountsAreFen(m, amount && isObject(m)); !ok {
+				return f, false
+			}
+		}
+	case []any:
+		for _, m := range x {
+			if f, ok := v3AmountsAreFen(m, false); !ok {
+				return f, false
+			}
+		}
+	}
+	return "", true
+}
+
+func isObject(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
 }

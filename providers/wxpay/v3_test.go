@@ -791,3 +791,36 @@ func TestV3Timeout(t *testing.T) {
 		t.Errorf("timeout: %v", err)
 	}
 }
+
+// Every amount a caller gets is integer fen: a signed answer with a
+// fraction, a text or a negative amount is not used.
+func TestV3AnswerAmountsAreFen(t *testing.T) {
+	f := newV3Fake(t)
+	c := f.client()
+	var amount any
+	f.answer = func(r *http.Request, body []byte) (int, any) {
+		return 200, map[string]any{
+			"out_trade_no": "o1", "trade_state": "SUCCESS",
+			"amount":           amount,
+			"promotion_detail": []any{map[string]any{"coupon_id": "c1", "amount": 1}},
+		}
+	}
+	ctx := context.Background()
+	amount = map[string]any{"total": 100, "payer_total": 99, "currency": "CNY", "payer_currency": "CNY"}
+	if _, err := c.QueryOrder(ctx, "", "o1"); err != nil {
+		t.Fatalf("integer amounts refused: %v", err)
+	}
+	for _, bad := range []map[string]any{
+		{"total": 1.5, "currency": "CNY"},
+		{"total": 100, "payer_total": "3"},
+		{"total": -1},
+		{"total": 100, "from": []any{map[string]any{"account": "AVAILABLE", "amount": 0.5}}},
+	} {
+		amount = bad
+		_, err := c.QueryOrder(ctx, "", "o1")
+		var ue *wxpay.UpstreamError
+		if !errors.As(err, &ue) {
+			t.Errorf("amount %v: %v, want an upstream error", bad, err)
+		}
+	}
+}
