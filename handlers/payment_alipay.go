@@ -138,6 +138,14 @@ func (h *Payment) alipayCall(ctx context.Context, name string, in payParams) (ma
 		if err != nil {
 			return nil, err
 		}
+		// Alipay does not need the order's total, but a caller who gives
+		// one gives it in fen like every amount, and never less than the
+		// refund.
+		if total, ok, err := in.fen("totalFee", false); err != nil {
+			return nil, err
+		} else if ok && total < fee {
+			return nil, newError(http.StatusBadRequest, ErrBadRequest, "parameter must not be less than refundFee: totalFee")
+		}
 		biz["refund_amount"] = alipay.FenToYuan(fee)
 		delete(extra, "notify_url") // Alipay notifies the order's notify_url
 	case callRefundQuery:
