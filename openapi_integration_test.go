@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,6 +288,29 @@ func TestOpenAPICatalogFamilies(t *testing.T) {
 		})
 	}
 
+	// A POST's parameters travel in its body: the query string holds the
+	// token only (WeChat's front ends refuse long URLs, and URLs are
+	// logged).
+	for _, path := range []string{"/wxa/generate_urllink", "/wxa/msg_sec_check", "/cgi-bin/message/subscribe/send", "/datacube/getweanalysisappiddailyretaininfo"} {
+		g.rec.mu.Lock()
+		raw := g.rec.raw[path]
+		g.rec.mu.Unlock()
+		q, _ := url.ParseQuery(raw)
+		if len(q) != 1 || q.Get("access_token") == "" {
+			t.Errorf("%s was called with query %q, want the access token only", path, raw)
+		}
+	}
+	// GET with a query string: documented numbers and booleans are read
+	// from their text.
+	a := g.do(http.MethodGet, "/wx/urllink/generate?path=pages/index/index&isExpire=true&expireType=1&expireInterval=5", "", nil, nil).expect(t, 200, 0)
+	if a.str("urlLink") == "" {
+		t.Fatalf("GET urllink: %s", a.raw)
+	}
+	a = g.do(http.MethodGet, "/wx/livebroadcast/getLiveInfo?pageIndex=2&pageSize=5", "", nil, nil).expect(t, 200, 0)
+	if rooms, _ := a.obj["roomInfo"].([]any); len(rooms) != 5 {
+		t.Fatalf("GET getLiveInfo: %s", a.raw)
+	}
+
 	// What reached the provider: snake_case, paging mapped, template data
 	// verbatim, uniformMessage nested with the official account's appid.
 	var sent map[string]any
@@ -301,7 +325,7 @@ func TestOpenAPICatalogFamilies(t *testing.T) {
 		t.Errorf("uniform_send got %v", sent)
 	}
 	// Template data keys are the caller's own: never converted.
-	a := g.post("/wx/subscribeMessage/send", map[string]any{
+	a = g.post("/wx/subscribeMessage/send", map[string]any{
 		"touser": "o-user", "templateId": "tpl", "miniprogramState": "formal",
 		"data": map[string]any{"thing1": map[string]any{"value": "x"}, "characterString2": map[string]any{"value": "y"}},
 	}).expect(t, 200, 0)

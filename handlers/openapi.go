@@ -327,7 +327,7 @@ func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API)
 		}
 		return "", newError(http.StatusBadRequest, ErrAppNotFound, "app not configured: "+appID)
 	}
-	cc := &weixin.CallContext{AppID: appID, H5AppID: h.H5AppID}
+	cc := &weixin.CallContext{AppID: appID, H5AppID: h.H5AppID, FromQuery: r.Method == http.MethodGet}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 

@@ -47,6 +47,13 @@ const (
 	Array
 )
 
+func (t ParamType) article() string {
+	if t == Any || t == Object || t == Array {
+		return "an"
+	}
+	return "a"
+}
+
 func (t ParamType) String() string {
 	return [...]string{"any", "string", "number", "boolean", "object", "array"}[t]
 }
@@ -97,6 +104,9 @@ type API struct {
 type CallContext struct {
 	AppID   string
 	H5AppID string
+	// FromQuery: the parameters came from a query string, so every value
+	// is text; documented numbers and booleans are read from it.
+	FromQuery bool
 }
 
 func analysis(name, suffix string) API {

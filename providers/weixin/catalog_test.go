@@ -202,3 +202,24 @@ func TestDecryptPhoneNumberOfficialVector(t *testing.T) {
 		t.Fatal("decrypted with a wrong session key")
 	}
 }
+
+func TestPrepareParamsFromQuery(t *testing.T) {
+	cc := &CallContext{AppID: "wxapp", FromQuery: true}
+	in := map[string]any{"path": "p", "isExpire": "true", "expireInterval": "30", "envVersion": "develop"}
+	out, err := mustLookup(t, "urllink.generate").PrepareParams(in, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out["is_expire"] != true || out["expire_interval"] != json.Number("30") || out["env_version"] != "develop" {
+		t.Fatalf("query values not read as their documented types: %v", out)
+	}
+	out, err = mustLookup(t, "livebroadcast.getLiveInfo").PrepareParams(map[string]any{"pageIndex": "2", "pageSize": "10"}, cc)
+	if err != nil || out["start"] != int64(10) || out["limit"] != int64(10) {
+		t.Fatalf("paging from a query: %v %v", out, err)
+	}
+	for _, bad := range []string{"NaN", "Inf", "0x10", "ten", ""} {
+		if _, err := mustLookup(t, "wxacode.get").PrepareParams(map[string]any{"path": "p", "width": bad}, cc); err == nil && bad != "" {
+			t.Errorf("width %q accepted", bad)
+		}
+	}
+}

@@ -111,10 +111,12 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Answer, error) {
 	contentType := ""
 	params := r.Params
 	if method == http.MethodGet {
-		if err := addQuery(q, params, nil); err != nil {
+		if err := addQuery(q, params, sortedKeys(params)); err != nil {
 			return nil, err
 		}
 	} else {
+		// A POST carries its parameters in the body; only the row's
+		// InQuery parameters (and the token) go in the query string.
 		var inQuery []string
 		if r.API != nil {
 			inQuery = r.API.InQuery
@@ -212,14 +214,17 @@ func transportError(err error) error {
 	return &UpstreamError{Reason: "provider unreachable"}
 }
 
-func addQuery(q url.Values, params map[string]any, only []string) error {
-	keys := only
-	if only == nil {
-		for k := range params {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+func sortedKeys(params map[string]any) []string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
 	}
+	sort.Strings(keys)
+	return keys
+}
+
+// addQuery puts the parameters named by keys (those present) in q.
+func addQuery(q url.Values, params map[string]any, keys []string) error {
 	for _, k := range keys {
 		v, ok := params[k]
 		if !ok {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/caddy-unicloud/unicloud/casing"
 )
@@ -54,6 +55,9 @@ func (a *API) PrepareParams(in map[string]any, cc *CallContext) (map[string]any,
 			delete(out, from)
 		}
 	}
+	if cc.FromQuery {
+		a.coerceQuery(out)
+	}
 	if a.Prepare != nil {
 		if err := a.Prepare(out, cc); err != nil {
 			return nil, err
@@ -68,10 +72,32 @@ func (a *API) PrepareParams(in map[string]any, cc *CallContext) (map[string]any,
 			continue
 		}
 		if !hasType(v, p.Type) {
-			return nil, &ParamError{Param: casing.CamelKey(a.callerName(p.Name)), Reason: "parameter must be a " + p.Type.String()}
+			return nil, &ParamError{Param: casing.CamelKey(a.callerName(p.Name)), Reason: "parameter must be " + p.Type.article() + " " + p.Type.String()}
 		}
 	}
 	return out, nil
+}
+
+// coerceQuery reads documented numbers and booleans from the text a query
+// string gives (GET calls); text that is not one is left for the type check
+// to refuse.
+func (a *API) coerceQuery(p map[string]any) {
+	for _, param := range a.Params {
+		s, ok := p[param.Name].(string)
+		if !ok {
+			continue
+		}
+		switch param.Type {
+		case Number:
+			if s != "" && (s[0] == '-' || s[0] >= '0' && s[0] <= '9') && json.Valid([]byte(s)) {
+				p[param.Name] = json.Number(s)
+			}
+		case Bool:
+			if b, err := strconv.ParseBool(s); err == nil {
+				p[param.Name] = b
+			}
+		}
+	}
 }
 
 // callerName is the name the seeds document for a provider parameter: the
