@@ -826,7 +826,7 @@ func TestPaymentAlipay(t *testing.T) {
 		json.Unmarshal([]byte(ali.lastForm(alipay.MethodTradeRefund).Get("biz_content")), &biz)
 		if biz["refund_amount"] != "1.00" || biz["out_request_no"] != "ar-1" || biz["refund_reason"] != "用户退款" || biz["refund_fee"] != nil {
 			t.Errorf("biz_content %v", biz)
-		}		// totalFee is optional for Alipay, but an amount like any other.
+		} // totalFee is optional for Alipay, but an amount like any other.
 		for _, bad := range []string{`5.5`, `"abc"`, `-3`, `50`} {
 			status, m := payPost(t, base+"refund", `{"outTradeNo":"a-1","outRefundNo":"ar-2","refundFee":100,"totalFee":`+bad+`}`)
 			if status != 400 || m["errCode"] != "UNICLOUD_BAD_REQUEST" || !strings.Contains(fmt.Sprint(m["errMsg"]), "totalFee") {
