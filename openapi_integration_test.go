@@ -405,6 +405,9 @@ func TestOpenAPIGatewayErrors(t *testing.T) {
 	g.post("/wx/auth/getAccessToken", map[string]any{}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
 	g.post("/wx/request", map[string]any{"url": "/sns/jscode2session"}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
 	g.post("/wx/request", map[string]any{"url": "/wxa/../sns/jscode2session"}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+	for _, u := range []string{"/wxa/%2e%2e/cgi-bin/token", "/wxa/%2E%2E/sns/jscode2session", "/wxa/.%2e/x", "/cgi-bin/message/%2e%2e/%2e%2e/sns/x", "/wxa/%252e%252e/x", "/wxa/a%00b"} {
+		g.post("/wx/request", map[string]any{"url": u}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
+	}
 	g.post("/wx/request", map[string]any{"url": "https://evil.example/wxa/x"}).expect(t, 400, "UNICLOUD_BAD_REQUEST")
 	g.post("/wx/auth/code2Session", map[string]any{"code": "x", "appId": "wx-unknown"}).expect(t, 400, "UNICLOUD_APP_NOT_FOUND")
 	b, _ := json.Marshal(map[string]any{"code": "x"})

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -642,10 +643,16 @@ func (h *OpenAPI) prepareRaw(req *weixin.Request, in map[string]any) error {
 		return newError(http.StatusBadRequest, ErrBadRequest, "parameter must be a path relative to the endpoint: url")
 	}
 	p, rawQuery, _ := strings.Cut(raw, "?")
-	clean := path.Clean("/" + p)
-	if strings.Contains(p, "..") {
+	// The path is checked as the provider (or a proxy before it) will read
+	// it: percent-decoded. Dot segments, however spelled (%2e%2e), and
+	// control characters are refused, and what is sent is the checked path,
+	// escaped anew.
+	decoded, err := url.PathUnescape(p)
+	if err != nil || strings.Contains(decoded, "..") || strings.ContainsAny(decoded, `\%`) ||
+		strings.ContainsFunc(decoded, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return newError(http.StatusBadRequest, ErrBadRequest, "parameter must be a path relative to the endpoint: url")
 	}
+	clean := path.Clean("/" + decoded)
 	ok := false
 	for _, prefix := range h.AllowRaw {
 		if strings.HasPrefix(clean, prefix) {
@@ -661,14 +668,14 @@ func (h *OpenAPI) prepareRaw(req *weixin.Request, in map[string]any) error {
 		return newError(http.StatusBadRequest, ErrBadRequest, "parameter has a bad query string: url")
 	}
 	q.Del("access_token")
-	req.Method, req.Path, req.Query = method, clean, q
+	req.Method, req.Path, req.Query = method, (&url.URL{Path: clean}).EscapedPath(), q
 	switch d := in["data"].(type) {
 	case nil:
 		req.Params = map[string]any{}
 	case map[string]any:
 		req.Params = d
 	default:
-		return newError(http.StatusBadRequest, ErrBadRequest, "parameter must be a object: data")
+		return newError(http.StatusBadRequest, ErrBadRequest, "parameter must be an object: data")
 	}
 	return nil
 }
