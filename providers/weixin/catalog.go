@@ -92,8 +92,9 @@ type API struct {
 	UploadOptional bool
 	// Binary: a successful answer is a file (image), not JSON.
 	Binary bool
-	// Verbatim lists top-level parameters whose value is the caller's own
-	// data (template `data`): passed without case conversion.
+	// Verbatim lists parameters whose value is the caller's own data
+	// (template `data`): passed without case conversion. A dotted name
+	// ("mp_template_msg.data") is a member of a top-level object.
 	Verbatim []string
 	// Prepare adjusts the parameters after case conversion and renaming
 	// (paging, nesting); it may return a parameter error.
@@ -283,7 +284,7 @@ var Catalog = []API{
 	},
 	{
 		Name: "uniformMessage.send", Method: "POST", Path: "/cgi-bin/message/wxopen/template/uniform_send", Token: TokenApp,
-		Verbatim: []string{"data"},
+		Verbatim: []string{"data", "mp_template_msg.data"},
 		// Prepare nests the flat template parameters into mp_template_msg
 		// and checks them there.
 		Params:  []Param{{Name: "touser", Type: String, Required: true}, {Name: "mp_template_msg", Type: Object, Required: true}},

@@ -123,6 +123,8 @@ func TestPrepareParams(t *testing.T) {
 		{"uniformMessage.send", `{"touser":"o","templateAppid":"wxother","templateId":"t","data":{}}`,
 			`{"touser":"o","mp_template_msg":{"appid":"wxother","template_id":"t","data":{}}}`, ""},
 		{"uniformMessage.send", `{"touser":"o","data":{}}`, "", "templateId"},
+		{"uniformMessage.send", `{"touser":"o","mpTemplateMsg":{"appid":"wxother","templateId":"t","data":{"keyWord1":{"value":"k"}}}}`,
+			`{"touser":"o","mp_template_msg":{"appid":"wxother","template_id":"t","data":{"keyWord1":{"value":"k"}}}}`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.api, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/caddy-unicloud/unicloud/casing"
 )
@@ -42,6 +43,7 @@ func (a *API) PrepareParams(in map[string]any, cc *CallContext) (map[string]any,
 	if out == nil {
 		out = map[string]any{}
 	}
+	a.restoreNestedVerbatim(in, out)
 	for k := range out {
 		if controlParams[k] {
 			delete(out, k)
@@ -76,6 +78,40 @@ func (a *API) PrepareParams(in map[string]any, cc *CallContext) (map[string]any,
 		}
 	}
 	return out, nil
+}
+
+// restoreNestedVerbatim puts back, unconverted, the caller's value of each
+// nested Verbatim member ("mp_template_msg.data"): ToSnake keeps only
+// top-level members verbatim.
+func (a *API) restoreNestedVerbatim(in, out map[string]any) {
+	for _, v := range a.Verbatim {
+		parent, child, nested := strings.Cut(v, ".")
+		if !nested {
+			continue
+		}
+		src, ok := memberOf(in, parent).(map[string]any)
+		dst, ok2 := out[parent].(map[string]any)
+		if !ok || !ok2 {
+			continue
+		}
+		if raw := memberOf(src, child); raw != nil {
+			dst[child] = raw
+		}
+	}
+}
+
+// memberOf is the member of m named name in the provider's spelling or the
+// caller's.
+func memberOf(m map[string]any, name string) any {
+	if v, ok := m[name]; ok {
+		return v
+	}
+	for k, v := range m {
+		if casing.SnakeKey(k) == name {
+			return v
+		}
+	}
+	return nil
 }
 
 // coerceQuery reads documented numbers and booleans from the text a query
