@@ -745,3 +745,47 @@ http://%s {
 	g.post("/wxacode/getUnlimited", map[string]any{"scene": "a"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
 	g.post("/urllink/generate", map[string]any{"path": "p"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
 }
+
+func TestOpenAPIAnswersNeverEchoSecrets(t *testing.T) {
+	const secret = "echoed-app-secret-0123456789"
+	var token string
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/cgi-bin/stable_token":
+			token = "echo-token-" + strings.Repeat("x", 40)
+			_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":7200}`, token)
+		case "/sns/jscode2session":
+			_, _ = fmt.Fprintf(w, `{"errcode":40029,"errmsg":"invalid code, secret %s"}`, r.URL.Query().Get("secret"))
+		default:
+			_, _ = fmt.Fprintf(w, `{"errcode":0,"errmsg":"ok","seen":%q,"secret":%q}`, r.URL.Query().Get("access_token"), secret)
+		}
+	}))
+	defer echo.Close()
+	addr := freeAddr(t)
+	loadCaddy(t, globalOptions(t.TempDir(), "")+fmt.Sprintf(`
+http://%s {
+	unicloud_openapi weixin {
+		app_id    %s
+		secret    %s
+		endpoint  %s
+		allow_raw /wxa/
+	}
+}
+`, addr, testAppID, secret, echo.URL))
+	g := &gateway{t: t, base: "http://" + addr}
+	for _, a := range []answer{
+		g.post("/request", map[string]any{"url": "/wxa/leak"}).expect(t, 200, 0),
+		g.post("/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0),
+		g.post("/auth/code2Session", map[string]any{"code": "c"}).expect(t, 200, 40029),
+	} {
+		if token == "" || bytes.Contains(a.raw, []byte(token)) || bytes.Contains(a.raw, []byte(secret)) {
+			t.Fatalf("answer holds the gateway's token or secret: %s", a.raw)
+		}
+	}
+	// A caller's own token is theirs: not hidden from them.
+	a := g.post("/urllink/generate", map[string]any{"path": "p", "accessToken": "callers-own-token-value"}).expect(t, 200, 0)
+	if a.str("seen") != "callers-own-token-value" {
+		t.Fatalf("caller's own token: %s", a.raw)
+	}
+}

@@ -368,7 +368,27 @@ func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API)
 	if err != nil {
 		return "", err
 	}
+	if ans.JSON {
+		// The gateway's token and secrets never reach a caller, even
+		// when a provider path echoes them (a caller's own token is
+		// theirs already).
+		gatewayToken := req.Token
+		if c.token != "" {
+			gatewayToken = ""
+		}
+		ans.Body = redact(ans.Body, gatewayToken, secret, tokenSecret)
+	}
 	return h.answer(w, api, ans, c)
+}
+
+// redact replaces every occurrence of the secrets in an answer.
+func redact(body []byte, secrets ...string) []byte {
+	for _, s := range secrets {
+		if len(s) >= 8 && bytes.Contains(body, []byte(s)) {
+			body = bytes.ReplaceAll(body, []byte(s), []byte("[redacted]"))
+		}
+	}
+	return body
 }
 
 // callWithToken sends the call with an access token and, when the provider
@@ -562,6 +582,7 @@ func (h *OpenAPI) serveCode2Session(ctx context.Context, w http.ResponseWriter, 
 	if err != nil {
 		return "", upstreamError(err)
 	}
+	ans.Body = redact(ans.Body, secret)
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(ans.Body))
 	dec.UseNumber()
