@@ -476,6 +476,8 @@ http://%s {
 	}
 	g.post("/flaky/urllink/generate", map[string]any{"path": "p"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
 	g.post("/dead/auth/code2Session", map[string]any{"code": "c"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
+	// Unreachable is unreachable, whether the call needs a token or not.
+	g.post("/dead/urllink/generate", map[string]any{"path": "p"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
 }
 
 func TestOpenAPITokenRetryOn40001(t *testing.T) {

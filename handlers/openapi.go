@@ -448,6 +448,10 @@ func tokenError(err error) error {
 	if errors.As(err, &ue) && ue.Timeout {
 		return newError(http.StatusGatewayTimeout, ErrUpstreamTimeout, "access token: "+ue.Reason)
 	}
+	if ue != nil && ue.Unreachable {
+		// The provider itself is down: the same error as any other call.
+		return newError(http.StatusBadGateway, ErrUpstream, "access token: "+ue.Reason)
+	}
 	var te *weixin.TokenError
 	if errors.As(err, &te) {
 		return newError(http.StatusBadGateway, ErrTokenUnavailable,

@@ -34,6 +34,9 @@ type Client struct {
 type UpstreamError struct {
 	Reason  string
 	Timeout bool
+	// Unreachable: no connection, or the provider answered 5xx (as
+	// opposed to an answer that could be read but made no sense).
+	Unreachable bool
 }
 
 func (e *UpstreamError) Error() string { return e.Reason }
@@ -184,7 +187,7 @@ func (c *Client) send(req *http.Request) (*Answer, error) {
 		return nil, &UpstreamError{Reason: "provider answer too large"}
 	}
 	if resp.StatusCode >= 500 {
-		return nil, &UpstreamError{Reason: fmt.Sprintf("provider answered HTTP %d", resp.StatusCode)}
+		return nil, &UpstreamError{Reason: fmt.Sprintf("provider answered HTTP %d", resp.StatusCode), Unreachable: true}
 	}
 	a := &Answer{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b}
 	trimmed := bytes.TrimLeft(b, " \t\r\n")
@@ -211,7 +214,7 @@ func transportError(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &UpstreamError{Reason: "provider did not answer in time", Timeout: true}
 	}
-	return &UpstreamError{Reason: "provider unreachable"}
+	return &UpstreamError{Reason: "provider unreachable", Unreachable: true}
 }
 
 func sortedKeys(params map[string]any) []string {
