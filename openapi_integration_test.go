@@ -150,7 +150,7 @@ func (g *gateway) do(method, path, contentType string, body []byte, header map[s
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	a := answer{status: resp.StatusCode, header: resp.Header, raw: raw}
-	if strings.Contains(resp.Header.Get("Content-Type"), "json") {
+	if strings.Contains(resp.Header.Get("Content-Type"), "json") && method != http.MethodHead {
 		if err := json.Unmarshal(raw, &a.obj); err != nil {
 			g.t.Fatalf("%s %s: answer is not JSON: %s", method, path, raw)
 		}
@@ -224,6 +224,9 @@ func TestOpenAPIAuthAndSession(t *testing.T) {
 	}).expect(t, 200, 0)
 	if a.str("phoneNumber") != phone["phoneNumber"] || a.str("countryCode") != "86" {
 		t.Fatalf("decrypted %s, want phone %v", a.raw, phone["phoneNumber"])
+	}
+	if wm, _ := a.obj["watermark"].(map[string]any); wm["appid"] != testAppID {
+		t.Fatalf("the decrypted record is not WeChat's own: %s", a.raw)
 	}
 	// Data of another app (watermark) is refused.
 	a = g.post("/wx/decrypt/getPhoneNumber", map[string]any{
@@ -362,6 +365,12 @@ func TestOpenAPIBinaryAndUploads(t *testing.T) {
 	if a.str("buffer") == "" {
 		t.Fatalf("Accept: application/json gave %s", a.raw)
 	}
+	// A library's default Accept (axios: JSON, text, anything) still gets
+	// the image.
+	a = g.do(http.MethodPost, "/wx/wxacode/createQRCode", "application/json", b, map[string]string{"Accept": "application/json, text/plain, */*"}).expect(t, 200, nil)
+	if a.header.Get("Content-Type") != "image/png" {
+		t.Fatalf("Accept with */* gave %s", a.header.Get("Content-Type"))
+	}
 	// A provider error instead of an image: converted JSON, HTTP 200.
 	a = g.post("/wx/wxacode/getUnlimited", map[string]any{"scene": "a=1", "page": "/pages/bad?x"}).expect(t, 200, 41030)
 	if a.str("errMsg") == "" {
@@ -402,6 +411,12 @@ func TestOpenAPIBinaryAndUploads(t *testing.T) {
 func TestOpenAPIGatewayErrors(t *testing.T) {
 	g := startGateway(t, "")
 	g.post("/wx/nothing/here", map[string]any{}).expect(t, 404, "UNICLOUD_API_NOT_FOUND")
+	for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodHead, http.MethodOptions} {
+		a := g.do(m, "/wx/auth/code2Session?code=c", "", nil, nil)
+		if a.status != http.StatusMethodNotAllowed || !strings.Contains(a.header.Get("Allow"), "POST") {
+			t.Errorf("%s: status %d, Allow %q", m, a.status, a.header.Get("Allow"))
+		}
+	}
 	g.post("/wx/auth/getAccessToken", map[string]any{}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
 	g.post("/wx/request", map[string]any{"url": "/sns/jscode2session"}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
 	g.post("/wx/request", map[string]any{"url": "/wxa/../sns/jscode2session"}).expect(t, 400, "UNICLOUD_BAD_REQUEST")

@@ -304,6 +304,11 @@ type call struct {
 }
 
 func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API) (string, error) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		// HEAD or OPTIONS must not spend a login code or send a message.
+		w.Header().Set("Allow", "GET, POST")
+		return "", newError(http.StatusMethodNotAllowed, ErrBadRequest, "calls are GET or POST requests")
+	}
 	if api == nil {
 		return "", newError(http.StatusNotFound, ErrAPINotFound, "unknown API: "+strings.Trim(r.URL.Path, "/"))
 	}
@@ -642,11 +647,9 @@ func (h *OpenAPI) serveDecryptPhone(ctx context.Context, w http.ResponseWriter, 
 	if err != nil {
 		return "", newError(http.StatusBadRequest, ErrBadRequest, "encryptedData could not be decrypted with this session")
 	}
-	body, err := casing.CamelJSON(plain)
-	if err != nil {
-		return "", newError(http.StatusBadRequest, ErrBadRequest, "encryptedData could not be decrypted with this session")
-	}
-	writeJSON(w, http.StatusOK, withErrFields(body))
+	// The decrypted record is WeChat's own camelCase object (phoneNumber,
+	// purePhoneNumber, countryCode, watermark{timestamp, appid}): as is.
+	writeJSON(w, http.StatusOK, withErrFields(plain))
 	return "ok", nil
 }
 
@@ -749,7 +752,7 @@ func (h *OpenAPI) parse(r *http.Request, api *weixin.API) (*call, error) {
 	if v, _ := c.params["encoding"].(string); strings.EqualFold(v, "base64") {
 		c.base64 = true
 	}
-	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+	if acceptsJSONOnly(r.Header.Values("Accept")) {
 		c.base64 = true
 	}
 	delete(c.params, "encoding")
@@ -761,6 +764,26 @@ func (h *OpenAPI) parse(r *http.Request, api *weixin.API) (*call, error) {
 		c.upload = up
 	}
 	return c, nil
+}
+
+// acceptsJSONOnly reports whether the Accept header asks for JSON and not
+// for images or anything (a library's default "application/json,
+// text/plain, */*" still gets the image).
+func acceptsJSONOnly(accept []string) bool {
+	json := false
+	for _, h := range accept {
+		for _, part := range strings.Split(h, ",") {
+			mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+			mt = strings.ToLower(strings.TrimSpace(mt))
+			switch {
+			case mt == "application/json":
+				json = true
+			case mt == "*/*" || strings.HasPrefix(mt, "image/"):
+				return false
+			}
+		}
+	}
+	return json
 }
 
 func bodyError(err error) error {
