@@ -215,6 +215,21 @@ func (h *OpenAPI) Validate() error {
 	if len(h.apps) == 0 && h.H5AppID == "" {
 		return errors.New("unicloud_openapi weixin: app_id (or h5_app_id) is required")
 	}
+	if h.AccessToken == "" {
+		// An empty secret is most often an unset {env.*} or a missing
+		// {file.*}: say so now rather than at the first call.
+		for id, secret := range h.apps {
+			if secret == "" {
+				return fmt.Errorf("unicloud_openapi weixin: the secret of app %s is empty (an unset placeholder?)", id)
+			}
+		}
+		if h.H5AppID != "" && h.H5Secret == "" {
+			return fmt.Errorf("unicloud_openapi weixin: h5_secret of %s is empty (an unset placeholder?)", h.H5AppID)
+		}
+	}
+	if u, err := url.Parse(h.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("unicloud_openapi weixin: endpoint %q is not an http(s) URL", h.Endpoint)
+	}
 	for _, pattern := range h.Allow {
 		if _, err := path.Match(pattern, ""); err != nil {
 			return fmt.Errorf("unicloud_openapi: bad allow pattern %q", pattern)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -41,5 +42,37 @@ func BenchmarkOpenAPICall(b *testing.B) {
 		if err := h.ServeHTTP(w, r, nil); err != nil || w.Code != 200 {
 			b.Fatalf("%d %v %s", w.Code, err, w.Body)
 		}
+	}
+}
+
+func TestOpenAPIValidate(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	t.Setenv("UNICLOUD_VALIDATE_SECRET", "")
+	for name, tc := range map[string]struct {
+		h    OpenAPI
+		want string
+	}{
+		"ok":                 {OpenAPI{AppID: "wx1", Secret: "s"}, ""},
+		"fixed token":        {OpenAPI{AppID: "wx1", AccessToken: "t"}, ""},
+		"unset env secret":   {OpenAPI{AppID: "wx1", Secret: "{env.UNICLOUD_VALIDATE_SECRET}"}, "secret of app wx1 is empty"},
+		"more apps":          {OpenAPI{AppID: "wx1", Secret: "s", Apps: []App{{AppID: "wx2"}}}, "secret of app wx2 is empty"},
+		"h5 without secret":  {OpenAPI{AppID: "wx1", Secret: "s", H5AppID: "wxoa"}, "h5_secret"},
+		"no app":             {OpenAPI{}, "app_id"},
+		"bad endpoint":       {OpenAPI{AppID: "wx1", Secret: "s", Endpoint: "ftp://x"}, "endpoint"},
+		"bad token mode":     {OpenAPI{AppID: "wx1", Secret: "s", TokenMode: "fast"}, "token_mode"},
+		"allow_raw relative": {OpenAPI{AppID: "wx1", Secret: "s", AllowRaw: []string{"wxa/"}}, "allow_raw"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := tc.h
+			if err := h.Provision(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer h.Cleanup()
+			err := h.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate: %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
