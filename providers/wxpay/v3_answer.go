@@ -164,6 +164,15 @@ func V3OrderAnswer(ans map[string]any) map[string]any {
 	return out
 }
 
+// v3FundsAccountV2 maps an APIv3 funds_account to v2's refund_account.
+func v3FundsAccountV2(v any) any {
+	s, _ := v.(string)
+	if m, ok := v3FundsAccounts[s]; ok {
+		return m
+	}
+	return v
+}
+
 // v3RefundStatusV2 maps an APIv3 refund status to the v2 refund_status
 // (SUCCESS, REFUNDCLOSE, PROCESSING, CHANGE); the notification verifier
 // does the same.
@@ -181,8 +190,15 @@ var (
 		"status": "refundStatus", "funds_account": "refundAccount", "amount": "",
 	}
 	v3RefundConvert = map[string]func(any) any{
-		"success_time": func(v any) any { return v3Time(v, time.DateTime) },
-		"status":       v3RefundStatusV2,
+		"success_time":  func(v any) any { return v3Time(v, time.DateTime) },
+		"status":        v3RefundStatusV2,
+		"funds_account": v3FundsAccountV2,
+	}
+	// v3FundsAccounts maps APIv3 funds_account to v2's refund_account
+	// (the two v2 has names for); others are passed as they are.
+	v3FundsAccounts = map[string]string{
+		"AVAILABLE": "REFUND_SOURCE_RECHARGE_FUNDS",
+		"UNSETTLED": "REFUND_SOURCE_UNSETTLED_FUNDS",
 	}
 	v3RefundAmounts = map[string]string{
 		"total": "totalFee", "refund": "refundFee", "payer_total": "cashFee", "payer_refund": "cashRefundFee",

@@ -535,7 +535,7 @@ func TestV3OrderQueryCloseRefund(t *testing.T) {
 		"refundId": "50000000382019052709732678859", "outRefundNo": "1217752501201407033233368018",
 		"transactionId": "1217752501201407033233368018", "outTradeNo": "1217752501201407033233368018",
 		"refundChannel": "ORIGINAL", "refundRecvAccout": "招商银行信用卡0403", "refundSuccessTime": "2020-12-01 16:18:12",
-		"createTime": "2020-12-01T16:18:12+08:00", "refundStatus": "SUCCESS", "refundAccount": "UNSETTLED",
+		"createTime": "2020-12-01T16:18:12+08:00", "refundStatus": "SUCCESS", "refundAccount": "REFUND_SOURCE_UNSETTLED_FUNDS",
 		"totalFee": int64(100), "refundFee": int64(60), "cashFee": int64(90), "cashRefundFee": int64(50),
 		"settlementRefundFee": int64(60), "settlementTotalFee": int64(100), "couponRefundFee": int64(10), "feeType": "CNY",
 		"amount": map[string]any{"from": []any{map[string]any{"account": "AVAILABLE", "amount": int64(60)}}, "refundFee": int64(0)},
