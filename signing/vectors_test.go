@@ -5,14 +5,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
+
+	published "github.com/caddy-unicloud/unicloud/internal/vectors"
 )
 
-// The published vectors live in shared/vectors beside the repository (CI
-// checks shared/ out there); UNICLOUD_VECTORS overrides the location.
-const vectorsRel = "shared/vectors"
+// The published vectors: shared/vectors beside the repository, or the
+// repository's copy (internal/vectors finds them).
 
 type vectorFile struct {
 	WxpayV2Sign struct {
@@ -101,25 +101,11 @@ var (
 // findVectors looks for shared/vectors in the working directory's ancestors
 // (the package directory is <repo>/signing, the vectors <repo>/../shared).
 func findVectors() (string, string) {
-	if d := os.Getenv("UNICLOUD_VECTORS"); d != "" {
-		return d, ""
-	}
-	wd, err := os.Getwd()
+	d, err := published.Dir()
 	if err != nil {
 		return "", err.Error()
 	}
-	var tried []string
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, vectorsRel)
-		tried = append(tried, c)
-		if st, err := os.Stat(filepath.Join(c, "vectors.json")); err == nil && !st.IsDir() {
-			return c, ""
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	return "", "published vectors not found (want ../../shared/vectors from the package, i.e. shared/ beside the repository, or UNICLOUD_VECTORS); looked in " + strings.Join(tried, ", ")
+	return d, ""
 }
 
 // loadVectors returns the parsed vectors.json, failing the test when the

@@ -12,12 +12,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-unicloud/unicloud/internal/vectors"
 
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/signing"
@@ -29,21 +29,7 @@ const payAppID = "2021000117600000"
 // beside the repository, or UNICLOUD_VECTORS).
 func payVectorFile(tb testing.TB, name string) string {
 	tb.Helper()
-	dir := os.Getenv("UNICLOUD_VECTORS")
-	if dir == "" {
-		wd, _ := os.Getwd()
-		for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "shared", "vectors", "vectors.json")); err == nil {
-				dir = filepath.Join(d, "shared", "vectors")
-				break
-			}
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		tb.Fatalf("published vectors: %v", err)
-	}
-	return string(b)
+	return string(vectors.Read(tb, name))
 }
 
 // payKeys are the application key pair of the published vectors; the

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/caddy-unicloud/unicloud/internal/vectors"
+
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
@@ -34,15 +36,10 @@ var (
 func ntVectors(tb testing.TB) (trade, serviceMarket ntAlipayVector) {
 	tb.Helper()
 	ntVecOnce.Do(func() {
-		ntVecDir = os.Getenv("UNICLOUD_VECTORS")
-		if ntVecDir == "" {
-			wd, _ := os.Getwd()
-			for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
-				if _, err := os.Stat(filepath.Join(d, "shared", "vectors", "vectors.json")); err == nil {
-					ntVecDir = filepath.Join(d, "shared", "vectors")
-					break
-				}
-			}
+		var err error
+		if ntVecDir, err = vectors.Dir(); err != nil {
+			ntVecErr = err
+			return
 		}
 		b, err := os.ReadFile(filepath.Join(ntVecDir, "vectors.json"))
 		if err != nil {

@@ -3,10 +3,10 @@ package weixin
 import (
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddy-unicloud/unicloud/internal/vectors"
 )
 
 func TestCatalogRows(t *testing.T) {
@@ -148,23 +148,14 @@ func TestPrepareParams(t *testing.T) {
 	}
 }
 
-// vectors reads ../shared/vectors/vectors.json (shared/ is beside the repo).
-func vectors(t *testing.T) map[string]json.RawMessage {
+// vectorFile reads the published vectors.json.
+func vectorFile(t *testing.T) map[string]json.RawMessage {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for i := 0; i < 6; i++ {
-		p := filepath.Join(dir, "..", "shared", "vectors", "vectors.json")
-		if raw, err := os.ReadFile(p); err == nil {
-			var v map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &v); err != nil {
-				t.Fatal(err)
-			}
-			return v
-		}
-		dir = filepath.Dir(dir)
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(vectors.Read(t, "vectors.json"), &v); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("../shared/vectors/vectors.json not found beside the repository")
-	return nil
+	return v
 }
 
 func TestDecryptPhoneNumberOfficialVector(t *testing.T) {
@@ -175,7 +166,7 @@ func TestDecryptPhoneNumberOfficialVector(t *testing.T) {
 		EncryptedData string          `json:"encryptedData"`
 		Plaintext     json.RawMessage `json:"plaintext"`
 	}
-	if err := json.Unmarshal(vectors(t)["miniprogram_encrypted_data"], &v); err != nil {
+	if err := json.Unmarshal(vectorFile(t)["miniprogram_encrypted_data"], &v); err != nil {
 		t.Fatal(err)
 	}
 	plain, err := DecryptPhoneNumber(v.AppID, v.SessionKey, v.EncryptedData, v.IV)

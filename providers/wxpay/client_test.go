@@ -9,13 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-unicloud/unicloud/internal/vectors"
 
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 	"github.com/caddy-unicloud/unicloud/signing"
@@ -32,21 +32,7 @@ const (
 // test.
 func payVectorFile(tb testing.TB, name string) []byte {
 	tb.Helper()
-	dir := os.Getenv("UNICLOUD_VECTORS")
-	if dir == "" {
-		wd, _ := os.Getwd()
-		for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "shared", "vectors", "vectors.json")); err == nil {
-				dir = filepath.Join(d, "shared", "vectors")
-				break
-			}
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		tb.Fatalf("published vectors: %v", err)
-	}
-	return b
+	return vectors.Read(tb, name)
 }
 
 type v2SignVector struct {

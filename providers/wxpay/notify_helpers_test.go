@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-unicloud/unicloud/internal/vectors"
+
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
@@ -58,19 +60,10 @@ var (
 func loadVectors(tb testing.TB) (*notifyVectors, string) {
 	tb.Helper()
 	ntVectorsOnce.Do(func() {
-		ntVectorsDir = os.Getenv("UNICLOUD_VECTORS")
-		if ntVectorsDir == "" {
-			wd, _ := os.Getwd()
-			for d := wd; ; d = filepath.Dir(d) {
-				c := filepath.Join(d, "shared", "vectors")
-				if _, err := os.Stat(filepath.Join(c, "vectors.json")); err == nil {
-					ntVectorsDir = c
-					break
-				}
-				if filepath.Dir(d) == d {
-					break
-				}
-			}
+		var err error
+		if ntVectorsDir, err = vectors.Dir(); err != nil {
+			ntVectorsErr = err
+			return
 		}
 		b, err := os.ReadFile(filepath.Join(ntVectorsDir, "vectors.json"))
 		if err != nil {

@@ -14,14 +14,14 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-unicloud/unicloud/internal/vectors"
 
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 	"github.com/caddy-unicloud/unicloud/signing"
@@ -323,17 +323,5 @@ func autoStore(tb testing.TB, f *fakeCertificates, root *x509.CertPool) *wxpay.P
 // (UNICLOUD_VECTORS overrides it).
 func platformVectorsDir(tb testing.TB) string {
 	tb.Helper()
-	if d := os.Getenv("UNICLOUD_VECTORS"); d != "" {
-		return d
-	}
-	wd, _ := os.Getwd()
-	for d := wd; ; d = filepath.Dir(d) {
-		c := filepath.Join(d, "shared", "vectors")
-		if _, err := os.Stat(filepath.Join(c, "vectors.json")); err == nil {
-			return c
-		}
-		if filepath.Dir(d) == d {
-			tb.Fatal("shared/vectors not found (set UNICLOUD_VECTORS)")
-		}
-	}
+	return vectors.MustDir(tb)
 }
