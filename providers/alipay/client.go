@@ -206,7 +206,7 @@ func (c *Client) Execute(ctx context.Context, method string, bizContent []byte, 
 // checked over the raw bytes of the *_response (or error_response) member,
 // as they were received, before the member is decoded.
 func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error) {
-	if !gjson.ValidBytes(body) {
+	if !json.Valid(body) { // not gjson.ValidBytes: it recurses without a depth limit
 		return nil, &UpstreamError{Reason: "unreadable answer: not JSON"}
 	}
 	member := gjson.GetBytes(body, ResponseKey(method))

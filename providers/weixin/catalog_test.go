@@ -1,8 +1,12 @@
 package weixin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -214,5 +218,23 @@ func TestPrepareParamsFromQuery(t *testing.T) {
 		if _, err := mustLookup(t, "wxacode.get").PrepareParams(map[string]any{"path": "p", "width": bad}, cc); err == nil && bad != "" {
 			t.Errorf("width %q accepted", bad)
 		}
+	}
+}
+
+// A provider answer nested far deeper than any real one is refused, not
+// followed down (a recursive check would exhaust the stack and stop the
+// whole process).
+func TestDeeplyNestedAnswer(t *testing.T) {
+	deep := "{\"a\":" + strings.Repeat("[", 3_000_000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, deep)
+	}))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL, HTTP: srv.Client()}
+	_, err := c.Do(context.Background(), &Request{API: mustLookup(t, "urllink.generate"), Params: map[string]any{}, Token: "t"})
+	var ue *UpstreamError
+	if !errors.As(err, &ue) {
+		t.Fatalf("deeply nested answer: %v", err)
 	}
 }

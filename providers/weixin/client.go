@@ -192,7 +192,7 @@ func (c *Client) send(req *http.Request) (*Answer, error) {
 	a := &Answer{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: b}
 	trimmed := bytes.TrimLeft(b, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '{' && isJSONType(a.ContentType, trimmed) {
-		if !gjson.ValidBytes(trimmed) {
+		if !json.Valid(trimmed) { // iterative, depth-bounded: gjson.ValidBytes recurses without a limit
 			return nil, &UpstreamError{Reason: "provider answered unparseable JSON"}
 		}
 		a.JSON = true

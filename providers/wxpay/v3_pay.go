@@ -32,15 +32,15 @@ func V3PrepayKind(clientType string) (string, bool) {
 }
 
 // validV3ID reports whether s can be put in an APIv3 path: out_trade_no,
-// transaction_id and out_refund_no are letters, digits and _-|*@. (WeChat
-// Pay allows fewer; the rest would be a different path).
+// transaction_id and out_refund_no are letters, digits and _-|*@ (WeChat
+// Pay's own charsets; a dot would let ".." name another path).
 func validV3ID(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-|*@.", c) >= 0) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-|*@", c) >= 0) {
 			return false
 		}
 	}

@@ -824,3 +824,26 @@ func TestV3AnswerAmountsAreFen(t *testing.T) {
 		}
 	}
 }
+
+// An order id that would change the path (dot segments, slashes) is
+// refused before anything is signed or sent.
+func TestV3IDsStayInTheirPath(t *testing.T) {
+	f := newV3Fake(t)
+	c := f.client()
+	f.answer = func(r *http.Request, body []byte) (int, any) {
+		t.Errorf("a request was sent: %s %s", r.Method, r.URL.Path)
+		return 404, nil
+	}
+	ctx := context.Background()
+	for _, id := range []string{"..", ".", "a/../b", "a/b", "a%2e", "a?b"} {
+		if _, err := c.QueryOrder(ctx, "", id); err == nil {
+			t.Errorf("QueryOrder(%q) was accepted", id)
+		}
+		if err := c.CloseOrder(ctx, id); err == nil {
+			t.Errorf("CloseOrder(%q) was accepted", id)
+		}
+		if _, err := c.QueryRefund(ctx, id); err == nil {
+			t.Errorf("QueryRefund(%q) was accepted", id)
+		}
+	}
+}
