@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -804,5 +805,31 @@ http://%s {
 	a := g.post("/urllink/generate", map[string]any{"path": "p", "accessToken": "callers-own-token-value"}).expect(t, 200, 0)
 	if a.str("seen") != "callers-own-token-value" {
 		t.Fatalf("caller's own token: %s", a.raw)
+	}
+}
+
+func TestOpenAPIFollowsNoRedirect(t *testing.T) {
+	var stolen atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { stolen.Add(1) }))
+	defer elsewhere.Close()
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	addr := freeAddr(t)
+	loadCaddy(t, globalOptions(t.TempDir(), "")+fmt.Sprintf(`
+http://%s {
+	unicloud_openapi weixin {
+		app_id   %s
+		secret   %s
+		endpoint %s
+	}
+}
+`, addr, testAppID, testSecret, redirecting.URL))
+	g := &gateway{t: t, base: "http://" + addr}
+	g.post("/auth/code2Session", map[string]any{"code": "c"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
+	g.post("/urllink/generate", map[string]any{"path": "p"}).expect(t, 502, nil)
+	if n := stolen.Load(); n != 0 {
+		t.Fatalf("the gateway followed a redirect to another host %d times (secret and token sent there)", n)
 	}
 }

@@ -386,7 +386,12 @@ func AlipayRefundNotification(o NotifyOrder, key *rsa.PrivateKey) (*NotifyMessag
 }
 
 // notifyClient sends notifications; providers give up after a few seconds.
-var notifyClient = &http.Client{Timeout: 10 * time.Second}
+// notifyClient follows no redirect: a notification goes to its notify_url
+// only.
+var notifyClient = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
 
 // SendNotification POSTs a notification to url and returns the status and
 // (at most 64 KiB of) the body of the answer.

@@ -175,7 +175,7 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 		Endpoint: h.Endpoint,
 		// Each call's context carries the deadline (timeout); token
 		// fetches bound their own.
-		HTTP: &http.Client{Transport: newTransport()},
+		HTTP: &http.Client{Transport: newTransport(), CheckRedirect: noRedirects},
 	}
 
 	registerCollectors(ctx.GetMetricsRegistry(), openapiCalls, tokenFetches, providerErrors)

@@ -53,7 +53,7 @@ func (h *OpenAPI) provisionAlipay(ctx caddy.Context) error {
 	c := &alipay.Client{
 		AppID:    h.AppID,
 		Endpoint: endpoint,
-		HTTP:     &http.Client{Timeout: h.timeout, Transport: newTransport()},
+		HTTP:     &http.Client{Timeout: h.timeout, Transport: newTransport(), CheckRedirect: noRedirects},
 	}
 	if h.PrivateKey != "" {
 		key, err := parseAppKey(h.PrivateKey, h.KeyType, h.logger)

@@ -110,6 +110,10 @@ func parseQuery(q string) (url.Values, error) {
 	return url.ParseQuery(q)
 }
 
+// noRedirects: provider APIs never redirect; following one would send a
+// token, a signature or a client certificate to another host.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // newTransport is the HTTP transport to the providers: kept-alive
 // connections, bounded waits.
 func newTransport() *http.Transport {

@@ -172,7 +172,7 @@ func (h *Payment) Provision(ctx caddy.Context) error {
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	hc := &http.Client{Timeout: h.timeout, Transport: transport}
+	hc := &http.Client{Timeout: h.timeout, Transport: transport, CheckRedirect: noRedirects}
 
 	switch h.Provider {
 	case "wxpay":
@@ -215,7 +215,7 @@ func (h *Payment) provisionWxpay(transport *http.Transport, hc *http.Client) err
 	}
 	cfg.Certificates = []tls.Certificate{cert}
 	ct.TLSClientConfig = cfg
-	h.wx.CertHTTP = &http.Client{Timeout: h.timeout, Transport: ct}
+	h.wx.CertHTTP = &http.Client{Timeout: h.timeout, Transport: ct, CheckRedirect: noRedirects}
 	return nil
 }
 

@@ -238,3 +238,25 @@ func TestDeeplyNestedAnswer(t *testing.T) {
 		t.Fatalf("deeply nested answer: %v", err)
 	}
 }
+
+func TestUploadContentTypeCannotAddHeaders(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = string(b)
+		_, _ = io.WriteString(w, `{"errcode":0,"errmsg":"ok","media_id":"m"}`)
+	}))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL, HTTP: srv.Client()}
+	png := []byte("\x89PNG\r\n\x1a\n rest")
+	_, err := c.Do(context.Background(), &Request{
+		API: mustLookup(t, "customerServiceMessage.uploadTempMedia"), Params: map[string]any{"type": "image"}, Token: "t",
+		Upload: &Upload{ContentType: "image/png\r\nInjected-Header: yes\r\n\r\nPREPENDED", Data: png},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(got, "Injected-Header") || strings.Contains(got, "PREPENDED") || !strings.Contains(got, "Content-Type: image/png") {
+		t.Fatalf("multipart body sent:\n%s", got)
+	}
+}

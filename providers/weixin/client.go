@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -260,9 +261,13 @@ func multipartBody(field string, up *Upload, params map[string]any) (io.Reader, 
 	}
 	h := make(textproto.MIMEHeader)
 	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, field, name))
+	// The caller's content type becomes a part header: only a well-formed
+	// media type is kept (no CR/LF smuggled into the form).
 	ct := up.ContentType
-	if ct == "" {
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || strings.ContainsAny(ct, "\r\n") {
 		ct = http.DetectContentType(up.Data)
+	} else {
+		ct = mt
 	}
 	h.Set("Content-Type", ct)
 	part, err := w.CreatePart(h)

@@ -224,7 +224,10 @@ func (s *PlatformStore) download(ctx context.Context, a *PlatformAuto) (*platfor
 	req.Header.Set("User-Agent", "caddy-unicloud")
 	hc := a.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		hc = &http.Client{
+			Timeout:       10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
