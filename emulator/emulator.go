@@ -162,24 +162,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errBody(-1, "no such emulator hook: "+path))
 		return
 	}
+	h, ok := s.routes[path]
+	if !ok {
+		for prefix, ph := range s.prefixes {
+			if strings.HasPrefix(path, prefix) && len(path) > len(prefix) {
+				h, ok = ph, true
+				break
+			}
+		}
+	}
+	counted := path
+	if !ok {
+		// Unknown paths share one counter: their number is the caller's
+		// to choose, memory is not.
+		counted = UnknownPaths
+	}
 	s.mu.Lock()
-	s.calls[path]++
+	s.calls[counted]++
 	s.mu.Unlock()
 	if !s.sleep(r.Context()) {
 		return
 	}
-	if h, ok := s.routes[path]; ok {
+	if ok {
 		h(w, r)
 		return
 	}
-	for prefix, h := range s.prefixes {
-		if strings.HasPrefix(path, prefix) && len(path) > len(prefix) {
-			h(w, r)
-			return
-		}
-	}
 	writeJSON(w, http.StatusNotFound, errBody(-1, "system error: no such API "+path))
 }
+
+// UnknownPaths is the key of Stats.Calls that counts calls of paths the
+// emulator does not serve.
+const UnknownPaths = "(unknown)"
 
 // sleep waits the configured latency; false if the caller went away first.
 func (s *Server) sleep(ctx context.Context) bool {
@@ -201,7 +214,8 @@ type Stats struct {
 	// TokenIssues counts successful token answers (/cgi-bin/token and
 	// /cgi-bin/stable_token, whether the token was new or not) per appid.
 	TokenIssues map[string]TokenIssues `json:"token_issues"`
-	// Calls counts requests per provider path, known or not, hooks excluded.
+	// Calls counts requests per provider path, hooks excluded; unknown
+	// paths are counted together under UnknownPaths.
 	Calls map[string]int `json:"calls"`
 }
 

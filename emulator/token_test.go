@@ -213,8 +213,9 @@ func TestUnknownPath(t *testing.T) {
 		t.Errorf("HTTP %d, want 404", w.Code)
 	}
 	wantErrcode(t, decode(t, w), -1)
-	if s.Stats().Calls["/cgi-bin/nope"] != 1 {
-		t.Error("unknown path not counted")
+	do(s, http.MethodGet, "/cgi-bin/nope-2", nil, "")
+	if st := s.Stats().Calls; st[UnknownPaths] != 2 || st["/cgi-bin/nope"] != 0 {
+		t.Errorf("unknown paths not counted together: %v", st)
 	}
 }
 

@@ -3,6 +3,7 @@ package emulator
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -235,7 +236,7 @@ func (x *weixin) checkApp(appid, secret string) (code int, msg string) {
 	switch {
 	case !ok:
 		return 40013, "invalid appid"
-	case secret != want:
+	case subtle.ConstantTimeCompare([]byte(secret), []byte(want)) != 1:
 		return 40125, "invalid appsecret, view more at http://t.cn/RAEkdVq"
 	}
 	return 0, ""

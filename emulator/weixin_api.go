@@ -324,15 +324,19 @@ func (x *weixin) imgQRCode(c *wxCall) {
 // (when it decodes and is not huge; else the image as sent, or a stand-in
 // picture for img_url) is kept as a temporary media.
 func (x *weixin) imgSuperresolution(c *wxCall) {
-	data, ctype, _, _, ok := x.cvImage(c)
+	data, ctype, w, h, ok := x.cvImage(c)
 	if !ok {
 		return
 	}
 	var img image.Image
 	if data == nil {
 		img = renderCode(c.r.URL.Query().Get("img_url"), 430, color.Black, color.White)
-	} else if src, _, err := image.Decode(bytes.NewReader(data)); err == nil && src.Bounds().Dx()*src.Bounds().Dy() <= 1<<20 {
-		img = upscale2(src)
+	} else if w > 0 && h > 0 && w*h <= 1<<20 {
+		// The size from the header first: a small file may claim a huge
+		// picture, and decoding it would allocate that much.
+		if src, _, err := image.Decode(bytes.NewReader(data)); err == nil {
+			img = upscale2(src)
+		}
 	}
 	up := &upload{data: data, contentType: ctype}
 	var buf bytes.Buffer
