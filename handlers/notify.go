@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -236,8 +235,6 @@ const (
 	notifyCheckMalformed    = "malformed"
 )
 
-var notifyBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // ServeHTTP verifies the notification and, when it passes, hands it to next
 // as JSON and answers the provider from next's status.
 func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -311,15 +308,10 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	}
 	n.forward(r, kind, eventJSON)
 
-	buf := notifyBufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= 64<<10 {
-			notifyBufPool.Put(buf)
-		}
-	}()
+	// Only the backend's status matters: its headers and body go to a sink
+	// (never to the provider, never held in memory).
 	sink := &notifySink{header: make(http.Header)}
-	rec := caddyhttp.NewResponseRecorder(sink, buf, func(int, http.Header) bool { return true })
+	rec := caddyhttp.NewResponseRecorder(sink, nil, func(int, http.Header) bool { return false })
 	nextErr := next.ServeHTTP(rec, r)
 	status := rec.Status()
 	if nextErr != nil {
