@@ -205,8 +205,14 @@ func TestNotifyV2RefundVector(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("event\n got %+v\nwant %+v", got, want)
 	}
-	if e.Raw["successTime"] != "2017-11-25 15:36:17" || e.Raw["refundRequestSource"] != "API" || e.Raw["appId"] != ntTestAppID {
+	if e.Raw["successTime"] != "2017-11-25 15:36:17" || e.Raw["refundRequestSource"] != "API" {
 		t.Errorf("raw %v", e.Raw)
+	}
+	// The outer fields are not signed in a refund notification: not in raw.
+	for _, k := range []string{"appId", "mchId", "returnCode", "nonceStr"} {
+		if _, ok := e.Raw[k]; ok {
+			t.Errorf("raw holds the unverified outer field %s", k)
+		}
 	}
 	if _, ok := e.Raw["reqInfo"]; ok {
 		t.Error("raw keeps the ciphertext")

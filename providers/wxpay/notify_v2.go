@@ -145,16 +145,11 @@ func (v *NotifyVerifier) verifyV2Refund(params map[string]string) (*Notification
 			return nil, err
 		}
 	}
-	// raw: the outer fields but the ciphertext, then the decrypted ones.
-	merged := make(map[string]string, len(params)+len(inner))
-	for k, val := range params {
-		if k != "req_info" {
-			merged[k] = val
-		}
-	}
-	for k, val := range inner {
-		merged[k] = val
-	}
+	// raw: the decrypted fields only. The outer ones (appid, mch_id,
+	// return_code…) are not signed in a refund notification: anyone
+	// replaying a req_info could set them, so a backend must not take them
+	// as verified.
+	merged := inner
 	return &Notification{
 		Version: NotifyV2,
 		Kind:    NotifyRefundKind,
