@@ -69,6 +69,7 @@ type TokenManager struct {
 	now         func() time.Time
 	storageMu   sync.RWMutex
 	refreshing  sync.Map // key -> struct{}: background refreshes under way
+	knownBad    sync.Map // key -> token value the provider rejected, until replaced
 }
 
 // NewTokenManager makes a token authority. storage may be nil.
@@ -154,14 +155,17 @@ func (m *TokenManager) Peek(key string) (Token, bool) {
 }
 
 // Invalidate drops the token bad for key, if it is still the current one,
-// from memory and from the shared storage, and returns a usable token other
-// than bad. It is what a caller does when the provider answers that a token
-// is invalid (40001, 40014, 42001): the next token is obtained once, however
-// many calls failed with the same bad token at the same time.
+// and returns a usable token other than bad. It is what a caller does when
+// the provider answers that a token is invalid (40001, 40014, 42001): the
+// next token is obtained once, however many calls failed with the same bad
+// token at the same time. Until it is, bad is remembered as known bad, so
+// that calls missing memory meanwhile join that one fetch instead of taking
+// the bad token back from the shared storage.
 func (m *TokenManager) Invalidate(ctx context.Context, key, bad string, fetch FetchFunc) (Token, error) {
 	m.mu.Lock()
 	if t, ok := m.cache.Get(key); ok && t.Value == bad {
 		m.cache.Del(key)
+		m.knownBad.Store(key, bad)
 	}
 	m.mu.Unlock()
 	if t, ok := m.cache.Get(key); ok && t.Value != bad && m.valid(t) {
@@ -185,6 +189,11 @@ func (m *TokenManager) refreshInBackground(key string, fetch FetchFunc) {
 
 // load is the slow path, one per key at a time in this process.
 func (m *TokenManager) load(ctx context.Context, key, bad string, fetch FetchFunc) (Token, error) {
+	if bad == "" {
+		if kb, ok := m.knownBad.Load(key); ok {
+			bad = kb.(string)
+		}
+	}
 	ch := m.group.DoChan(key+"\x00"+bad, func() (any, error) {
 		// The singleflight call outlives a caller that gives up: it must
 		// not be cancelled by the first caller's context.
@@ -286,6 +295,9 @@ func (m *TokenManager) remember(key string, t Token) {
 	m.mu.Lock()
 	m.cache.SetWithTTL(key, t, 1, ttl)
 	m.cache.Wait()
+	if kb, ok := m.knownBad.Load(key); ok && kb.(string) != t.Value {
+		m.knownBad.Delete(key)
+	}
 	m.mu.Unlock()
 }
 

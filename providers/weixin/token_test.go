@@ -336,3 +336,48 @@ func BenchmarkTokenHit(b *testing.B) {
 		}
 	})
 }
+
+// While a rejected token is being replaced, calls that miss memory join
+// that one fetch: they never take the rejected token back from the shared
+// storage.
+func TestTokenRejectedNotReadBackFromStorage(t *testing.T) {
+	c := &clock{t: time.Now()}
+	p := &fakeProvider{ttl: 2 * time.Hour, now: c.now}
+	m := newTestManager(t, &certmagic.FileStorage{Path: t.TempDir()}, c)
+	ctx := context.Background()
+	t1, err := m.Token(ctx, "app", p.fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.delay = 100 * time.Millisecond
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, err := m.Invalidate(ctx, "app", t1.Value, p.fetch); err != nil {
+			t.Error(err)
+		}
+	}()
+	time.Sleep(20 * time.Millisecond) // the replacement is under way
+	got := make([]string, 8)
+	for i := range got {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			tok, err := m.Token(ctx, "app", p.fetch)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = tok.Value
+		}(i)
+	}
+	wg.Wait()
+	for _, v := range got {
+		if v == t1.Value {
+			t.Fatal("a call got the rejected token back from the shared storage")
+		}
+	}
+	if n := p.fetches(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (the first token and one replacement)", n)
+	}
+}
