@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/caddy-unicloud/unicloud/emulator"
+	"github.com/caddyserver/caddy/v2"
 )
 
 const (
@@ -831,5 +832,48 @@ http://%s {
 	g.post("/urllink/generate", map[string]any{"path": "p"}).expect(t, 502, nil)
 	if n := stolen.Load(); n != 0 {
 		t.Fatalf("the gateway followed a redirect to another host %d times (secret and token sent there)", n)
+	}
+}
+
+// A config that fails to load leaves the running config's storage in use:
+// tokens keep going to the folder the cluster shares.
+func TestOpenAPIRejectedReloadKeepsStorage(t *testing.T) {
+	t.Setenv("UNICLOUD_TEST_SECRET", testSecret)
+	emu, _, emuURL := newEmulator(t, 0)
+	shared, other := filepath.Join(t.TempDir(), "shared"), filepath.Join(t.TempDir(), "other")
+	addr := freeAddr(t)
+	cf := func(storage, extra string) string {
+		return globalOptions(storage, "") + fmt.Sprintf(`
+http://%s {
+	handle_path /wx/* {
+		%s
+	}
+}
+`, addr, gatewayBlock(emuURL, extra))
+	}
+	loadCaddy(t, cf(shared, ""))
+	g := &gateway{t: t, base: "http://" + addr}
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	if err := caddy.Load(adaptCaddyfile(t, cf(other, "token_mode bogus")), true); err == nil {
+		t.Fatal("a config with token_mode bogus loaded")
+	}
+	// The provider rejects the token: its replacement goes to the shared
+	// folder, not to the rejected config's.
+	emu.RevokeTokens(testAppID)
+	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
+	if files, _ := filepath.Glob(filepath.Join(other, "unicloud", "tokens", "*.json")); len(files) != 0 {
+		t.Fatalf("the rejected config's storage was used: %v", files)
+	}
+	files, _ := filepath.Glob(filepath.Join(shared, "unicloud", "tokens", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("shared storage holds %v", files)
+	}
+	raw, _ := os.ReadFile(files[0])
+	var stored struct {
+		Value string `json:"value"`
+	}
+	_ = json.Unmarshal(raw, &stored)
+	if st := emu.Stats().TokenIssues[testAppID]; st.Stable < 2 || stored.Value == "" {
+		t.Fatalf("no replacement token stored in the shared folder (issues %+v)", st)
 	}
 }

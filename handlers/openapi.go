@@ -83,8 +83,11 @@ type OpenAPI struct {
 	client     *weixin.Client
 	alipay     *alipay.Client
 	shared     *weixinShared
-	logger     *zap.Logger
-	timeout    time.Duration
+	// releaseStorage gives back the storage this config lent the shared
+	// token authority and session keys.
+	releaseStorage func()
+	logger         *zap.Logger
+	timeout        time.Duration
 }
 
 // App is a mini-program's credentials.
@@ -198,8 +201,11 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 	}
 	h.shared = val.(*weixinShared)
 	if st := contextStorage(ctx); st != nil {
-		h.shared.tokens.SetStorage(st)
-		h.shared.sessions.SetStorage(st)
+		// Held until Cleanup: a config that fails to load gives its
+		// storage back, and the running config's stays in use.
+		releaseTokens := h.shared.tokens.UseStorage(st)
+		releaseSessions := h.shared.sessions.UseStorage(st)
+		h.releaseStorage = func() { releaseTokens(); releaseSessions() }
 	}
 	return nil
 }
@@ -245,6 +251,16 @@ func (h *OpenAPI) Validate() error {
 
 // Cleanup gives back the shared state.
 func (h *OpenAPI) Cleanup() error {
+	if h.releaseStorage != nil {
+		h.releaseStorage()
+	}
+	// The old config's connections to the provider are not reused.
+	if h.client != nil && h.client.HTTP != nil {
+		h.client.HTTP.CloseIdleConnections()
+	}
+	if h.alipay != nil && h.alipay.HTTP != nil {
+		h.alipay.HTTP.CloseIdleConnections()
+	}
 	if h.shared != nil {
 		_, err := sharedPool.Delete(weixinSharedKey)
 		return err

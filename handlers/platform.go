@@ -163,7 +163,7 @@ func acquirePlatformStore(ctx caddy.Context, cfg PlatformStoreConfig) (*wxpay.Pl
 	}
 	sh := val.(*platformShared)
 	if st := contextStorage(ctx); st != nil {
-		sh.store.SetStorage(st)
+		reg.Storage = st
 	}
 	unregister, err := sh.store.Register(reg)
 	if err != nil {

@@ -42,7 +42,7 @@ func (c *Client) Code2Session(ctx context.Context, appid, secret, jsCode string)
 // instances).
 type SessionKeys struct {
 	cache   *ristretto.Cache[string, string]
-	storage Storage
+	storage storages
 	// TTL is how long a session key is kept (WeChat's own session lasts
 	// days at most; a new login replaces the key).
 	TTL time.Duration
@@ -58,11 +58,12 @@ func NewSessionKeys(storage Storage) (*SessionKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SessionKeys{cache: cache, storage: storage, TTL: 72 * time.Hour}, nil
+	return &SessionKeys{cache: cache, storage: storages{base: storage}, TTL: 72 * time.Hour}, nil
 }
 
-// SetStorage replaces the shared storage.
-func (s *SessionKeys) SetStorage(st Storage) { s.storage = st }
+// UseStorage makes st the shared storage while the caller holds it (see
+// TokenManager.UseStorage).
+func (s *SessionKeys) UseStorage(st Storage) (release func()) { return s.storage.use(st) }
 
 // Close releases the memory cache.
 func (s *SessionKeys) Close() { s.cache.Close() }
@@ -82,9 +83,9 @@ func (s *SessionKeys) Put(ctx context.Context, appid, openid, sessionKey string)
 	id := sessionID(appid, openid)
 	s.cache.SetWithTTL(id, sessionKey, 1, s.TTL)
 	s.cache.Wait()
-	if s.storage != nil {
+	if st := s.storage.current(); st != nil {
 		raw, _ := json.Marshal(storedSession{SessionKey: sessionKey, ExpiresAt: time.Now().Add(s.TTL)})
-		_ = s.storage.Store(ctx, "unicloud/sessions/"+id+".json", raw)
+		_ = st.Store(ctx, "unicloud/sessions/"+id+".json", raw)
 	}
 }
 
@@ -94,10 +95,11 @@ func (s *SessionKeys) Get(ctx context.Context, appid, openid string) (string, bo
 	if k, ok := s.cache.Get(id); ok {
 		return k, true
 	}
-	if s.storage == nil {
+	store := s.storage.current()
+	if store == nil {
 		return "", false
 	}
-	raw, err := s.storage.Load(ctx, "unicloud/sessions/"+id+".json")
+	raw, err := store.Load(ctx, "unicloud/sessions/"+id+".json")
 	if err != nil {
 		return "", false
 	}

@@ -58,7 +58,7 @@ type TokenManager struct {
 	cache   *ristretto.Cache[string, Token]
 	group   singleflight.Group
 	mu      sync.Mutex // serialises memory set/compare-and-drop
-	storage Storage    // may be nil: memory only
+	storage storages   // none: memory only
 
 	// RefreshAhead: a token closer than this to its expiry is replaced. The
 	// token is still served while the replacement is fetched.
@@ -67,7 +67,6 @@ type TokenManager struct {
 	LockTimeout time.Duration
 	Events      TokenEvents
 	now         func() time.Time
-	storageMu   sync.RWMutex
 	refreshing  sync.Map // key -> struct{}: background refreshes under way
 	knownBad    sync.Map // key -> token value the provider rejected, until replaced
 }
@@ -84,25 +83,16 @@ func NewTokenManager(storage Storage) (*TokenManager, error) {
 	}
 	return &TokenManager{
 		cache:        cache,
-		storage:      storage,
+		storage:      storages{base: storage},
 		RefreshAhead: 5 * time.Minute,
 		LockTimeout:  30 * time.Second,
 		now:          time.Now,
 	}, nil
 }
 
-// SetStorage replaces the shared storage (a config reload brings a new one).
-func (m *TokenManager) SetStorage(s Storage) {
-	m.storageMu.Lock()
-	m.storage = s
-	m.storageMu.Unlock()
-}
-
-func (m *TokenManager) getStorage() Storage {
-	m.storageMu.RLock()
-	defer m.storageMu.RUnlock()
-	return m.storage
-}
+// UseStorage makes st the shared storage while the caller holds it: the
+// latest holder still alive wins. release gives it back (Cleanup).
+func (m *TokenManager) UseStorage(st Storage) (release func()) { return m.storage.use(st) }
 
 // SetClock replaces the clock (tests).
 func (m *TokenManager) SetClock(now func() time.Time) { m.now = now }
@@ -218,7 +208,7 @@ func (m *TokenManager) loadLocked(ctx context.Context, key, bad string, fetch Fe
 	if t, ok := m.cache.Get(key); ok && t.Value != bad && m.fresh(t) {
 		return t, nil
 	}
-	st := m.getStorage()
+	st := m.storage.current()
 	if st == nil {
 		return m.fetch(ctx, key, bad, fetch, nil)
 	}

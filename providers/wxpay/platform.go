@@ -151,6 +151,10 @@ type PlatformAuto struct {
 type PlatformRegistration struct {
 	Keys []PlatformKey
 	Auto *PlatformAuto
+	// Storage is the shared storage of the handler's config. The latest
+	// registration that has one is used, so a config that fails to load
+	// (and unregisters) never leaves its storage behind.
+	Storage PlatformStorage
 }
 
 // PlatformEvents receives what the store does, for logs and metrics. Any
@@ -347,6 +351,17 @@ func (s *PlatformStore) autoLocked() *PlatformAuto {
 		}
 	}
 	return nil
+}
+
+// storageLocked is the storage of the latest registration that has one,
+// else the one given to SetStorage.
+func (s *PlatformStore) storageLocked() PlatformStorage {
+	for i := len(s.order) - 1; i >= 0; i-- {
+		if st := s.regs[s.order[i]].Storage; st != nil {
+			return st
+		}
+	}
+	return s.storage
 }
 
 // Auto reports whether some registration has platform_certs auto.

@@ -74,7 +74,7 @@ func (s *PlatformStore) lockName() string { return s.name }
 func (s *PlatformStore) refresh(ctx context.Context, forced, recentOK bool) (err error) {
 	s.mu.Lock()
 	auto := s.autoLocked()
-	st := s.storage
+	st := s.storageLocked()
 	have := s.fetchedAt
 	s.mu.Unlock()
 	if auto == nil {
