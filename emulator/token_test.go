@@ -253,3 +253,30 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Errorf("stable token answers = %d, want 160", n)
 	}
 }
+
+// As WeChat's stable_token: a call in the token's last five minutes gets the
+// next token, and the current one keeps working until it expires.
+func TestStableTokenRenewedInItsLastMinutes(t *testing.T) {
+	s, clock := newTestServer(t)
+	tok, _ := stableToken(t, s, testApp, testSecret, false)
+	clock.Add(7200*time.Second - 5*time.Minute - time.Second)
+	if again, _ := stableToken(t, s, testApp, testSecret, false); again != tok {
+		t.Fatal("a new token before the last five minutes")
+	}
+	clock.Add(2 * time.Second)
+	next, ttl := stableToken(t, s, testApp, testSecret, false)
+	if next == tok || ttl != 7200 {
+		t.Fatalf("in the last five minutes: new token %v, expires_in %d", next != tok, ttl)
+	}
+	clock.Add(4 * time.Minute)
+	if got := probe(t, s, tok); got != 0 {
+		t.Errorf("the previous token before its expiry: errcode %d, want 0", got)
+	}
+	clock.Add(time.Minute)
+	if got := probe(t, s, tok); got != 42001 {
+		t.Errorf("the previous token after its expiry: errcode %d, want 42001", got)
+	}
+	if got := probe(t, s, next); got != 0 {
+		t.Errorf("the next token: errcode %d", got)
+	}
+}

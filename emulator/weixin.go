@@ -302,16 +302,22 @@ func (x *weixin) issue(slot tokenSlot, fresh bool) (token string, expiresIn int6
 	} else {
 		n.Classic++
 	}
+	ttl := time.Duration(x.s.cfg.TokenTTL)
 	cur, ok := x.tokens[x.current[slot]]
-	if ok && !fresh && now.Before(cur.expires) {
-		return x.current[slot], ceilSeconds(cur.expires.Sub(now))
+	// As WeChat's stable_token does, a call in the token's last minutes
+	// (5, or a fifth of a shorter life) gets the next token, the current
+	// one working on until it expires.
+	renew := ok && !fresh && slot.kind == stableKind && cur.expires.Sub(now) <= min(5*time.Minute, ttl/5)
+	if ok && !fresh && !renew && now.Before(cur.expires) {
+		// Whole seconds left, rounded down: never promise a second the
+		// token does not have.
+		return x.current[slot], int64(cur.expires.Sub(now) / time.Second)
 	}
 	x.prune(now)
-	if ok {
+	if ok && !renew {
 		cur.retires = now.Add(time.Duration(x.s.cfg.TokenGrace))
 	}
 	token = newAccessToken()
-	ttl := time.Duration(x.s.cfg.TokenTTL)
 	x.tokens[token] = &wxToken{appid: slot.appid, expires: now.Add(ttl)}
 	x.current[slot] = token
 	return token, ceilSeconds(ttl)
