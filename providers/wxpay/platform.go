@@ -454,7 +454,10 @@ func (s *PlatformStore) RefreshPlatformKeys(ctx context.Context) error {
 		// The refresh outlives a caller that gives up.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.LockTimeout+30*time.Second)
 		defer cancel()
-		err := s.refresh(rctx, true, recent)
+		// The limit above has decided: a download younger than a minute
+		// (the background refresh's, another instance's) does not stop
+		// this one.
+		err := s.refresh(rctx, true)
 		s.mu.Lock()
 		s.lastLearned = false
 		for _, k := range s.downloaded {

@@ -64,14 +64,13 @@ func (s *PlatformStore) StorageKey() string { return s.name + ".json" }
 
 func (s *PlatformStore) lockName() string { return s.name }
 
-// refresh brings the certificates up to date. forced (an unknown serial)
-// takes anything newer than what is in memory, and downloads unless the
-// newest download is younger than MinRefresh (or, with recentOK, even
-// then: the refresh before learned a new serial); otherwise the
-// certificates are downloaded only when older than RefreshInterval. Instances sharing a
+// refresh brings the certificates up to date. forced (an unknown serial;
+// RefreshPlatformKeys has already applied its rate limit) takes anything
+// newer than what is in memory, else downloads; otherwise the certificates
+// are downloaded only when older than RefreshInterval. Instances sharing a
 // storage download under its lock and re-check the storage after taking
 // it, so one of them downloads for all.
-func (s *PlatformStore) refresh(ctx context.Context, forced, recentOK bool) (err error) {
+func (s *PlatformStore) refresh(ctx context.Context, forced bool) (err error) {
 	s.mu.Lock()
 	auto := s.autoLocked()
 	st := s.storageLocked()
@@ -93,18 +92,13 @@ func (s *PlatformStore) refresh(ctx context.Context, forced, recentOK bool) (err
 
 	now := s.now()
 	// enough reports whether certificates downloaded at f make a download
-	// needless.
+	// needless: for a forced refresh, only newer ones than ours (another
+	// instance's download); otherwise any younger than RefreshInterval.
 	enough := func(f time.Time) bool {
 		if f.IsZero() || now.Sub(f) >= s.RefreshInterval {
 			return false
 		}
-		if !forced {
-			return true
-		}
-		return f.After(have) || (!recentOK && now.Sub(f) < s.MinRefresh)
-	}
-	if forced && !recentOK && !have.IsZero() && now.Sub(have) < s.MinRefresh {
-		return nil
+		return !forced || f.After(have)
 	}
 	if !forced && enough(have) {
 		return nil
@@ -426,7 +420,7 @@ func (s *PlatformStore) run(ctx context.Context, start time.Time) {
 			ch := s.group.DoChan("refresh", func() (any, error) {
 				rctx, cancel := context.WithTimeout(ctx, s.LockTimeout+30*time.Second)
 				defer cancel()
-				return nil, s.refresh(rctx, false, false)
+				return nil, s.refresh(rctx, false)
 			})
 			select {
 			case <-ctx.Done():

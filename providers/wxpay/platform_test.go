@@ -782,3 +782,33 @@ func TestPlatformKeySet(t *testing.T) {
 		t.Fatal("a certificate configured under another serial was accepted")
 	}
 }
+
+// A rotation seconds after a background download is still learned from
+// the first answer or notification that names the new serial.
+func TestPlatformStoreRotationRightAfterBackgroundDownload(t *testing.T) {
+	ca := newTestCA(t, keyCA, "Test Root CA")
+	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
+	b := newPlatformCert(t, ca, keyPlatformB, serialB, yesterday, nextYear)
+	f := newFakeCertificates(t, a, entryOf(a))
+	s := autoStore(t, f, nil)
+	s.FirstDownload = 5 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.Start(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for f.downloads.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no background download")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.rotate(b, entryOf(a), entryOf(b))
+	v := &wxpay.NotifyVerifier{APIv3Key: ptAPIv3Key, MchID: ptMchID, PlatformKeys: s}
+	h, body := signedNotification(t, b.key, b.serial, ptAPIv3Key, "T1")
+	if _, err := v.Verify(context.Background(), h, body); err != nil {
+		t.Fatalf("new serial right after a background download: %v", err)
+	}
+	if n := f.downloads.Load(); n != 2 {
+		t.Fatalf("%d downloads, want 2", n)
+	}
+}
