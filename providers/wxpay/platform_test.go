@@ -796,7 +796,11 @@ func TestPlatformStoreRotationRightAfterBackgroundDownload(t *testing.T) {
 	defer cancel()
 	s.Start(ctx)
 	deadline := time.Now().Add(5 * time.Second)
-	for f.downloads.Load() == 0 {
+	for {
+		// The background download has finished: the store knows A.
+		if _, ok := s.PlatformKey(serialA); ok {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("no background download")
 		}
