@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddy-unicloud/unicloud/casing"
 	"github.com/caddy-unicloud/unicloud/providers/payevent"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
@@ -312,29 +311,8 @@ func notifyRefund(params map[string]string) (*Notification, error) {
 	}, nil
 }
 
-// rawForm is the raw member: every form field camelCased, values as
-// received, sign left out.
-func rawForm(params map[string]string) map[string]any {
-	m := casing.CamelMap(params)
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		if k != "sign" {
-			out[k] = v
-		}
-	}
-	return out
-}
+// rawForm is the raw member: every form field camelCased, sign left out.
+func rawForm(params map[string]string) map[string]any { return payevent.Raw(params) }
 
-// shortID quotes at most 40 bytes of an identifier taken from a
-// notification, control characters replaced, for error messages.
-func shortID(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// shortID quotes an identifier taken from a notification for an error.
+func shortID(s string) string { return payevent.Short(s, 40) }

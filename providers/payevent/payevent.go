@@ -3,7 +3,12 @@
 // time), and the refusal that names the failed check.
 package payevent
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/caddy-unicloud/unicloud/casing"
+)
 
 // Event kinds, as in X-Unicloud-Notify-Type.
 const (
@@ -67,4 +72,32 @@ func (e *Refusal) NotifyCheck() string { return e.Check }
 // Refuse makes a Refusal with a formatted cause.
 func Refuse(provider, check, format string, args ...any) *Refusal {
 	return &Refusal{Provider: provider, Check: check, Err: fmt.Errorf(format, args...)}
+}
+
+// Raw is the raw member of an event: every field camelCased, values as
+// received, the signature left out.
+func Raw(fields map[string]string) map[string]any {
+	m := casing.CamelMap(fields)
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != "sign" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Short quotes at most max bytes of a text taken from outside input for an
+// error message or a log line, control characters replaced: an identifier,
+// never a secret.
+func Short(s string, max int) string {
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }

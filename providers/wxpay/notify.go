@@ -171,16 +171,5 @@ func parseOptionalFen(field, s string) (int64, error) {
 	return parseFen(field, s)
 }
 
-// shortID quotes at most 40 printable ASCII bytes of an identifier taken
-// from a notification, for error messages.
-func shortID(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// shortID quotes an identifier taken from a notification for an error.
+func shortID(s string) string { return payevent.Short(s, 40) }

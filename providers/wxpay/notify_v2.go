@@ -3,7 +3,7 @@ package wxpay
 import (
 	"errors"
 
-	"github.com/caddy-unicloud/unicloud/casing"
+	"github.com/caddy-unicloud/unicloud/providers/payevent"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -172,15 +172,6 @@ func (v *NotifyVerifier) verifyV2Refund(params map[string]string) (*Notification
 	}, nil
 }
 
-// rawV2 is the raw member of a v2 event: every field camelCased, values
-// as received, sign left out.
-func rawV2(params map[string]string) map[string]any {
-	m := casing.CamelMap(params)
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		if k != "sign" {
-			out[k] = v
-		}
-	}
-	return out
-}
+// rawV2 is the raw member of a v2 event: every field camelCased, sign
+// left out.
+func rawV2(params map[string]string) map[string]any { return payevent.Raw(params) }

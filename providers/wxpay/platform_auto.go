@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-unicloud/unicloud/providers/payevent"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -376,18 +377,8 @@ func checkPlatformCert(c platformFileCert, root *x509.CertPool, now time.Time) (
 	return k, nil
 }
 
-// shortText is s cut to 80 bytes, for a provider message in an error.
-func shortText(s string) string {
-	if len(s) > 80 {
-		s = s[:80] + "…"
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// shortText quotes a provider's text for an error.
+func shortText(s string) string { return payevent.Short(s, 80) }
 
 // Start runs the background refresh until ctx is done: the first download
 // FirstDownload after Start when nothing asked for the keys before, then
