@@ -243,6 +243,16 @@ func loadPfx(path, password, mchID string) (tls.Certificate, error) {
 
 // caPool is the system roots plus the PEM certificates of pemOrPath.
 func caPool(pemOrPath string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	return appendPEMCerts(pool, pemOrPath)
+}
+
+// appendPEMCerts adds the certificates of pemOrPath (PEM text, or the path
+// of a PEM file) to pool; finding none is an error.
+func appendPEMCerts(pool *x509.CertPool, pemOrPath string) (*x509.CertPool, error) {
 	data := []byte(pemOrPath)
 	if !strings.Contains(pemOrPath, "-----BEGIN") {
 		b, err := os.ReadFile(pemOrPath)
@@ -250,10 +260,6 @@ func caPool(pemOrPath string) (*x509.CertPool, error) {
 			return nil, fmt.Errorf("cannot read %s", pemOrPath)
 		}
 		data = b
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(data) {
 		return nil, errors.New("no PEM certificate found")

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -308,19 +307,7 @@ func platformRegistration(cfg PlatformStoreConfig) (wxpay.PlatformRegistration, 
 // platformRootPool reads platform_root: PEM text or the path of a PEM file,
 // one or more CA certificates (and nothing else: not the system roots).
 func platformRootPool(pemOrPath string) (*x509.CertPool, error) {
-	data := []byte(pemOrPath)
-	if !strings.Contains(pemOrPath, "-----BEGIN") {
-		b, err := os.ReadFile(pemOrPath)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read %s", pemOrPath)
-		}
-		data = b
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, errors.New("no PEM certificate found")
-	}
-	return pool, nil
+	return appendPEMCerts(x509.NewCertPool(), pemOrPath)
 }
 
 func platformEvents(logger *zap.Logger) wxpay.PlatformEvents {
