@@ -337,13 +337,3 @@ func Lookup(name string) (*API, bool) {
 	a, ok := byName[name]
 	return a, ok
 }
-
-// Names lists every API name and alias.
-func Names() []string {
-	out := make([]string, 0, len(byName))
-	for i := range Catalog {
-		out = append(out, Catalog[i].Name)
-		out = append(out, Catalog[i].Aliases...)
-	}
-	return out
-}
