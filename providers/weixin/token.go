@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 	"time"
 
@@ -312,6 +311,3 @@ func TokenKey(endpoint, appid string) string {
 
 // storageKey is where a token lives in the shared storage.
 func storageKey(key string) string { return "unicloud/tokens/" + key + ".json" }
-
-// IsNotExist reports whether a storage error means "no such key".
-func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
