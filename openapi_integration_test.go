@@ -227,8 +227,9 @@ func TestOpenAPIAuthAndSession(t *testing.T) {
 	if a.str("phoneNumber") != phone["phoneNumber"] || a.str("countryCode") != "86" {
 		t.Fatalf("decrypted %s, want phone %v", a.raw, phone["phoneNumber"])
 	}
-	if wm, _ := a.obj["watermark"].(map[string]any); wm["appid"] != testAppID {
-		t.Fatalf("the decrypted record is not WeChat's own: %s", a.raw)
+	// The same shape as phoneNumber.getPhoneNumber's phoneInfo.
+	if wm, _ := a.obj["watermark"].(map[string]any); wm["appId"] != testAppID {
+		t.Fatalf("watermark not in the gateway's casing: %s", a.raw)
 	}
 	// Data of another app (watermark) is refused.
 	a = g.post("/wx/decrypt/getPhoneNumber", map[string]any{

@@ -678,9 +678,13 @@ func (h *OpenAPI) serveDecryptPhone(ctx context.Context, w http.ResponseWriter, 
 	if err != nil {
 		return "", newError(http.StatusBadRequest, ErrBadRequest, "encryptedData could not be decrypted with this session")
 	}
-	// The decrypted record is WeChat's own camelCase object (phoneNumber,
-	// purePhoneNumber, countryCode, watermark{timestamp, appid}): as is.
-	writeJSON(w, http.StatusOK, withErrFields(plain))
+	// The same case rules as every answer (watermark.appid → appId, as
+	// phoneNumber.getPhoneNumber's phone_info gets them).
+	body, err := casing.CamelJSON(plain)
+	if err != nil {
+		return "", newError(http.StatusBadRequest, ErrBadRequest, "encryptedData could not be decrypted with this session")
+	}
+	writeJSON(w, http.StatusOK, withErrFields(body))
 	return "ok", nil
 }
 

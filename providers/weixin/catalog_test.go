@@ -129,6 +129,8 @@ func TestPrepareParams(t *testing.T) {
 		{"uniformMessage.send", `{"touser":"o","data":{}}`, "", "templateId"},
 		{"uniformMessage.send", `{"touser":"o","mpTemplateMsg":{"appid":"wxother","templateId":"t","data":{"keyWord1":{"value":"k"}}}}`,
 			`{"touser":"o","mp_template_msg":{"appid":"wxother","template_id":"t","data":{"keyWord1":{"value":"k"}}}}`, ""},
+		{"uniformMessage.send", `{"touser":"o","mpTemplateMsg":{"templateId":"t","data":{"k":{"value":"v"}}}}`,
+			`{"touser":"o","mp_template_msg":{"appid":"wxoa","template_id":"t","data":{"k":{"value":"v"}}}}`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.api, func(t *testing.T) {

@@ -229,7 +229,15 @@ func prepareLivePaging(p map[string]any, _ *CallContext) error {
 // prepareUniformMessage nests vk-unicloud's flat parameters into WeChat's
 // mp_template_msg, with the official account's appid by default.
 func prepareUniformMessage(p map[string]any, cc *CallContext) error {
-	if _, nested := p["mp_template_msg"]; nested {
+	if msg, nested := p["mp_template_msg"].(map[string]any); nested {
+		// uniCloud's nested form: the official account's appid unless
+		// the caller names one.
+		if a, _ := msg["appid"].(string); a == "" {
+			if cc.H5AppID == "" {
+				return &ParamError{Param: "mpTemplateMsg.appid", Reason: "missing required parameter (no h5_app_id configured)"}
+			}
+			msg["appid"] = cc.H5AppID
+		}
 		return nil
 	}
 	appid, _ := p["template_appid"].(string)
