@@ -121,6 +121,28 @@ func reloadCaddy(t testing.TB, caddyfile, probeURL string) {
 	}
 }
 
+// scrapeMetrics reads the caddy_unicloud_* samples of a Prometheus text
+// endpoint, by name with labels. Collectors are per process and every test
+// counts: compare a scrape before and after.
+func scrapeMetrics(t testing.TB, url string) map[string]float64 {
+	t.Helper()
+	resp, err := testClient.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	m := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if name, val, ok := strings.Cut(line, " "); ok && strings.HasPrefix(name, "caddy_unicloud_") {
+			var f float64
+			fmt.Sscan(val, &f)
+			m[name] = f
+		}
+	}
+	return m
+}
+
 // startChildCaddy runs a Caddyfile in a child process until the test ends.
 func startChildCaddy(t *testing.T, caddyfile string) {
 	t.Helper()

@@ -674,23 +674,7 @@ func TestOpenAPIMetrics(t *testing.T) {
 	g := startGateway(t, "")
 	// Collectors are per process and other tests count too: compare before
 	// and after.
-	scrape := func() map[string]float64 {
-		resp, err := testClient.Get(g.base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		m := map[string]float64{}
-		for _, line := range strings.Split(string(raw), "\n") {
-			if name, val, ok := strings.Cut(line, " "); ok && strings.HasPrefix(name, "caddy_unicloud_") {
-				var f float64
-				fmt.Sscan(val, &f)
-				m[name] = f
-			}
-		}
-		return m
-	}
+	scrape := func() map[string]float64 { return scrapeMetrics(t, g.base+"/metrics") }
 	before := scrape()
 	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)
 	g.post("/wx/urllink/generate", map[string]any{"path": "p"}).expect(t, 200, 0)

@@ -1182,23 +1182,7 @@ func TestPaymentMetricsAndLogs(t *testing.T) {
 	addr := freeAddr(t)
 	loadCaddy(t, payCaddyfileLog(t, logFile, addr, wxURL, aliURL, "\t\t\tpfx "+pki.pfxPath+"\n\t\t\tpfx_password pfx-password-never-logged"))
 	base := "http://" + addr
-	scrape := func() map[string]float64 {
-		resp, err := testClient.Get(base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		m := map[string]float64{}
-		for _, line := range strings.Split(string(raw), "\n") {
-			if name, val, ok := strings.Cut(line, " "); ok && strings.HasPrefix(name, "caddy_unicloud_payment_calls_total") {
-				var f float64
-				fmt.Sscan(val, &f)
-				m[name] = f
-			}
-		}
-		return m
-	}
+	scrape := func() map[string]float64 { return scrapeMetrics(t, base+"/metrics") }
 	before := scrape()
 	payPost(t, base+"/pay/wxpay/orderQuery", `{"outTradeNo":"o-1"}`)
 	payPost(t, base+"/pay/wxpay/orderQuery", `{"outTradeNo":"o-1"}`)
