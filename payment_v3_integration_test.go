@@ -493,19 +493,5 @@ http://%s {
 }
 `, addr, payV3AppID, payV3MchID2, dir, payV3Serial, payV3PubKey, dir, fake.URL)
 	loadCaddy(b, cf)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	u := "http://" + addr + "/pay/getOrderInfo"
-	body := `{"openid":"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o","body":"demo","outTradeNo":"bench-1","totalFee":1,"clientType":"mp-weixin"}`
-	b.ReportAllocs()
-	for b.Loop() {
-		resp, err := client.Post(u, "application/json", strings.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !bytes.Contains(raw, []byte(`"paySign"`)) {
-			b.Fatalf("%d %s", resp.StatusCode, raw)
-		}
-	}
+	benchGetOrderInfo(b, addr)
 }
