@@ -13,6 +13,15 @@ import (
 	"github.com/caddy-unicloud/unicloud/handlers"
 )
 
+// middlewareAnchor is where the verifying middleware directives
+// (unicloud_payment_notify, unicloud_message_notify) are ordered: right after
+// forward_auth, among Caddy's own middleware, so before handle, route,
+// respond and every other directive that answers a request. Ordered any
+// later (say before reverse_proxy, which comes after respond), a
+// `respond "ok" 200` in the same block would answer a forged notification
+// before the verifier ever ran.
+const middlewareAnchor = "forward_auth"
+
 func init() {
 	caddy.RegisterModule(handlers.OpenAPI{})
 	httpcaddyfile.RegisterHandlerDirective("unicloud_openapi", parseOpenAPI)

@@ -11,7 +11,7 @@ import (
 func init() {
 	caddy.RegisterModule(handlers.Notify{})
 	httpcaddyfile.RegisterHandlerDirective("unicloud_payment_notify", parseNotify)
-	httpcaddyfile.RegisterDirectiveOrder("unicloud_payment_notify", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("unicloud_payment_notify", httpcaddyfile.After, middlewareAnchor)
 }
 
 // parseNotify sets up the unicloud_payment_notify handler:
