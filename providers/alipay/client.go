@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/caddy-unicloud/unicloud/internal/bounded"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -189,15 +189,16 @@ func (c *Client) Execute(ctx context.Context, method string, bizContent []byte, 
 		return nil, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	body, err := bounded.ReadBody(resp, maxAnswerBytes)
+	var tooLarge *bounded.TooLargeError
+	if errors.As(err, &tooLarge) {
+		return nil, &UpstreamError{Reason: "Alipay " + tooLarge.Error()}
+	}
 	if err != nil {
 		return nil, transportError(ctx, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, &UpstreamError{Reason: fmt.Sprintf("HTTP %d from the gateway", resp.StatusCode)}
-	}
-	if len(body) > maxAnswerBytes {
-		return nil, &UpstreamError{Reason: "answer too large"}
 	}
 	return c.ParseAnswer(method, body)
 }

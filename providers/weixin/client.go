@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/caddy-unicloud/unicloud/internal/bounded"
 )
 
 // DefaultEndpoint is WeChat's API host.
@@ -180,12 +182,13 @@ func (c *Client) send(req *http.Request) (*Answer, error) {
 	if limit <= 0 {
 		limit = 16 << 20
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	b, err := bounded.ReadBody(resp, limit)
+	var tooLarge *bounded.TooLargeError
+	if errors.As(err, &tooLarge) {
+		return nil, &UpstreamError{Reason: "provider " + tooLarge.Error()}
+	}
 	if err != nil {
 		return nil, transportError(err)
-	}
-	if int64(len(b)) > limit {
-		return nil, &UpstreamError{Reason: "provider answer too large"}
 	}
 	if resp.StatusCode >= 500 {
 		return nil, &UpstreamError{Reason: fmt.Sprintf("provider answered HTTP %d", resp.StatusCode), Unreachable: true}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-unicloud/unicloud/internal/bounded"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -369,17 +370,28 @@ func (c *Client) post(ctx context.Context, api API, params map[string]string, ke
 		return nil, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := readAnswer(ctx, resp, limit)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, &UpstreamError{Reason: fmt.Sprintf("HTTP %d from %s", resp.StatusCode, api.Path)}
 	}
-	if int64(len(body)) > limit {
-		return nil, &UpstreamError{Reason: "answer too large"}
-	}
 	return body, nil
+}
+
+// readAnswer reads at most limit bytes of an answer; one that declares a
+// larger Content-Length is refused before it is read.
+func readAnswer(ctx context.Context, resp *http.Response, limit int64) ([]byte, error) {
+	b, err := bounded.ReadBody(resp, limit)
+	var tooLarge *bounded.TooLargeError
+	if errors.As(err, &tooLarge) {
+		return nil, &UpstreamError{Reason: "WeChat Pay " + tooLarge.Error()}
+	}
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	return b, nil
 }
 
 func transportError(ctx context.Context, err error) error {

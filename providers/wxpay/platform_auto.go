@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/caddy-unicloud/unicloud/internal/bounded"
 	"github.com/caddy-unicloud/unicloud/providers/payevent"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
@@ -234,12 +234,12 @@ func (s *PlatformStore) download(ctx context.Context, a *PlatformAuto) (*platfor
 		return nil, nil, platformErr("download: %v", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPlatformAnswer+1))
+	body, err := bounded.ReadBody(resp, maxPlatformAnswer)
+	if errors.Is(err, bounded.ErrTooLarge) {
+		return nil, nil, platformErr("download: %v", err)
+	}
 	if err != nil {
 		return nil, nil, platformErr("download: the answer could not be read")
-	}
-	if len(body) > maxPlatformAnswer {
-		return nil, nil, platformErr("download: answer over %d bytes", maxPlatformAnswer)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Code, Message string }

@@ -170,12 +170,9 @@ func (c *ClientV3) send(ctx context.Context, method, pathQuery string, body []by
 		return nil, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	b, err := readAnswer(ctx, resp, limit)
 	if err != nil {
-		return nil, transportError(ctx, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, &UpstreamError{Reason: "answer too large"}
+		return nil, err
 	}
 	return &V3Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
