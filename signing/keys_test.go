@@ -244,3 +244,54 @@ func TestNonceStr(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyErrorsNameTheFix checks that a key that cannot be parsed gets an
+// error saying what to give instead, without quoting what was given.
+func TestKeyErrorsNameTheFix(t *testing.T) {
+	priv := vectorPrivateKey(t, "keys/app-private-key.pem")
+	privPEM := vectorFileText(t, "keys/app-private-key.pem")
+	pubPEM := vectorFileText(t, "keys/app-public-key.pem")
+	pkixDER, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	pkcs1 := x509.MarshalPKCS1PrivateKey(priv)
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecDER, _ := x509.MarshalPKCS8PrivateKey(ec)
+	b64 := base64.StdEncoding.EncodeToString
+	for _, tc := range []struct {
+		name, in, want string
+		parse          func(string) error
+	}{
+		{"private: absolute path", "/etc/alipay/app_private_key.pem", "looks like a file path", parsePriv},
+		{"private: path without extension", "/etc/alipay/key", "looks like a file path", parsePriv},
+		{"private: relative path", "./keys/x.pem", "looks like a file path", parsePriv},
+		{"private: windows path", `C:\keys\x.pem`, "looks like a file path", parsePriv},
+		{"private: a public key", pubPEM, "this is a public key or a certificate, not a private key", parsePriv},
+		{"private: a public key in base64", b64(pkixDER), "this is a public key or a certificate, not a private key", parsePriv},
+		{"private: EC key", pemString("PRIVATE KEY", ecDER), "an ECDSA key is not an RSA key", parsePriv},
+		{"private: cut PEM", "-----BEGIN PRIVATE KEY-----\n" + b64(pkcs1), "-----END", parsePriv},
+		{"private: text", "my secret key!", "neither PEM", parsePriv},
+		{"public: path", "alipay_public_key.pem", "looks like a file path", parsePub},
+		{"public: a private key", privPEM, "this is a private key, not a public key", parsePub},
+		{"public: a private key in base64", b64(pkcs1), "this is a private key, not a public key", parsePub},
+		{"certificate: path", "/etc/wxpay/root.crt", "looks like a file path", parseCert},
+		{"certificate: a key", pubPEM, "no certificate found", parseCert},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.parse(tc.in)
+			if err == nil || !errors.Is(err, ErrBadKey) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			if len(tc.in) > 40 && strings.Contains(err.Error(), tc.in[len(tc.in)/2:len(tc.in)/2+16]) {
+				t.Fatal("error message quotes the input")
+			}
+		})
+	}
+	for _, s := range []string{b64(pkixDER), pubPEM, "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A", ""} {
+		if LooksLikePath(s) {
+			t.Errorf("LooksLikePath(%.20q) = true", s)
+		}
+	}
+}
+
+func parsePriv(s string) error { _, err := ParseRSAPrivateKey(s); return err }
+func parsePub(s string) error  { _, err := ParseRSAPublicKey(s); return err }
+func parseCert(s string) error { _, err := ParseCertificate(s); return err }
