@@ -337,3 +337,50 @@ func Lookup(name string) (*API, bool) {
 	a, ok := byName[name]
 	return a, ok
 }
+
+// Suggest returns the catalog name (or alias) nearest to name, for an
+// "unknown API" answer: the smallest edit distance, ignoring case, when it is
+// small next to the name (at most 3 edits, and at most a third of the name).
+// ok is false when nothing is near enough.
+func Suggest(name string) (string, bool) {
+	name = strings.ReplaceAll(strings.Trim(name, "/"), "/", ".")
+	if name == "" {
+		return "", false
+	}
+	lower := strings.ToLower(name)
+	best, bestDist := "", -1
+	for _, a := range Catalog {
+		for _, n := range append([]string{a.Name}, a.Aliases...) {
+			d := editDistance(lower, strings.ToLower(n))
+			if bestDist < 0 || d < bestDist || d == bestDist && n < best {
+				best, bestDist = n, d
+			}
+		}
+	}
+	if bestDist > 3 || bestDist*3 > len(name) {
+		return "", false
+	}
+	return best, true
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes (API
+// names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -262,3 +262,52 @@ func TestUploadContentTypeCannotAddHeaders(t *testing.T) {
 		t.Fatalf("multipart body sent:\n%s", got)
 	}
 }
+
+// A missing or mistyped parameter is named the way the caller writes it
+// (camelCase, with the seeds' spellings), never in the provider's dialect.
+func TestParamErrorsUseCallerSpelling(t *testing.T) {
+	cc := &CallContext{AppID: "wxapp", H5AppID: "wxoa"}
+	for _, c := range []struct{ api, in, want string }{
+		{"subscribeMessage.send", `{"templateId":"t","data":{}}`, "missing required parameter: toUser"},
+		{"subscribeMessage.send", `{"toUser":"o","data":{}}`, "missing required parameter: templateId"},
+		{"subscribeMessage.send", `{"toUser":1,"templateId":"t","data":{}}`, "parameter must be a string: toUser"},
+		{"customerServiceMessage.send", `{"toUser":"o"}`, "missing required parameter: msgType"},
+		{"customerServiceMessage.setTyping", `{"command":"Typing"}`, "missing required parameter: toUser"},
+		{"h5.templateMessage.send", `{"templateId":"t","data":{}}`, "missing required parameter: toUser"},
+		{"uniformMessage.send", `{"toUser":"o","templateId":"t"}`, "missing required parameter: data"},
+		{"decrypt.getPhoneNumber", `{"iv":"x"}`, "missing required parameter: encryptedData"},
+		{"analysis.getDailyRetain", `{"beginDate":"20240101"}`, "missing required parameter: endDate"},
+		{"auth.code2Session", `{}`, "missing required parameter: code"},
+		{"auth.getPaidUnionId", `{}`, "missing required parameter: openid"},
+	} {
+		t.Run(c.want, func(t *testing.T) {
+			_, err := mustLookup(t, c.api).PrepareParams(decode(t, c.in), cc)
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("%s %s: err %v, want %q", c.api, c.in, err, c.want)
+			}
+		})
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"wxacode.getUnlimted", "wxacode.getUnlimited"},
+		{"wxacode/getUnlimted", "wxacode.getUnlimited"},
+		{"wxacode.getunlimited", "wxacode.getUnlimited"},
+		{"auth.code2session", "auth.code2Session"},
+		{"auth.getOpenId", "auth.getOpenid"},
+		{"subscribeMessage.sned", "subscribeMessage.send"},
+		{"security.msgSecChek", "security.msgSecCheck"},
+		{"analysis.getDailyRetian", "analysis.getDailyRetain"},
+		{"requset", "request"},
+		{"", ""},
+		{"x", ""},
+		{"payment.refund", ""},
+		{"totally.unrelated.name", ""},
+	} {
+		got, ok := Suggest(c.in)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("Suggest(%q) = %q, %v; want %q", c.in, got, ok, c.want)
+		}
+	}
+}

@@ -25,7 +25,25 @@ func (e *ParamError) Error() string {
 }
 
 func missing(name string) *ParamError {
-	return &ParamError{Param: casing.CamelKey(name), Reason: "missing required parameter"}
+	return &ParamError{Param: callerKey(name), Reason: "missing required parameter"}
+}
+
+// callerSpellings are the provider keys that casing keeps lowercase both
+// ways but that the seeds' callers write in camelCase (toUser → touser).
+// openid and unionid are not here: the seeds document them lowercase.
+var callerSpellings = map[string]string{
+	"touser":   "toUser",
+	"msgtype":  "msgType",
+	"pagepath": "pagePath",
+}
+
+// callerKey is the caller's spelling of a provider key, for error messages:
+// "template_id" → "templateId", "touser" → "toUser", "openid" → "openid".
+func callerKey(name string) string {
+	if c, ok := callerSpellings[name]; ok {
+		return c
+	}
+	return casing.CamelKey(name)
 }
 
 // Control parameters are the gateway's, never forwarded to the provider.
@@ -74,7 +92,7 @@ func (a *API) PrepareParams(in map[string]any, cc *CallContext) (map[string]any,
 			continue
 		}
 		if !hasType(v, p.Type) {
-			return nil, &ParamError{Param: casing.CamelKey(a.callerName(p.Name)), Reason: "parameter must be " + p.Type.article() + " " + p.Type.String()}
+			return nil, &ParamError{Param: callerKey(a.callerName(p.Name)), Reason: "parameter must be " + p.Type.article() + " " + p.Type.String()}
 		}
 	}
 	return out, nil
