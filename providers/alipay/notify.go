@@ -110,6 +110,7 @@ type NotifyVerifier struct {
 }
 
 // Verify checks a notification given the exact bytes of its form body.
+// Fields with empty values are dropped first (Alipay does not sign them).
 // Checks in order: the form is readable, the signature (RSA2 or RSA per
 // sign_type; the string without sign_type, then with it), the app_id, then
 // the fields of a trade (or refund) notification.
@@ -118,6 +119,10 @@ func (v *NotifyVerifier) Verify(body []byte) (*Notification, error) {
 	if err != nil {
 		return nil, &NotifyError{Provider: "alipay", Check: CheckMalformed, Err: err}
 	}
+	// Alipay signs no empty value: "&x=&gmt_refund=" added to a genuine
+	// notification still verifies, so empty fields are dropped before the
+	// check, the mapping (an empty gmt_refund is not a refund) and raw.
+	payevent.DropEmpty(params)
 	if v.PublicKey == nil {
 		return nil, refuse(CheckSignature, "no Alipay public key is configured")
 	}

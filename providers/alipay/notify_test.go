@@ -435,3 +435,31 @@ func FuzzYuanToFen(f *testing.F) {
 		}
 	})
 }
+
+// Alipay signs no empty value: empty fields appended to a genuine
+// notification verify, but are dropped: not in raw, and an empty gmt_refund
+// or refund_fee does not turn a payment into a refund.
+func TestNotifyEmptyFieldsDropped(t *testing.T) {
+	trade, _ := ntVectors(t)
+	v := &alipay.NotifyVerifier{AppID: "2019073166072302", PublicKey: ntPublicKey(t, trade.PublicKeyFile)}
+	body := append(ntForm(trade.Params), "&x=&gmt_refund=&refund_fee=&out_biz_no="...)
+	n, err := v.Verify(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Kind != alipay.NotifyPaymentKind {
+		t.Fatalf("kind %s, want payment", n.Kind)
+	}
+	e := n.Event.(*alipay.NotifyPayment)
+	if e.Type != "payment" || e.TotalFee != 10 {
+		t.Errorf("event %+v", e)
+	}
+	for _, k := range []string{"x", "gmtRefund", "refundFee", "outBizNo"} {
+		if _, ok := e.Raw[k]; ok {
+			t.Errorf("raw holds the unsigned empty field %s", k)
+		}
+	}
+	if len(e.Raw) != len(trade.Params)-1 {
+		t.Errorf("raw has %d fields, want the %d signed ones", len(e.Raw), len(trade.Params)-1)
+	}
+}

@@ -87,6 +87,17 @@ func Raw(fields map[string]string) map[string]any {
 	return out
 }
 
+// DropEmpty removes the fields whose value is empty. Neither WeChat Pay
+// (v2) nor Alipay signs an empty value, so anyone can add one to a genuine
+// notification: it must neither be mapped nor reach the backend.
+func DropEmpty(fields map[string]string) {
+	for k, v := range fields {
+		if v == "" {
+			delete(fields, k)
+		}
+	}
+}
+
 // Short quotes at most max bytes of a text taken from outside input for an
 // error message or a log line, control characters replaced: an identifier,
 // never a secret.

@@ -27,3 +27,11 @@ func TestRefusal(t *testing.T) {
 		t.Fatalf("%q %q", r.Error(), r.NotifyCheck())
 	}
 }
+
+func TestDropEmpty(t *testing.T) {
+	m := map[string]string{"a": "1", "x": "", "gmt_refund": "", "b": " "}
+	DropEmpty(m)
+	if len(m) != 2 || m["a"] != "1" || m["b"] != " " {
+		t.Fatalf("DropEmpty = %v", m)
+	}
+}
