@@ -203,8 +203,8 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 	if st := contextStorage(ctx); st != nil {
 		// Held until Cleanup: a config that fails to load gives its
 		// storage back, and the running config's stays in use.
-		releaseTokens := h.shared.tokens.UseStorage(st)
-		releaseSessions := h.shared.sessions.UseStorage(st)
+		releaseTokens := h.shared.tokens.UseStorage(st, h.logger)
+		releaseSessions := h.shared.sessions.UseStorage(st, h.logger)
 		h.releaseStorage = func() { releaseTokens(); releaseSessions() }
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/tidwall/gjson"
+	"go.uber.org/zap"
 
 	"github.com/caddy-unicloud/unicloud/signing"
 )
@@ -61,9 +62,11 @@ func NewSessionKeys(storage Storage) (*SessionKeys, error) {
 	return &SessionKeys{cache: cache, storage: storages{base: storage}, TTL: 72 * time.Hour}, nil
 }
 
-// UseStorage makes st the shared storage while the caller holds it (see
-// TokenManager.UseStorage).
-func (s *SessionKeys) UseStorage(st Storage) (release func()) { return s.storage.use(st) }
+// UseStorage makes st the shared storage (nil: memory only) and log the
+// logger while the caller holds them (see TokenManager.UseStorage).
+func (s *SessionKeys) UseStorage(st Storage, log *zap.Logger) (release func()) {
+	return s.storage.use(st, log)
+}
 
 // Close releases the memory cache.
 func (s *SessionKeys) Close() { s.cache.Close() }
@@ -78,16 +81,30 @@ type storedSession struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 }
 
-// Put remembers the session key of openid in appid.
+// Put remembers the session key of openid in appid. A storage that cannot
+// store it does not fail the login: the key is kept in this instance's
+// memory (a decryption that reaches another instance will not find it) and
+// a warning is logged.
 func (s *SessionKeys) Put(ctx context.Context, appid, openid, sessionKey string) {
 	id := sessionID(appid, openid)
 	s.cache.SetWithTTL(id, sessionKey, 1, s.TTL)
 	s.cache.Wait()
-	if st := s.storage.current(); st != nil {
-		raw, _ := json.Marshal(storedSession{SessionKey: sessionKey, ExpiresAt: time.Now().Add(s.TTL)})
-		_ = st.Store(ctx, "unicloud/sessions/"+id+".json", raw)
+	st, log := s.storage.current()
+	if st == nil {
+		return
+	}
+	raw, err := json.Marshal(storedSession{SessionKey: sessionKey, ExpiresAt: time.Now().Add(s.TTL)})
+	if err == nil {
+		err = st.Store(ctx, sessionStorageKey(id), raw)
+	}
+	if err != nil {
+		// The session id is a hash: neither the openid nor the key.
+		log.Warn("session key not stored; kept in this instance's memory only",
+			zap.String("app_id", appid), zap.String("session", id), zap.Error(err))
 	}
 }
+
+func sessionStorageKey(id string) string { return "unicloud/sessions/" + id + ".json" }
 
 // Get returns the session key of openid in appid.
 func (s *SessionKeys) Get(ctx context.Context, appid, openid string) (string, bool) {
@@ -95,11 +112,11 @@ func (s *SessionKeys) Get(ctx context.Context, appid, openid string) (string, bo
 	if k, ok := s.cache.Get(id); ok {
 		return k, true
 	}
-	store := s.storage.current()
+	store, _ := s.storage.current()
 	if store == nil {
 		return "", false
 	}
-	raw, err := store.Load(ctx, "unicloud/sessions/"+id+".json")
+	raw, err := store.Load(ctx, sessionStorageKey(id))
 	if err != nil {
 		return "", false
 	}

@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -53,6 +54,17 @@ type TokenEvents struct {
 // fetched from the provider only when neither has a usable one. Concurrent
 // misses in this process make one fetch (singleflight); across instances a
 // refresh holds the storage lock and re-checks the storage after taking it.
+//
+// A storage that fails never stops the tokens: when its lock cannot be
+// taken within LockWait (an error, or a dead instance's lock that has not
+// expired yet) or the token cannot be stored, the token is fetched anyway,
+// kept in memory and served, and a warning is logged. That is safe in
+// either token mode: stable_token hands every caller the same token, and a
+// classic /cgi-bin/token fetch leaves the previous token working for five
+// more minutes, in which the instances that hold it meet the new one in the
+// storage at their next 40001 (Invalidate reads the storage first). Waiting
+// for a dead holder's lock instead would fail every call until the lock
+// expires (a minute for a typical Redis storage).
 type TokenManager struct {
 	cache   *ristretto.Cache[string, Token]
 	group   singleflight.Group
@@ -62,13 +74,25 @@ type TokenManager struct {
 	// RefreshAhead: a token closer than this to its expiry is replaced. The
 	// token is still served while the replacement is fetched.
 	RefreshAhead time.Duration
-	// LockTimeout bounds how long a refresh waits for the storage lock.
-	LockTimeout time.Duration
-	Events      TokenEvents
-	now         func() time.Time
-	refreshing  sync.Map // key -> struct{}: background refreshes under way
-	knownBad    sync.Map // key -> token value the provider rejected, until replaced
+	// LockWait bounds how long a refresh waits for the storage lock before
+	// it fetches without it (see TokenManager).
+	LockWait time.Duration
+	Events   TokenEvents
+	now      func() time.Time
+	// refreshing: key -> struct{}, background refreshes under way.
+	refreshing sync.Map
+	// knownBad: key -> token value the provider rejected, until replaced.
+	knownBad sync.Map
 }
+
+// DefaultLockWait is how long a refresh waits for the storage lock by
+// default: long enough for a live instance's fetch, short enough that a
+// caller never sees a dead instance's lock.
+const DefaultLockWait = 3 * time.Second
+
+// fetchBound bounds one load beyond the lock wait: the fetch itself (the
+// FetchFunc bounds its own call) and the storage's answers.
+const fetchBound = 30 * time.Second
 
 // NewTokenManager makes a token authority. storage may be nil.
 func NewTokenManager(storage Storage) (*TokenManager, error) {
@@ -84,14 +108,17 @@ func NewTokenManager(storage Storage) (*TokenManager, error) {
 		cache:        cache,
 		storage:      storages{base: storage},
 		RefreshAhead: 5 * time.Minute,
-		LockTimeout:  30 * time.Second,
+		LockWait:     DefaultLockWait,
 		now:          time.Now,
 	}, nil
 }
 
-// UseStorage makes st the shared storage while the caller holds it: the
-// latest holder still alive wins. release gives it back (Cleanup).
-func (m *TokenManager) UseStorage(st Storage) (release func()) { return m.storage.use(st) }
+// UseStorage makes st the shared storage (nil: memory only) and log the
+// logger of the authority while the caller holds them: the latest holder
+// still alive wins. release gives them back (Cleanup).
+func (m *TokenManager) UseStorage(st Storage, log *zap.Logger) (release func()) {
+	return m.storage.use(st, log)
+}
 
 // SetClock replaces the clock (tests).
 func (m *TokenManager) SetClock(now func() time.Time) { m.now = now }
@@ -170,7 +197,7 @@ func (m *TokenManager) refreshInBackground(key string, fetch FetchFunc) {
 	}
 	go func() {
 		defer m.refreshing.Delete(key)
-		ctx, cancel := context.WithTimeout(context.Background(), m.LockTimeout+30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), m.LockWait+fetchBound)
 		defer cancel()
 		_, _ = m.load(ctx, key, "", fetch)
 	}()
@@ -186,7 +213,7 @@ func (m *TokenManager) load(ctx context.Context, key, bad string, fetch FetchFun
 	ch := m.group.DoChan(key+"\x00"+bad, func() (any, error) {
 		// The singleflight call outlives a caller that gives up: it must
 		// not be cancelled by the first caller's context.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.LockTimeout+30*time.Second)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.LockWait+fetchBound)
 		defer cancel()
 		return m.loadLocked(fctx, key, bad, fetch)
 	})
@@ -207,26 +234,32 @@ func (m *TokenManager) loadLocked(ctx context.Context, key, bad string, fetch Fe
 	if t, ok := m.cache.Get(key); ok && t.Value != bad && m.fresh(t) {
 		return t, nil
 	}
-	st := m.storage.current()
+	st, log := m.storage.current()
 	if st == nil {
-		return m.fetch(ctx, key, bad, fetch, nil)
+		return m.fetch(ctx, key, bad, fetch, nil, log)
 	}
 	if t, ok := m.fromStorage(ctx, st, key); ok && t.Value != bad && m.fresh(t) {
 		m.remember(key, t)
 		m.sharedEvent()
 		return t, nil
 	}
-	lockCtx, cancel := context.WithTimeout(ctx, m.LockTimeout)
-	defer cancel()
+	lockCtx, cancel := context.WithTimeout(ctx, m.LockWait)
 	lockName := "unicloud/token/" + key
-	if err := st.Lock(lockCtx, lockName); err != nil {
-		// Without the lock we may still serve a token that has not
-		// expired yet rather than fail the call.
-		if t, ok := m.fromStorage(ctx, st, key); ok && t.Value != bad && m.valid(t) {
+	err := st.Lock(lockCtx, lockName)
+	cancel()
+	if err != nil {
+		// A live holder has probably stored its token by now.
+		if t, ok := m.fromStorage(ctx, st, key); ok && t.Value != bad && m.fresh(t) {
 			m.remember(key, t)
+			m.sharedEvent()
 			return t, nil
 		}
-		return Token{}, fmt.Errorf("storage lock: %w", err)
+		// The storage is broken or the lock's holder is dead: fetch
+		// without the lock rather than fail the call (see TokenManager).
+		log.Warn("storage lock not taken; fetching the access token without it",
+			zap.String("app_id", appIDOf(key)), zap.String("lock", lockName),
+			zap.Duration("waited", m.LockWait), zap.Error(err))
+		return m.fetch(ctx, key, bad, fetch, st, log)
 	}
 	defer func() { _ = st.Unlock(context.WithoutCancel(ctx), lockName) }()
 	// Re-check after locking: the instance that held the lock before us
@@ -236,32 +269,61 @@ func (m *TokenManager) loadLocked(ctx context.Context, key, bad string, fetch Fe
 		m.sharedEvent()
 		return t, nil
 	}
-	return m.fetch(ctx, key, bad, fetch, st)
+	return m.fetch(ctx, key, bad, fetch, st, log)
 }
 
-func (m *TokenManager) fetch(ctx context.Context, key, bad string, fetch FetchFunc, st Storage) (Token, error) {
-	t, err := fetch(ctx, false)
+func (m *TokenManager) fetch(ctx context.Context, key, bad string, fetch FetchFunc, st Storage, log *zap.Logger) (Token, error) {
+	t, err := m.fetchOnce(ctx, key, fetch, false, log)
 	if err == nil && bad != "" && t.Value == bad {
 		// The provider still hands out the token it just rejected
 		// (stable_token without force_refresh): ask for a new one.
-		m.fetchEvent("ok")
-		t, err = fetch(ctx, true)
+		t, err = m.fetchOnce(ctx, key, fetch, true, log)
 	}
 	if err != nil {
-		m.fetchEvent("error")
 		return Token{}, err
 	}
-	m.fetchEvent("ok")
 	if t.Value == "" || !m.valid(t) {
+		log.Warn("the provider returned an empty or expired access token", zap.String("app_id", appIDOf(key)))
 		return Token{}, errors.New("provider returned an empty or expired token")
 	}
 	if st != nil {
-		if raw, err := json.Marshal(t); err == nil {
-			_ = st.Store(ctx, storageKey(key), raw)
+		raw, err := json.Marshal(t)
+		if err == nil {
+			err = st.Store(ctx, storageKey(key), raw)
+		}
+		if err != nil {
+			// Served from this instance's memory; the other instances
+			// fetch their own (the same one, in stable mode).
+			log.Warn("access token not stored; kept in memory only",
+				zap.String("app_id", appIDOf(key)), zap.Error(err))
 		}
 	}
 	m.remember(key, t)
 	return t, nil
+}
+
+// fetchOnce calls the provider once, counts the call and logs a failure:
+// one warning per failed fetch, with WeChat's errcode when it answered.
+func (m *TokenManager) fetchOnce(ctx context.Context, key string, fetch FetchFunc, force bool, log *zap.Logger) (Token, error) {
+	t, err := fetch(ctx, force)
+	if err == nil {
+		m.fetchEvent("ok")
+		return t, nil
+	}
+	m.fetchEvent("error")
+	fields := []zap.Field{zap.String("app_id", appIDOf(key)), zap.Bool("force_refresh", force)}
+	var te *TokenError
+	var ue *UpstreamError
+	switch {
+	case errors.As(err, &te):
+		fields = append(fields, zap.Int64("errcode", te.ErrCode), zap.String("errmsg", truncate(te.ErrMsg, 200)))
+	case errors.As(err, &ue):
+		fields = append(fields, zap.String("reason", ue.Reason))
+	default:
+		fields = append(fields, zap.Error(err))
+	}
+	log.Warn("access token could not be obtained", fields...)
+	return Token{}, err
 }
 
 func (m *TokenManager) fromStorage(ctx context.Context, st Storage, key string) (Token, bool) {
@@ -307,6 +369,23 @@ func (m *TokenManager) sharedEvent() {
 func TokenKey(endpoint, appid string) string {
 	sum := sha256.Sum256([]byte(endpoint))
 	return appid + "-" + hex.EncodeToString(sum[:8])
+}
+
+// appIDOf is the appid part of a key made by TokenKey (the whole key
+// otherwise), for logs.
+func appIDOf(key string) string {
+	if i := strings.LastIndexByte(key, '-'); i > 0 {
+		return key[:i]
+	}
+	return key
+}
+
+// truncate cuts s to at most n bytes, for logs of outside text.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return strings.ToValidUTF8(s[:n], "")
+	}
+	return s
 }
 
 // storageKey is where a token lives in the shared storage.
