@@ -510,7 +510,9 @@ func (x *wxpayEmu) refundQuery(c *wxpayCall) {
 	fields := map[string]string{
 		"transaction_id": o.transactionID, "out_trade_no": o.outTradeNo,
 		"total_fee": strconv.FormatInt(o.totalFee, 10), "cash_fee": strconv.FormatInt(o.totalFee, 10),
-		"refund_count": strconv.Itoa(len(o.refunds)), "total_refund_count": strconv.Itoa(len(o.refunds)),
+		// As in the refund notifications this emulator sends (sendRefund).
+		"settlement_total_fee": strconv.FormatInt(o.totalFee, 10),
+		"refund_count":         strconv.Itoa(len(o.refunds)), "total_refund_count": strconv.Itoa(len(o.refunds)),
 	}
 	var sum int64
 	for i, r := range o.refunds {

@@ -108,8 +108,9 @@ func TestWxpayFlow(t *testing.T) {
 				t.Fatalf("pay: %+v %v", res, err)
 			}
 			// The notification verifies as WeChat Pay's, with the merchant key.
-			v := &wxpay.NotifyVerifier{AppID: payAppID, MchID: payMchID, Key: payKey}
-			n, err := v.VerifyV2(sink.wait(t))
+			// Refund notifications are confirmed with this emulator's refund query.
+			v := &wxpay.NotifyVerifier{AppID: payAppID, MchID: payMchID, Key: payKey, Endpoint: srv.URL}
+			n, err := v.VerifyV2(ctx, sink.wait(t))
 			if err != nil {
 				t.Fatalf("notification: %v", err)
 			}
@@ -135,9 +136,14 @@ func TestWxpayFlow(t *testing.T) {
 			if err != nil || r["refund_fee"] != "100" || r["refund_id"] == "" {
 				t.Fatalf("refund: %v %v", r, err)
 			}
-			rn, err := v.VerifyV2(sink.wait(t))
+			rn, err := v.VerifyV2(ctx, sink.wait(t))
 			if err != nil || rn.Event.(*wxpay.NotifyRefund).RefundFee != 100 || rn.Event.(*wxpay.NotifyRefund).OutRefundNo != "R-1" {
-				t.Errorf("refund notification: %v %v", rn, err)
+				t.Fatalf("refund notification: %v %v", rn, err)
+			}
+			// Every field of the emulator's refund notification but
+			// refund_request_source is confirmed by its refund query.
+			if raw := rn.Event.(*wxpay.NotifyRefund).Raw; len(raw) != 12 || raw["successTime"] == nil || raw["settlementTotalFee"] != "101" {
+				t.Errorf("refund notification confirmed fields: %v", raw)
 			}
 			refund["out_refund_no"], refund["refund_fee"] = "R-2", "2"
 			if _, err := c.Call(ctx, wxpay.APIRefund, refund); !isBiz(err, "NOTENOUGH") {

@@ -70,14 +70,23 @@ type Notification struct {
 // NotifyVerifier checks WeChat Pay notifications (v2 payment and refund,
 // APIv3 TRANSACTION.* and REFUND.*) and normalises them. The zero value
 // refuses everything; set Key for v2, APIv3Key and PlatformKeys for v3.
+// A v2 refund notification is confirmed with WeChat Pay's refund query at
+// Endpoint before it is accepted.
 // It is safe for concurrent use once configured.
 type NotifyVerifier struct {
 	// AppID and MchID, when set, must match the notification's appid and
 	// mch_id / mchid (APIv3 refunds carry no appid: not checked there).
 	AppID string
 	MchID string
-	// Key is the APIv2 key: v2 sign check and refund req_info decryption.
+	// Key is the APIv2 key: v2 sign check, refund req_info decryption and
+	// the signature of the refund query that confirms a v2 refund.
 	Key string
+	// Endpoint is the WeChat Pay API host a v2 refund notification is
+	// confirmed at (/pay/refundquery; default DefaultEndpoint).
+	Endpoint string
+	// HTTP sends the refund query (default: a client with a 10 s timeout
+	// that follows no redirect). It should follow no redirect either.
+	HTTP *http.Client
 	// APIv3Key decrypts APIv3 resources (32 bytes).
 	APIv3Key string
 	// PlatformKeys finds the key a Wechatpay-Serial names.
@@ -111,7 +120,7 @@ func (v *NotifyVerifier) Verify(ctx context.Context, header http.Header, body []
 	if DetectNotifyVersion(header, body) == NotifyV3 {
 		return v.VerifyV3(ctx, header, body)
 	}
-	return v.VerifyV2(body)
+	return v.VerifyV2(ctx, body)
 }
 
 func (v *NotifyVerifier) now() time.Time {

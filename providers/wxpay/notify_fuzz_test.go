@@ -71,7 +71,11 @@ func FuzzNotifyVerify(f *testing.F) {
 	hp := ntV2PaymentParams()
 	hp["sign_type"] = "HMAC-SHA256"
 	addSeed(http.Header{}, ntSignedV2(f, hp, ntTestV2Key, "HMAC-SHA256"))
-	inner := `<root><out_refund_no><![CDATA[R1]]></out_refund_no><out_trade_no>T1</out_trade_no><total_fee>6</total_fee><refund_fee>6</refund_fee><refund_status>SUCCESS</refund_status></root>`
+	refund := map[string]string{"out_refund_no": "R1", "refund_id": "5000R1", "out_trade_no": "T1", "transaction_id": "4200T1",
+		"total_fee": "6", "refund_fee": "6", "refund_status": "SUCCESS"}
+	q := newNtRefundQuery(f, ntTestV2Key, refund)
+	v.Endpoint = q.srv.URL
+	inner := `<root><out_refund_no><![CDATA[R1]]></out_refund_no><refund_id>5000R1</refund_id><out_trade_no>T1</out_trade_no><transaction_id>4200T1</transaction_id><total_fee>6</total_fee><refund_fee>6</refund_fee><refund_status>SUCCESS</refund_status></root>`
 	reqInfo, err := signing.EncryptWxpayRefundReqInfo([]byte(inner), ntTestV2Key)
 	if err != nil {
 		f.Fatal(err)

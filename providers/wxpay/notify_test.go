@@ -38,19 +38,19 @@ func TestNotifyV2SignVector(t *testing.T) {
 		p["sign"] = tc.sign
 		// The vector is a request, not a notification: the signature must
 		// pass and the missing return_code be the refusal.
-		_, err := v.VerifyV2(ntV2XML(p))
+		_, err := v.VerifyV2(ntBg, ntV2XML(p))
 		if got := ntCheckOf(err); got != wxpay.CheckMalformed || !strings.Contains(err.Error(), "return_code") {
 			t.Errorf("%s vector: got %v, want a signature that verifies and a malformed refusal", tc.signType, err)
 		}
 		// Lowercase hex is accepted (WeChat Pay compares case-insensitively).
 		p["sign"] = strings.ToLower(tc.sign)
-		if _, err := v.VerifyV2(ntV2XML(p)); ntCheckOf(err) != wxpay.CheckMalformed {
+		if _, err := v.VerifyV2(ntBg, ntV2XML(p)); ntCheckOf(err) != wxpay.CheckMalformed {
 			t.Errorf("%s vector, lowercase: %v", tc.signType, err)
 		}
 		// One field changed.
 		p["sign"] = tc.sign
 		p["body"] = "test2"
-		if _, err := v.VerifyV2(ntV2XML(p)); ntCheckOf(err) != wxpay.CheckSignature {
+		if _, err := v.VerifyV2(ntBg, ntV2XML(p)); ntCheckOf(err) != wxpay.CheckSignature {
 			t.Errorf("%s vector tampered: got %v, want signature", tc.signType, err)
 		}
 	}
@@ -63,7 +63,7 @@ func TestNotifyV2Payment(t *testing.T) {
 		if st != "" {
 			p["sign_type"] = st
 		}
-		n, err := v.VerifyV2(ntSignedV2(t, p, ntTestV2Key, st))
+		n, err := v.VerifyV2(ntBg, ntSignedV2(t, p, ntTestV2Key, st))
 		if err != nil {
 			t.Fatalf("sign_type %q: %v", st, err)
 		}
@@ -94,10 +94,10 @@ func TestNotifyV2Payment(t *testing.T) {
 func TestNotifyV2HMACWithoutSignType(t *testing.T) {
 	v := &wxpay.NotifyVerifier{Key: ntTestV2Key}
 	p := ntV2PaymentParams()
-	if _, err := v.VerifyV2(ntSignedV2(t, p, ntTestV2Key, "HMAC-SHA256")); err != nil {
+	if _, err := v.VerifyV2(ntBg, ntSignedV2(t, p, ntTestV2Key, "HMAC-SHA256")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.VerifyV2(ntSignedV2(t, p, "another key", "HMAC-SHA256")); ntCheckOf(err) != wxpay.CheckSignature {
+	if _, err := v.VerifyV2(ntBg, ntSignedV2(t, p, "another key", "HMAC-SHA256")); ntCheckOf(err) != wxpay.CheckSignature {
 		t.Fatalf("wrong key: %v", err)
 	}
 }
@@ -141,13 +141,13 @@ func TestNotifyV2PaymentRefused(t *testing.T) {
 		{"json to v2", []byte(`{"a":1}`), v, wxpay.CheckMalformed},
 	}
 	for _, tc := range cases {
-		n, err := tc.v.VerifyV2(tc.body)
+		n, err := tc.v.VerifyV2(ntBg, tc.body)
 		if n != nil || ntCheckOf(err) != tc.check {
 			t.Errorf("%s: got %v, want check %s", tc.name, err, tc.check)
 		}
 	}
 	// The merchant check is skipped when nothing is configured.
-	if _, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(ntSignedV2(t, with("appid", "wx0000000000000000"), ntTestV2Key, "")); err != nil {
+	if _, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(ntBg, ntSignedV2(t, with("appid", "wx0000000000000000"), ntTestV2Key, "")); err != nil {
 		t.Errorf("no merchant configured: %v", err)
 	}
 }
@@ -156,7 +156,7 @@ func TestNotifyV2PaymentResultFail(t *testing.T) {
 	p := ntV2PaymentParams()
 	p["result_code"] = "FAIL"
 	p["err_code"] = "SYSTEMERROR"
-	n, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(ntSignedV2(t, p, ntTestV2Key, ""))
+	n, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(ntBg, ntSignedV2(t, p, ntTestV2Key, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,10 +186,17 @@ func ntRefundXML(reqInfo string, extra map[string]string) []byte {
 func TestNotifyV2RefundVector(t *testing.T) {
 	vec, _ := loadVectors(t)
 	rv := vec.WxpayV2RefundReqInfo
-	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: rv.Key}
-	n, err := v.VerifyV2(ntRefundXML(rv.ReqInfo, nil))
+	q := newNtRefundQuery(t, rv.Key, ntVectorRefund(t))
+	v := q.verifier(ntTestMchID)
+	v.AppID = ntTestAppID
+	n, err := v.VerifyV2(ntBg, ntRefundXML(rv.ReqInfo, nil))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The refund was confirmed with the refund query, by out_refund_no,
+	// for the configured merchant.
+	if q.calls != 1 || q.last["out_refund_no"] != "50fd012ed1b311e7af7800163e32c503" || q.last["mch_id"] != ntTestMchID || q.last["appid"] != ntTestAppID {
+		t.Errorf("refund query: %d calls, last %v", q.calls, q.last)
 	}
 	if n.Kind != wxpay.NotifyRefundKind {
 		t.Fatalf("kind %s", n.Kind)
@@ -205,8 +212,13 @@ func TestNotifyV2RefundVector(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("event\n got %+v\nwant %+v", got, want)
 	}
-	if e.Raw["successTime"] != "2017-11-25 15:36:17" || e.Raw["refundRequestSource"] != "API" {
+	if e.Raw["successTime"] != "2017-11-25 15:36:17" || e.Raw["refundId"] != "50000404922017112502468056157" {
 		t.Errorf("raw %v", e.Raw)
+	}
+	// refund_request_source is not in a refund query answer: unconfirmed,
+	// not forwarded.
+	if _, ok := e.Raw["refundRequestSource"]; ok {
+		t.Errorf("raw holds a field the refund query did not confirm: %v", e.Raw)
 	}
 	// The outer fields are not signed in a refund notification: not in raw.
 	for _, k := range []string{"appId", "mchId", "returnCode", "nonceStr"} {
@@ -234,11 +246,26 @@ func TestNotifyV2RefundVector(t *testing.T) {
 		{"wrong mch_id", ntRefundXML(ct, map[string]string{"mch_id": "1"}), rv.Key, wxpay.CheckMerchant},
 		{"return_code FAIL", ntRefundXML(ct, map[string]string{"return_code": "FAIL"}), rv.Key, wxpay.CheckMalformed},
 	} {
-		v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: tc.key}
-		if n, err := v.VerifyV2(tc.body); n != nil || ntCheckOf(err) != tc.check {
+		v := q.verifier(ntTestMchID)
+		v.AppID, v.Key = ntTestAppID, tc.key
+		if n, err := v.VerifyV2(ntBg, tc.body); n != nil || ntCheckOf(err) != tc.check {
 			t.Errorf("%s: got %v, want %s", tc.name, err, tc.check)
 		}
 	}
+	if q.calls != 1 {
+		t.Errorf("%d refund queries for notifications refused before the query", q.calls-1)
+	}
+}
+
+// ntVectorRefund is the published refund vector's req_info fields.
+func ntVectorRefund(tb testing.TB) map[string]string {
+	tb.Helper()
+	vec, _ := loadVectors(tb)
+	m, err := wxpay.ParseNotifyXML([]byte(vec.WxpayV2RefundReqInfo.Plaintext), "root")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }
 
 // A req_info that decrypts but holds a hostile document is refused too.
@@ -252,7 +279,7 @@ func TestNotifyV2RefundInnerXML(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(ntRefundXML(ct, nil))
+		_, err = newNtRefundQuery(t, ntTestV2Key).verifier(ntTestMchID).VerifyV2(ntBg, ntRefundXML(ct, nil))
 		want := wxpay.CheckDecrypt
 		if name == "no amounts" {
 			want = wxpay.CheckMalformed
@@ -340,7 +367,7 @@ func ntManyFields(n int) string {
 func TestNotifyV2DoctypeRefused(t *testing.T) {
 	good := ntSignedV2(t, ntV2PaymentParams(), ntTestV2Key, "")
 	body := append([]byte(`<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY e "1">]>`), good...)
-	if _, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(body); ntCheckOf(err) != wxpay.CheckMalformed {
+	if _, err := (&wxpay.NotifyVerifier{Key: ntTestV2Key}).VerifyV2(ntBg, body); ntCheckOf(err) != wxpay.CheckMalformed {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -648,7 +675,7 @@ func TestNotifyErrorsCarryNoSecrets(t *testing.T) {
 	p := ntV2PaymentParams()
 	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: ntTestV2Key, APIv3Key: ntTestAPIv3Key}
 	for _, body := range [][]byte{ntSignedV2(t, p, "wrong", ""), ntV2XML(p), ntRefundXML("AAAA", nil)} {
-		_, err := v.VerifyV2(body)
+		_, err := v.VerifyV2(ntBg, body)
 		if err == nil || strings.Contains(err.Error(), ntTestV2Key) || strings.Contains(err.Error(), ntTestAPIv3Key) {
 			t.Errorf("%v", err)
 		}

@@ -1,6 +1,7 @@
 package wxpay
 
 import (
+	"context"
 	"errors"
 
 	"github.com/caddy-unicloud/unicloud/providers/payevent"
@@ -10,9 +11,11 @@ import (
 // VerifyV2 checks a WeChat Pay v2 notification, given the exact bytes of its
 // XML body: a payment result (signed with the APIv2 key, MD5 or the
 // sign_type it names) or a refund result (req_info, decrypted with the
-// APIv2 key). Checks in order: the document is readable, the signature (or,
-// for refunds, the decryption), the merchant identity.
-func (v *NotifyVerifier) VerifyV2(body []byte) (*Notification, error) {
+// APIv2 key, then confirmed with the refund query). Checks in order: the
+// document is readable, the signature (or, for refunds, the decryption),
+// the merchant identity, and for refunds the refund query. Fields with
+// empty values, which WeChat Pay does not sign, are dropped first.
+func (v *NotifyVerifier) VerifyV2(ctx context.Context, body []byte) (*Notification, error) {
 	params, err := ParseNotifyXML(body, "xml")
 	if err != nil {
 		return nil, &NotifyError{Provider: "wxpay", Check: CheckMalformed, Err: err}
@@ -20,8 +23,12 @@ func (v *NotifyVerifier) VerifyV2(body []byte) (*Notification, error) {
 	if v.Key == "" {
 		return nil, refuse(CheckSignature, "v2 notification, but no APIv2 key is configured")
 	}
-	if _, ok := params["req_info"]; ok {
-		return v.verifyV2Refund(params)
+	// An empty req_info is still a refund notification (that does not
+	// decrypt), not a payment result without a sign.
+	_, refund := params["req_info"]
+	dropEmpty(params)
+	if refund {
+		return v.verifyV2Refund(ctx, params)
 	}
 	return v.verifyV2Payment(params)
 }
@@ -103,73 +110,98 @@ func (v *NotifyVerifier) verifyV2Payment(params map[string]string) (*Notificatio
 	}, nil
 }
 
-func (v *NotifyVerifier) verifyV2Refund(params map[string]string) (*Notification, error) {
-	// A refund notification is not signed: req_info is its authentication.
-	// It decrypts (with strict PKCS#7 padding) and holds a readable <root>
-	// only when it was encrypted with this merchant's APIv2 key.
+func (v *NotifyVerifier) verifyV2Refund(ctx context.Context, params map[string]string) (*Notification, error) {
+	// A refund notification is not signed: req_info is only encrypted
+	// (AES-256-ECB, no MAC). It decrypts (with strict PKCS#7 padding) and
+	// holds a readable <root> only when it was encrypted with this
+	// merchant's APIv2 key — but its blocks can be rearranged without the
+	// key, so what it says is confirmed with the refund query below.
 	plain, err := signing.DecryptWxpayRefundReqInfo(params["req_info"], v.Key)
 	if err != nil {
 		return nil, refuse(CheckDecrypt, "req_info does not decrypt with the APIv2 key")
 	}
 	inner, err := ParseNotifyXML(plain, "root")
+	if errors.Is(err, errXMLDuplicate) {
+		return nil, refuse(CheckMalformed, "req_info: %v", err)
+	}
 	if err != nil {
 		return nil, refuse(CheckDecrypt, "req_info does not decrypt to a refund: %v", err)
 	}
+	dropEmpty(inner)
 	if err := v.checkV2Merchant(params); err != nil {
 		return nil, err
 	}
 	if params["return_code"] != "SUCCESS" {
 		return nil, refuse(CheckMalformed, "return_code is not SUCCESS")
 	}
-	if inner["out_refund_no"] == "" && inner["refund_id"] == "" {
-		return nil, refuse(CheckMalformed, "req_info has neither out_refund_no nor refund_id")
+	if inner["out_refund_no"] == "" {
+		return nil, refuse(CheckMalformed, "req_info has no out_refund_no")
 	}
-	total, err := parseFen("total_fee", inner["total_fee"])
+	for _, f := range []string{"total_fee", "refund_fee"} {
+		if _, err := parseFen(f, inner[f]); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []string{"settlement_total_fee", "settlement_refund_fee"} {
+		if _, err := parseOptionalFen(f, inner[f]); err != nil {
+			return nil, err
+		}
+	}
+
+	confirmed, answer, err := v.confirmV2Refund(ctx, params, inner)
 	if err != nil {
 		return nil, err
 	}
-	refund, err := parseFen("refund_fee", inner["refund_fee"])
-	if err != nil {
-		return nil, err
-	}
+	// From here on only the confirmed fields are used.
+	total, _ := parseFen("total_fee", confirmed["total_fee"])
+	refund, _ := parseFen("refund_fee", confirmed["refund_fee"])
 	// settlement_total_fee is sent only when a non-recharge coupon was used
 	// (it is the order amount minus that coupon): absent, it is total_fee.
-	settlementTotal, settlementRefund := total, refund
-	if inner["settlement_total_fee"] != "" {
-		if settlementTotal, err = parseFen("settlement_total_fee", inner["settlement_total_fee"]); err != nil {
-			return nil, err
-		}
+	// One the notification lacks is taken from the (signed) query answer.
+	settlementTotal, err := settlementFee("settlement_total_fee", confirmed, answer, "settlement_total_fee", total)
+	if err != nil {
+		return nil, err
 	}
-	if inner["settlement_refund_fee"] != "" {
-		if settlementRefund, err = parseFen("settlement_refund_fee", inner["settlement_refund_fee"]); err != nil {
-			return nil, err
-		}
+	settlementRefund, err := settlementFee("settlement_refund_fee", confirmed, nil, "", refund)
+	if err != nil {
+		return nil, err
 	}
-	// raw: the decrypted fields only. The outer ones (appid, mch_id,
-	// return_code…) are not signed in a refund notification: anyone
-	// replaying a req_info could set them, so a backend must not take them
-	// as verified.
-	merged := inner
+	// raw: the confirmed decrypted fields only. The outer ones (appid,
+	// mch_id, return_code…) are not signed in a refund notification, and
+	// the req_info fields the query does not return (refund_request_source)
+	// cannot be confirmed: a backend must not take them as verified.
 	return &Notification{
 		Version: NotifyV2,
 		Kind:    NotifyRefundKind,
 		Event: &NotifyRefund{
 			Provider:            "wxpay",
 			Type:                NotifyRefundKind,
-			OutTradeNo:          inner["out_trade_no"],
-			TransactionID:       inner["transaction_id"],
-			OutRefundNo:         inner["out_refund_no"],
-			RefundID:            inner["refund_id"],
+			OutTradeNo:          confirmed["out_trade_no"],
+			TransactionID:       confirmed["transaction_id"],
+			OutRefundNo:         confirmed["out_refund_no"],
+			RefundID:            confirmed["refund_id"],
 			TotalFee:            total,
 			RefundFee:           refund,
 			SettlementTotalFee:  settlementTotal,
 			SettlementRefundFee: settlementRefund,
-			RefundStatus:        inner["refund_status"],
-			RefundAccount:       inner["refund_account"],
-			RefundRecvAccout:    inner["refund_recv_accout"],
-			Raw:                 rawV2(merged),
+			RefundStatus:        confirmed["refund_status"],
+			RefundAccount:       confirmed["refund_account"],
+			RefundRecvAccout:    confirmed["refund_recv_accout"],
+			Raw:                 rawV2(confirmed),
 		},
 	}, nil
+}
+
+// settlementFee is a confirmed settlement amount, else the query answer's
+// field (when given), else def.
+func settlementFee(field string, confirmed, answer map[string]string, answerField string, def int64) (int64, error) {
+	if s, ok := confirmed[field]; ok {
+		return parseFen(field, s)
+	}
+	if s, ok := answer[answerField]; ok && answerField != "" {
+		return parseFen(field, s)
+	}
+	return def, nil
 }
 
 // rawV2 is the raw member of a v2 event: every field camelCased, sign

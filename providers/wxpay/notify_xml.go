@@ -15,6 +15,9 @@ const (
 	maxNotifyXMLFields = 200
 )
 
+// errXMLDuplicate is a field that appears more than once.
+var errXMLDuplicate = errors.New("xml: a field appears twice")
+
 // ParseNotifyXML reads a WeChat Pay v2 XML document from the bytes received:
 // one root element named root holding flat child elements whose text (plain
 // or CDATA) is returned by element name, exactly as sent (no trimming).
@@ -79,7 +82,7 @@ func ParseNotifyXML(data []byte, root string) (map[string]string, error) {
 				rootSeen = true
 			case 1:
 				if _, dup := fields[t.Name.Local]; dup {
-					return nil, fmt.Errorf("xml: field %s appears twice", shortID(t.Name.Local))
+					return nil, fmt.Errorf("%w: %s", errXMLDuplicate, shortID(t.Name.Local))
 				}
 				if len(fields) >= maxNotifyXMLFields {
 					return nil, errors.New("xml: too many fields")
