@@ -22,7 +22,15 @@ func init() {
 //		token_ttl   <duration>                     # default 7200s
 //		token_grace <duration>                     # default 5m
 //		latency     <duration>                     # default none
+//		wxpay_merchant <mch_id> <APIv2 key> [require_cert]   # repeatable
 //		wxpay_v3_merchant <mchid> <APIv3 key> <merchant public key or cert> [<PUB_KEY_ID_…> <platform private key>]
+//		alipay_app <app_id> <app public key> [<alipay private key>]   # repeatable
+//		allow_remote                               # serve non-loopback clients too (default: 403)
+//	}
+//
+//	unicloud_emulator [<matcher>] {
+//		backend        # a demo backend instead: logs each request's body and X-Unicloud-* headers, answers 204
+//		[allow_remote]
 //	}
 func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	e := new(emulator.Handler)
@@ -48,6 +56,15 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 				return nil, h.Errf("%s %s given twice", dir, args[0])
 			}
 			(*apps)[args[0]] = args[1]
+		case "allow_remote", "backend":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			if dir == "backend" {
+				e.Backend = true
+			} else {
+				e.AllowRemote = true
+			}
 		case "token_ttl", "token_grace", "latency":
 			if !h.NextArg() {
 				return nil, h.ArgErr()

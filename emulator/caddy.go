@@ -5,10 +5,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 // Handler is the unicloud_emulator HTTP handler: a terminal handler that
@@ -17,11 +22,28 @@ import (
 //
 // Its state (tokens, sessions, media, counters) survives config reloads
 // that keep the same configuration.
+//
+// It answers loopback clients only (its hooks pay orders and send
+// notifications): a site address such as http://127.0.0.1:9100 is only a
+// Host matcher, and the listener binds every interface unless the site has
+// `bind 127.0.0.1`.
 type Handler struct {
 	Config
 
-	key string
-	srv *Server
+	// AllowRemote serves clients that are not on a loopback address too
+	// (a test network with the emulator on another machine). Default: off,
+	// such clients get 403.
+	AllowRemote bool `json:"allow_remote,omitempty"`
+
+	// Backend makes the handler a demo backend instead of an emulator: it
+	// logs each request it receives (the body and the X-Unicloud-* headers,
+	// as one INFO line) and answers 204. Behind unicloud_payment_notify it
+	// shows the verified notifications. No other option goes with it.
+	Backend bool `json:"backend,omitempty"`
+
+	key    string
+	srv    *Server
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -42,6 +64,10 @@ func (pooledServer) Destruct() error { return nil }
 // Provision replaces placeholders ({env.*}, {file.*}) in appids and
 // secrets and takes the Server of this configuration.
 func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.Backend {
+		return nil
+	}
 	repl := caddy.NewReplacer()
 	replaceAll := func(apps map[string]string) map[string]string {
 		if apps == nil {
@@ -76,6 +102,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // Validate checks the configured apps and durations.
 func (h *Handler) Validate() error {
+	if h.Backend {
+		if h.WeixinApps != nil || h.WeixinOfficialAccounts != nil || h.TokenTTL != 0 || h.TokenGrace != 0 ||
+			h.Latency != 0 || h.WxpayMerchants != nil || h.AlipayApps != nil || h.WxpayV3Merchants != nil {
+			return fmt.Errorf("unicloud_emulator: backend takes no other option (give the demo backend its own site)")
+		}
+		return nil
+	}
 	for _, apps := range []map[string]string{h.srv.cfg.WeixinApps, h.srv.cfg.WeixinOfficialAccounts} {
 		for id, secret := range apps {
 			if id == "" || secret == "" {
@@ -108,8 +141,73 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP answers the request; it never calls next.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if !h.AllowRemote && !fromLoopback(r) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "unicloud_emulator answers loopback clients only, and this request came from "+remoteIP(r)+
+			": call it on 127.0.0.1, or set allow_remote to serve other clients\n")
+		return nil
+	}
+	if h.Backend {
+		h.serveBackend(w, r)
+		return nil
+	}
 	h.srv.ServeHTTP(w, r)
 	return nil
+}
+
+// fromLoopback reports whether the request's connection comes from a
+// loopback address (or a Unix socket, local by nature).
+func fromLoopback(r *http.Request) bool {
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && strings.HasPrefix(la.Network(), "unix") {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	return ap.Addr().Unmap().IsLoopback()
+}
+
+// remoteIP is the client's address without its port, for the 403 text.
+func remoteIP(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return "an unknown address"
+}
+
+// maxBackendBody bounds what the demo backend reads and logs: a
+// notification is far smaller (unicloud_payment_notify's max_body defaults
+// to 64KiB).
+const maxBackendBody = 1 << 20
+
+// serveBackend logs one received request as an INFO line and answers 204:
+// what a backend behind unicloud_payment_notify would save.
+func (h *Handler) serveBackend(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBackendBody))
+	if err != nil {
+		http.Error(w, "unicloud_emulator backend: unreadable body (at most 1MiB): "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	headers := map[string]string{}
+	for name, vals := range r.Header {
+		if strings.HasPrefix(name, "X-Unicloud-") {
+			headers[name] = strings.Join(vals, ", ")
+		}
+	}
+	fields := []zap.Field{
+		zap.String("method", r.Method),
+		zap.String("uri", r.RequestURI),
+		zap.Any("headers", headers),
+	}
+	if json.Valid(body) {
+		fields = append(fields, zap.Reflect("body", json.RawMessage(body)))
+	} else {
+		fields = append(fields, zap.String("body", string(body)))
+	}
+	h.logger.Info("backend received", fields...)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // Server returns the emulator behind the handler (nil before Provision),
