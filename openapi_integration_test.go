@@ -185,9 +185,10 @@ func (a answer) str(key string) string {
 func TestOpenAPIAuthAndSession(t *testing.T) {
 	g := startGateway(t, "")
 
-	// Three spellings of the login code, two spellings of the path.
+	// Three spellings of the login code, two spellings of the path. A code
+	// works once: login-1.b is the same emulated user's next login.
 	var openid string
-	for i, body := range []map[string]any{{"code": "login-1"}, {"jsCode": "login-1"}, {"js_code": "login-1"}} {
+	for i, body := range []map[string]any{{"code": "login-1"}, {"jsCode": "login-1.b"}, {"js_code": "login-1.c"}} {
 		path := "/wx/auth/code2Session"
 		if i == 1 {
 			path = "/wx/auth.code2Session"
@@ -202,10 +203,15 @@ func TestOpenAPIAuthAndSession(t *testing.T) {
 		if bytes.Contains(a.raw, []byte("session_key")) {
 			t.Fatalf("session_key in answer: %s", a.raw)
 		}
+		if openid != "" && a.str("openid") != openid {
+			t.Fatalf("the same user logged in as %q, then %q", openid, a.str("openid"))
+		}
 		openid = a.str("openid")
 	}
+	// A code used once is WeChat's 40163, passed on.
+	g.post("/wx/auth/code2Session", map[string]any{"code": "login-1"}).expect(t, 200, 40163)
 	// The alias and GET with a query string.
-	a := g.do(http.MethodGet, "/wx/auth/getOpenid?code=login-1", "", nil, nil).expect(t, 200, 0)
+	a := g.do(http.MethodGet, "/wx/auth/getOpenid?code=login-1.d", "", nil, nil).expect(t, 200, 0)
 	if a.str("openid") != openid {
 		t.Fatalf("getOpenid gave %q, code2Session %q", a.str("openid"), openid)
 	}
@@ -251,12 +257,14 @@ func TestOpenAPIExposeSessionKey(t *testing.T) {
 
 func TestOpenAPICatalogFamilies(t *testing.T) {
 	g := startGateway(t, "")
+	// Messages go to users who logged in (WeChat answers 40003 otherwise).
+	user := g.post("/wx/auth/code2Session", map[string]any{"code": "catalog-user"}).expect(t, 200, 0).str("openid")
 	cases := []struct {
 		api   string
 		body  map[string]any
 		field string // a camelCase field the answer must have
 	}{
-		{"auth/getPaidUnionId", map[string]any{"openid": "o-user", "transactionId": "420000"}, "unionid"},
+		{"auth/getPaidUnionId", map[string]any{"openid": user, "transactionId": "420000"}, "unionid"},
 		{"analysis/getDailyRetain", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "refDate"},
 		{"analysis/getMonthlyRetain", map[string]any{"begin_date": "20240101", "end_date": "20240131"}, "refDate"},
 		{"analysis/getWeeklyRetain", map[string]any{"beginDate": "20240101", "endDate": "20240107"}, "refDate"},
@@ -267,14 +275,14 @@ func TestOpenAPICatalogFamilies(t *testing.T) {
 		{"analysis/getUserPortrait", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "refDate"},
 		{"analysis/getVisitDistribution", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "list"},
 		{"analysis/getVisitPage", map[string]any{"beginDate": "20240101", "endDate": "20240101"}, "list"},
-		{"customerServiceMessage/send", map[string]any{"touser": "o-user", "msgtype": "text", "text": map[string]any{"content": "hi"}}, "errMsg"},
-		{"customerServiceMessage/setTyping", map[string]any{"touser": "o-user", "command": "Typing"}, "errMsg"},
+		{"customerServiceMessage/send", map[string]any{"touser": user, "msgtype": "text", "text": map[string]any{"content": "hi"}}, "errMsg"},
+		{"customerServiceMessage/setTyping", map[string]any{"touser": user, "command": "Typing"}, "errMsg"},
 		{"phoneNumber/getPhoneNumber", map[string]any{"code": "phone-code"}, "phoneInfo"},
 		{"urlscheme/generate", map[string]any{"jumpWxa": map[string]any{"path": "pages/index/index"}, "isExpire": false}, "openlink"},
 		{"urllink/generate", map[string]any{"path": "pages/index/index", "query": "a=1"}, "urlLink"},
-		{"security/msgSecCheck", map[string]any{"content": "hello", "version": 2, "scene": 2, "openid": "o-user"}, "result"},
-		{"subscribeMessage/send", map[string]any{"touser": "o-user", "templateId": "tpl", "data": map[string]any{"thing1": map[string]any{"value": "x"}}}, "errMsg"},
-		{"uniformMessage/send", map[string]any{"touser": "o-user", "templateId": "tpl", "url": "https://example.com", "data": map[string]any{"keyword1": map[string]any{"value": "x"}}}, "errMsg"},
+		{"security/msgSecCheck", map[string]any{"content": "hello", "version": 2, "scene": 2, "openid": user}, "result"},
+		{"subscribeMessage/send", map[string]any{"touser": user, "templateId": "tpl", "data": map[string]any{"thing1": map[string]any{"value": "x"}}}, "errMsg"},
+		{"uniformMessage/send", map[string]any{"touser": user, "templateId": "tpl", "url": "https://example.com", "data": map[string]any{"keyword1": map[string]any{"value": "x"}}}, "errMsg"},
 		{"h5/templateMessage/send", map[string]any{"touser": "o-oa-user", "templateId": "tpl", "data": map[string]any{"keyword1": map[string]any{"value": "x"}}}, "errMsg"},
 		{"livebroadcast/getLiveInfo", map[string]any{"pageIndex": 2, "pageSize": 5}, "roomInfo"},
 		{"img/aiCrop", map[string]any{"imgUrl": "https://example.com/a.png"}, "results"},
@@ -330,9 +338,13 @@ func TestOpenAPICatalogFamilies(t *testing.T) {
 	if mp["appid"] != testH5AppID || mp["template_id"] != "tpl" {
 		t.Errorf("uniform_send got %v", sent)
 	}
+	// To an openid that never logged in: WeChat's 40003, passed on.
+	g.post("/wx/subscribeMessage/send", map[string]any{
+		"touser": "oNeverLoggedIn", "templateId": "tpl", "data": map[string]any{"thing1": map[string]any{"value": "x"}},
+	}).expect(t, 200, 40003)
 	// Template data keys are the caller's own: never converted.
 	a = g.post("/wx/subscribeMessage/send", map[string]any{
-		"touser": "o-user", "templateId": "tpl", "miniprogramState": "formal",
+		"touser": user, "templateId": "tpl", "miniprogramState": "formal",
 		"data": map[string]any{"thing1": map[string]any{"value": "x"}, "characterString2": map[string]any{"value": "y"}},
 	}).expect(t, 200, 0)
 	_ = a

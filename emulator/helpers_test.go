@@ -161,6 +161,5 @@ func classicToken(t *testing.T, s *Server, appid, secret string) string {
 // probe calls a token-protected API with tok and returns its errcode.
 func probe(t *testing.T, s *Server, tok string) int {
 	t.Helper()
-	return errcode(postJSON(t, s, "/cgi-bin/message/custom/typing?access_token="+url.QueryEscape(tok),
-		map[string]any{"touser": "oUser", "command": "Typing"}))
+	return errcode(postJSON(t, s, "/wxa/msg_sec_check?access_token="+url.QueryEscape(tok), map[string]any{"content": "hi"}))
 }

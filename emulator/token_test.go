@@ -235,7 +235,7 @@ func TestConcurrentCalls(t *testing.T) {
 				json.Unmarshal(w.Body.Bytes(), &tok)
 				do(s, http.MethodPost, "/cgi-bin/message/custom/typing?access_token="+tok.AccessToken,
 					strings.NewReader(`{"touser":"o","command":"Typing"}`), "application/json")
-				do(s, http.MethodGet, "/sns/jscode2session?appid="+testApp+"&secret="+testSecret+"&js_code=user"+strconv.Itoa(i), nil, "")
+				do(s, http.MethodGet, "/sns/jscode2session?appid="+testApp+"&secret="+testSecret+"&js_code=user"+strconv.Itoa(i)+"."+strconv.Itoa(j), nil, "")
 				switch j % 7 {
 				case 0:
 					s.ExpireTokens(testApp)

@@ -19,13 +19,14 @@ func init() { registerProvider("weixin", newWeixin) }
 type weixin struct {
 	s *Server
 
-	mu       sync.Mutex
-	tokens   map[string]*wxToken     // token → its state
-	current  map[tokenSlot]string    // the token an endpoint hands out now
-	issues   map[string]*TokenIssues // appid → token answers
-	sessions map[string]wxSession    // appid+"\x00"+openid → session
-	media    map[string]*wxMedia     // media_id → upload
-	msgid    int64
+	mu        sync.Mutex
+	tokens    map[string]*wxToken     // token → its state
+	current   map[tokenSlot]string    // the token an endpoint hands out now
+	issues    map[string]*TokenIssues // appid → token answers
+	sessions  map[string]wxSession    // appid+"\x00"+openid → session
+	usedCodes map[string]time.Time    // appid+"\x00"+js_code → when code2Session took it
+	media     map[string]*wxMedia     // media_id → upload
+	msgid     int64
 }
 
 type tokenKind int
@@ -64,6 +65,7 @@ type wxMedia struct {
 // Limits that keep a long-running emulator's memory bounded.
 const (
 	maxSessions  = 10000
+	maxUsedCodes = 100000
 	maxMedia     = 256
 	mediaTTL     = 3 * 24 * time.Hour // temporary media live three days on WeChat
 	maxJSONBody  = 2 << 20
@@ -72,13 +74,14 @@ const (
 
 func newWeixin(s *Server) provider {
 	return &weixin{
-		s:        s,
-		tokens:   map[string]*wxToken{},
-		current:  map[tokenSlot]string{},
-		issues:   map[string]*TokenIssues{},
-		sessions: map[string]wxSession{},
-		media:    map[string]*wxMedia{},
-		msgid:    1_000_000_000_000_000,
+		s:         s,
+		tokens:    map[string]*wxToken{},
+		current:   map[tokenSlot]string{},
+		issues:    map[string]*TokenIssues{},
+		sessions:  map[string]wxSession{},
+		usedCodes: map[string]time.Time{},
+		media:     map[string]*wxMedia{},
+		msgid:     1_000_000_000_000_000,
 	}
 }
 

@@ -17,10 +17,12 @@ import (
 	"time"
 )
 
-// code2Session is GET /sns/jscode2session. Any js_code works but two:
-// "invalid" (40029) and "used" (40163). The openid is derived from appid and
-// code, the unionid from the code; the session key is random, one per openid,
-// and remembered (see EncryptedPhoneData).
+// code2Session is GET /sns/jscode2session. Any js_code works, once (a
+// second use is 40163, as on WeChat), but "invalid" (40029) and "used"
+// (40163). The openid is derived from appid and the code up to its first
+// "." (so "alice.1" and "alice.2" log the same user in twice), the unionid
+// from that part too; the session key is random, one per openid, and
+// remembered (see EncryptedPhoneData).
 func (x *weixin) code2Session(c *wxCall) {
 	q := c.r.URL.Query()
 	appid := q.Get("appid")
@@ -44,10 +46,47 @@ func (x *weixin) code2Session(c *wxCall) {
 	case "used":
 		c.fail(40163, "code been used")
 	default:
-		openid := userID("openid", appid, code)
-		sess := x.session(appid, openid, userID("unionid", code))
+		if !x.useCode(appid, code) {
+			c.fail(40163, "code been used")
+			return
+		}
+		user, _, _ := strings.Cut(code, ".")
+		openid := userID("openid", appid, user)
+		sess := x.session(appid, openid, userID("unionid", user))
 		c.ok(map[string]any{"openid": openid, "session_key": sess.sessionKey, "unionid": sess.unionid})
 	}
+}
+
+// codeLife is how long WeChat's login codes live; a used code is
+// remembered at least this long.
+const codeLife = 5 * time.Minute
+
+// useCode marks appid's login code used; false if it was already.
+func (x *weixin) useCode(appid, code string) bool {
+	k := appid + "\x00" + code
+	now := x.s.now()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if _, used := x.usedCodes[k]; used {
+		return false
+	}
+	if len(x.usedCodes) >= maxUsedCodes {
+		// Forget the codes past their life first (WeChat would refuse
+		// them as expired anyway), then any.
+		for old, at := range x.usedCodes {
+			if now.Sub(at) > codeLife {
+				delete(x.usedCodes, old)
+			}
+		}
+		for old := range x.usedCodes {
+			if len(x.usedCodes) < maxUsedCodes {
+				break
+			}
+			delete(x.usedCodes, old)
+		}
+	}
+	x.usedCodes[k] = now
+	return true
 }
 
 // session returns the session of appid's user openid, starting one with a
@@ -215,10 +254,27 @@ func (x *weixin) hasMedia(appid, id string) bool {
 	return ok && m.appid == appid
 }
 
+// knownUser answers 40003 and returns false when touser is empty or, for
+// a mini-program, an openid its code2Session never gave: WeChat sends only
+// to its users. (The emulator issues no official-account openids, so an
+// official account's touser only has to be there.)
+func (x *weixin) knownUser(c *wxCall, openid string) bool {
+	if openid == "" {
+		c.fail(40003, "invalid openid")
+		return false
+	}
+	if !x.isOfficialAccount(c.appid) {
+		if _, ok := x.lookupSession(c.appid, openid); !ok {
+			c.fail(40003, "invalid openid: this openid has not logged in to "+c.appid+" (code2Session)")
+			return false
+		}
+	}
+	return true
+}
+
 // customSend is POST /cgi-bin/message/custom/send.
 func (x *weixin) customSend(c *wxCall) {
-	if c.str("touser") == "" {
-		c.fail(40003, "invalid openid")
+	if !x.knownUser(c, c.str("touser")) {
 		return
 	}
 	msgtype := c.str("msgtype")
@@ -247,8 +303,7 @@ func (x *weixin) customSend(c *wxCall) {
 
 // customTyping is POST /cgi-bin/message/custom/typing.
 func (x *weixin) customTyping(c *wxCall) {
-	if c.str("touser") == "" {
-		c.fail(40003, "invalid openid")
+	if !x.knownUser(c, c.str("touser")) {
 		return
 	}
 	if cmd := c.str("command"); cmd != "Typing" && cmd != "CancelTyping" {
@@ -485,8 +540,7 @@ func checkTemplateData(c *wxCall, data any) bool {
 // subscribeSend is POST /cgi-bin/message/subscribe/send.
 func (x *weixin) subscribeSend(c *wxCall) {
 	switch {
-	case c.str("touser") == "":
-		c.fail(40003, "invalid openid")
+	case !x.knownUser(c, c.str("touser")):
 		return
 	case c.str("template_id") == "":
 		c.fail(40037, "invalid template_id")
@@ -507,8 +561,7 @@ func (x *weixin) subscribeSend(c *wxCall) {
 // official-account template message sent with the mini-program's token;
 // mp_template_msg.appid must be a configured official account (40013).
 func (x *weixin) uniformSend(c *wxCall) {
-	if c.str("touser") == "" {
-		c.fail(40003, "invalid openid")
+	if !x.knownUser(c, c.str("touser")) {
 		return
 	}
 	mp, ok := c.body["mp_template_msg"].(map[string]any)

@@ -40,14 +40,19 @@ func TestCode2Session(t *testing.T) {
 		t.Errorf("unionid %q", u)
 	}
 
-	again := code2Session(t, s, testApp, testSecret, "081abcDEF")
-	if again["openid"] != openid || again["session_key"] != m["session_key"] {
-		t.Error("the same code gave another openid or session key")
+	// A code works once, as on WeChat.
+	wantErrcode(t, code2Session(t, s, testApp, testSecret, "081abcDEF"), 40163)
+	// The same user logs in again with a new code: the part before "."
+	// names the user.
+	again := code2Session(t, s, testApp, testSecret, "081abcDEF.2")
+	if again["openid"] != openid || again["session_key"] != m["session_key"] || again["unionid"] != m["unionid"] {
+		t.Errorf("user 081abcDEF logging in again got another openid, unionid or session key: %v", again)
 	}
 	other := code2Session(t, s, testApp, testSecret, "081other")
 	if other["openid"] == openid || other["session_key"] == m["session_key"] {
 		t.Error("another code gave the same openid or session key")
 	}
+	// A code is the app's: the same text in another app is a new code.
 	inApp2 := code2Session(t, s, testApp2, testSecret2, "081abcDEF")
 	if inApp2["openid"] == openid || inApp2["unionid"] != m["unionid"] {
 		t.Error("in another app the openid should differ and the unionid stay")
@@ -194,6 +199,8 @@ func lookup(v any, path string) any {
 func TestCatalogErrors(t *testing.T) {
 	s, _ := newTestServer(t)
 	tok, _ := stableToken(t, s, testApp, testSecret, false)
+	user := code2Session(t, s, testApp, testSecret, "errors-user")["openid"].(string)
+	app2User := code2Session(t, s, testApp2, testSecret2, "errors-user-2")["openid"].(string)
 	call := func(path string, body any) map[string]any {
 		return postJSON(t, s, path+"?access_token="+url.QueryEscape(tok), body)
 	}
@@ -212,14 +219,20 @@ func TestCatalogErrors(t *testing.T) {
 		{"getwxacode without path", call("/wxa/getwxacode", map[string]any{}), 40159},
 		{"createQRCode path too long", call("/cgi-bin/wxaapp/createwxaqrcode", map[string]any{"path": strings.Repeat("p", 129)}), 40159},
 		{"phone invalid code", call("/wxa/business/getuserphonenumber", map[string]any{"code": "invalid"}), 40029},
+		{"subscribe to an openid never logged in", call("/cgi-bin/message/subscribe/send", map[string]any{"touser": "oNeverLoggedIn", "template_id": "t", "data": map[string]any{"k": map[string]any{"value": "v"}}}), 40003},
+		{"subscribe to another app's user", call("/cgi-bin/message/subscribe/send", map[string]any{"touser": app2User, "template_id": "t", "data": map[string]any{"k": map[string]any{"value": "v"}}}), 40003},
+		{"uniform_send to an openid never logged in", call("/cgi-bin/message/wxopen/template/uniform_send", map[string]any{"touser": "oNeverLoggedIn",
+			"mp_template_msg": map[string]any{"appid": testOA, "template_id": "t", "data": map[string]any{"k": map[string]any{"value": "v"}}}}), 40003},
+		{"custom send to an openid never logged in", call("/cgi-bin/message/custom/send", map[string]any{"touser": "oNeverLoggedIn", "msgtype": "text", "text": map[string]any{"content": "hi"}}), 40003},
+		{"typing to an openid never logged in", call("/cgi-bin/message/custom/typing", map[string]any{"touser": "oNeverLoggedIn", "command": "Typing"}), 40003},
 		{"subscribe without touser", call("/cgi-bin/message/subscribe/send", map[string]any{"template_id": "t", "data": map[string]any{}}), 40003},
-		{"subscribe without template_id", call("/cgi-bin/message/subscribe/send", map[string]any{"touser": "o", "data": map[string]any{}}), 40037},
-		{"subscribe without data", call("/cgi-bin/message/subscribe/send", map[string]any{"touser": "o", "template_id": "t"}), 47003},
-		{"uniform_send to an unknown account", call("/cgi-bin/message/wxopen/template/uniform_send", map[string]any{"touser": "o",
+		{"subscribe without template_id", call("/cgi-bin/message/subscribe/send", map[string]any{"touser": user, "data": map[string]any{}}), 40037},
+		{"subscribe without data", call("/cgi-bin/message/subscribe/send", map[string]any{"touser": user, "template_id": "t"}), 47003},
+		{"uniform_send to an unknown account", call("/cgi-bin/message/wxopen/template/uniform_send", map[string]any{"touser": user,
 			"mp_template_msg": map[string]any{"appid": "wxnope", "template_id": "t", "data": map[string]any{"k": map[string]any{"value": "v"}}}}), 40013},
-		{"custom send bad msgtype", call("/cgi-bin/message/custom/send", map[string]any{"touser": "o", "msgtype": "video"}), 40008},
-		{"custom send unknown image", call("/cgi-bin/message/custom/send", map[string]any{"touser": "o", "msgtype": "image", "image": map[string]any{"media_id": "nope"}}), 40007},
-		{"typing bad command", call("/cgi-bin/message/custom/typing", map[string]any{"touser": "o", "command": "typing"}), 45072},
+		{"custom send bad msgtype", call("/cgi-bin/message/custom/send", map[string]any{"touser": user, "msgtype": "video"}), 40008},
+		{"custom send unknown image", call("/cgi-bin/message/custom/send", map[string]any{"touser": user, "msgtype": "image", "image": map[string]any{"media_id": "nope"}}), 40007},
+		{"typing bad command", call("/cgi-bin/message/custom/typing", map[string]any{"touser": user, "command": "typing"}), 45072},
 		{"msg_sec_check risky v1", call("/wxa/msg_sec_check", map[string]any{"content": "a forbidden-word here"}), 87014},
 		{"msg_sec_check v2 without openid", call("/wxa/msg_sec_check", map[string]any{"content": "hi", "version": 2, "scene": 1}), 40003},
 		{"scheme with a leading slash", call("/wxa/generatescheme", map[string]any{"jump_wxa": map[string]any{"path": "/pages/index/index"}}), 40165},
