@@ -2,26 +2,75 @@ package unicloud
 
 import (
 	"bytes"
+	"encoding/json"
 	"image/png"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
+// TestExampleCaddyfileListensOnLoopback adapts examples/Caddyfile as it is
+// and checks that every site listens on 127.0.0.1 only: a site address is a
+// Host matcher, and without `bind` its listener takes every interface.
+func TestExampleCaddyfileListensOnLoopback(t *testing.T) {
+	raw, err := os.ReadFile("examples/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen      []string `json:"listen"`
+					ReadTimeout int64    `json:"read_timeout"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(adaptCaddyfile(t, string(raw)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	ports := map[string]bool{}
+	for name, srv := range cfg.Apps.HTTP.Servers {
+		if len(srv.Listen) == 0 {
+			t.Errorf("server %s has no listen address", name)
+		}
+		for _, l := range srv.Listen {
+			host, port, err := net.SplitHostPort(l)
+			if err != nil || host != "127.0.0.1" {
+				t.Errorf("server %s listens on %q, want 127.0.0.1 only (bind 127.0.0.1)", name, l)
+			}
+			ports[port] = true
+		}
+		// The notification routes are public in production: the example
+		// shows the body read timeout they need.
+		if time.Duration(srv.ReadTimeout) != 10*time.Second {
+			t.Errorf("server %s: read_timeout %v, want read_body 10s", name, time.Duration(srv.ReadTimeout))
+		}
+	}
+	for _, port := range []string{"8080", "8081", "8090", "9100"} {
+		if !ports[port] {
+			t.Errorf("no server on 127.0.0.1:%s", port)
+		}
+	}
+}
+
 // TestExampleCaddyfile runs examples/Caddyfile (on free ports, without its
-// admin endpoint) and makes the README's three calls.
+// admin endpoint) and makes the README's calls.
 func TestExampleCaddyfile(t *testing.T) {
 	raw, err := os.ReadFile("examples/Caddyfile")
 	if err != nil {
 		t.Fatal(err)
 	}
 	gw, emu, pay, backend := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
 	cf := string(raw)
 	for old, repl := range map[string]string{
-		"admin localhost:2019":  "admin off\n\tpersist_config off\n\tlog {\n\t\toutput discard\n\t}",
-		"\n\tlog\n":             "\n\tlog {\n\t\toutput discard\n\t}\n",
+		"admin localhost:2019":  "admin off\n\tpersist_config off\n\tlog {\n\t\toutput file " + logFile + "\n\t\tformat json\n\t}",
 		"./examples/.data":      filepath.Join(t.TempDir(), "data"),
 		"http://127.0.0.1:9100": "http://" + emu,
 		"http://localhost:8080": "http://" + gw,
@@ -39,6 +88,11 @@ func TestExampleCaddyfile(t *testing.T) {
 	a := g.post("/wx/auth/code2Session", map[string]any{"code": "demo-code"}).expect(t, 200, 0)
 	if a.str("openid") == "" {
 		t.Fatalf("code2Session: %s", a.raw)
+	}
+	// A code works once; demo-code.2 is the same user's next login.
+	g.post("/wx/auth/code2Session", map[string]any{"code": "demo-code"}).expect(t, 200, 40163)
+	if again := g.post("/wx/auth/code2Session", map[string]any{"code": "demo-code.2"}).expect(t, 200, 0); again.str("openid") != a.str("openid") {
+		t.Fatalf("demo-code.2 logged another user in: %s, first %s", again.raw, a.raw)
 	}
 	a = g.post("/wx/urllink/generate", map[string]any{"path": "pages/index/index", "query": "a=1"}).expect(t, 200, 0)
 	if !strings.HasPrefix(a.str("urlLink"), "https://") {
@@ -74,6 +128,9 @@ func TestExampleCaddyfile(t *testing.T) {
 	if a.str("tradeState") != "SUCCESS" {
 		t.Fatalf("orderQuery: %s", a.raw)
 	}
+	// The demo backend logged the verified notification it received (it
+	// answered before the provider got its acknowledgement).
+	backendLogged(t, logFile, "wxpay", "demo-1")
 	p.post("/pay/alipay/getOrderInfo", map[string]any{
 		"openid": "2088102146225135", "subject": "demo", "outTradeNo": "demo-2", "totalFee": 1234, "clientType": "mp-alipay",
 	}).expect(t, 200, 0)
@@ -81,6 +138,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	if !strings.Contains(string(paid.raw), `"notify_status":200`) || !strings.Contains(string(paid.raw), `"notify_answer":"success"`) {
 		t.Fatalf("Alipay notification not acknowledged: %s", paid.raw)
 	}
+	backendLogged(t, logFile, "alipay", "demo-2")
 
 	// The same merchant through APIv3: the notification is signed with a
 	// platform certificate the gateway downloads (platform_certs auto).
@@ -98,4 +156,34 @@ func TestExampleCaddyfile(t *testing.T) {
 	if a.str("tradeState") != "SUCCESS" {
 		t.Fatalf("v3 orderQuery: %s", a.raw)
 	}
+	backendLogged(t, logFile, "wxpay", "demo-v3-1")
+}
+
+// backendLogged fails the test unless Caddy's JSON log has the demo
+// backend's "backend received" line for the verified notification of
+// outTradeNo, with its body as JSON and the X-Unicloud-* headers.
+func backendLogged(t *testing.T, logFile, provider, outTradeNo string) {
+	t.Helper()
+	raw, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		var entry struct {
+			Level, Logger, Msg string
+			Headers            map[string]string
+			Body               map[string]any
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "backend received" {
+			continue
+		}
+		if entry.Body["outTradeNo"] == outTradeNo {
+			if entry.Level != "info" || entry.Logger != "http.handlers.unicloud_emulator" || entry.Body["provider"] != provider ||
+				entry.Headers["X-Unicloud-Provider"] != provider || !strings.HasPrefix(entry.Headers["X-Unicloud-Signature"], "sha256=") {
+				t.Errorf("the backend's line for %s: %s", outTradeNo, line)
+			}
+			return
+		}
+	}
+	t.Fatalf("the demo backend logged no notification of %s; the log:\n%s", outTradeNo, raw)
 }
