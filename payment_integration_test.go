@@ -36,7 +36,7 @@ import (
 const (
 	payWxAppID  = "wx2421b1c4370ec43b"
 	payWxMchID  = "10000100"
-	payWxKey    = "pay-test-apiv2-key-0123456789abcd"
+	payWxKey    = "pay-test-apiv2-key-0123456789abc"
 	payAliAppID = "2021000117600000"
 	payBill     = "交易时间,公众账号ID,商户号\n`2014-11-10 16：33：45,`wx2421b1c4370ec43b,`10000100\n总交易单数,总交易额\n`1,`0.01\n"
 )

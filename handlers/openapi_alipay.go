@@ -27,9 +27,9 @@ var alipayAPIs = map[string]string{
 }
 
 func (h *OpenAPI) provisionAlipay(ctx caddy.Context) error {
-	repl := caddy.NewReplacer()
-	for _, s := range []*string{&h.PrivateKey, &h.KeyType, &h.AlipayPublicKey} {
-		*s = strings.TrimSpace(repl.ReplaceAll(*s, ""))
+	if err := resolveOptions("unicloud_openapi alipay", option{"private_key", &h.PrivateKey, true},
+		option{"key_type", &h.KeyType, false}, option{"alipay_public_key", &h.AlipayPublicKey, true}); err != nil {
+		return err
 	}
 	if h.Timeout <= 0 {
 		h.Timeout = caddy.Duration(10 * time.Second)
@@ -79,6 +79,9 @@ func (h *OpenAPI) validateAlipay() error {
 	}
 	if h.KeyType != "PKCS8" && h.KeyType != "PKCS1" {
 		return fmt.Errorf("unicloud_openapi alipay: key_type must be PKCS8 or PKCS1, not %q", h.KeyType)
+	}
+	if err := checkHTTPURL("endpoint", h.Endpoint); err != nil {
+		return fmt.Errorf("unicloud_openapi alipay: %w", err)
 	}
 	if h.Secret != "" || len(h.Apps) > 0 || h.H5AppID != "" || h.AccessToken != "" || len(h.AllowRaw) > 0 {
 		return errors.New("unicloud_openapi alipay: secret, app, h5_app_id, access_token and allow_raw are for provider weixin")

@@ -145,15 +145,12 @@ var paymentCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 func (h *Payment) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	registerCollectors(ctx.GetMetricsRegistry(), paymentCalls)
-	repl := caddy.NewReplacer()
-	for _, s := range []*string{&h.Provider, &h.Version, &h.AppID, &h.MchID, &h.Key, &h.Pfx, &h.PfxPassword,
-		&h.SignType, &h.PrivateKey, &h.KeyType, &h.AlipayPublicKey, &h.NotifyURL, &h.Endpoint, &h.CACert,
-		&h.SerialNo, &h.APIv3Key, &h.PlatformCerts, &h.PlatformRoot} {
-		*s = strings.TrimSpace(repl.ReplaceAll(*s, ""))
+	if err := h.resolvePlaceholders(); err != nil {
+		return err
 	}
-	for i := range h.PlatformKeys {
-		h.PlatformKeys[i].Serial = strings.TrimSpace(repl.ReplaceAll(h.PlatformKeys[i].Serial, ""))
-		h.PlatformKeys[i].Key = strings.TrimSpace(repl.ReplaceAll(h.PlatformKeys[i].Key, ""))
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
+		// The server being provisioned: its listen addresses are final.
+		warnPublicListen(h.logger, "unicloud_payment", srv.Listen)
 	}
 	if h.Timeout <= 0 {
 		h.Timeout = caddy.Duration(DefaultPaymentTimeout)
@@ -184,6 +181,31 @@ func (h *Payment) Provision(ctx caddy.Context) error {
 		return h.provisionAlipayPayment(hc)
 	}
 	return nil // Validate names the problem
+}
+
+// resolvePlaceholders resolves the {env.*} and {file.*} placeholders of
+// every option; a placeholder that resolves to nothing, or a file path
+// given where a key's content belongs, is refused.
+func (h *Payment) resolvePlaceholders() error {
+	provider, err := resolveSecret("provider", h.Provider)
+	if err != nil {
+		return fmt.Errorf("unicloud_payment: %w", err)
+	}
+	h.Provider = provider
+	opts := []option{
+		{"version", &h.Version, false}, {"app_id", &h.AppID, false}, {"mch_id", &h.MchID, false},
+		{"key", &h.Key, false}, {"pfx", &h.Pfx, false}, {"pfx_password", &h.PfxPassword, false},
+		{"sign_type", &h.SignType, false}, {"private_key", &h.PrivateKey, true}, {"key_type", &h.KeyType, false},
+		{"alipay_public_key", &h.AlipayPublicKey, true}, {"notify_url", &h.NotifyURL, false},
+		{"endpoint", &h.Endpoint, false}, {"ca_cert", &h.CACert, false}, {"serial_no", &h.SerialNo, false},
+		{"api_v3_key", &h.APIv3Key, false}, {"platform_certs", &h.PlatformCerts, false},
+		{"platform_root", &h.PlatformRoot, false},
+	}
+	for i := range h.PlatformKeys {
+		opts = append(opts, option{"platform_key", &h.PlatformKeys[i].Serial, false},
+			option{"platform_key " + h.PlatformKeys[i].Serial, &h.PlatformKeys[i].Key, true})
+	}
+	return resolveOptions("unicloud_payment "+h.Provider, opts...)
 }
 
 func (h *Payment) provisionWxpay(transport *http.Transport, hc *http.Client) error {
@@ -312,6 +334,9 @@ func (h *Payment) Validate() error {
 		if h.AppID == "" || h.MchID == "" || h.Key == "" {
 			return errors.New("unicloud_payment wxpay: app_id, mch_id and key are required")
 		}
+		if err := checkV2Key("key", h.Key); err != nil {
+			return fmt.Errorf("unicloud_payment wxpay: %w", err)
+		}
 		if h.SignType != signing.SignTypeMD5 && h.SignType != signing.SignTypeHMACSHA256 {
 			return fmt.Errorf("unicloud_payment wxpay: sign_type must be MD5 or HMAC-SHA256, not %q", h.SignType)
 		}
@@ -323,6 +348,9 @@ func (h *Payment) Validate() error {
 		}
 		if h.hasV3Fields() {
 			return errors.New("unicloud_payment wxpay: serial_no, api_v3_key, platform_key, platform_certs, platform_root and max_skew are for version v3")
+		}
+		if h.PfxPassword != "" && h.Pfx == "" {
+			return errors.New("unicloud_payment wxpay: pfx_password needs pfx (the merchant certificate it opens)")
 		}
 	case "alipay":
 		if h.AppID == "" || h.PrivateKey == "" || h.AlipayPublicKey == "" {
@@ -341,6 +369,18 @@ func (h *Payment) Validate() error {
 	}
 	if h.MaxBody < 0 {
 		return errors.New("unicloud_payment: max_body must be positive")
+	}
+	// The provider calls notify_url from the internet: a relative URL, or
+	// another scheme, cannot be reached.
+	if h.NotifyURL != "" {
+		if err := checkHTTPURL("notify_url", h.NotifyURL); err != nil {
+			return fmt.Errorf("unicloud_payment %s: %w", h.Provider, err)
+		}
+	}
+	if h.Endpoint != "" {
+		if err := checkHTTPURL("endpoint", h.Endpoint); err != nil {
+			return fmt.Errorf("unicloud_payment %s: %w", h.Provider, err)
+		}
 	}
 	return nil
 }

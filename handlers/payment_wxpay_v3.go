@@ -86,6 +86,9 @@ func (h *Payment) validateWxpayV3() error {
 	if h.AppID == "" || h.MchID == "" || h.PrivateKey == "" || h.SerialNo == "" {
 		return errors.New(p + "app_id, mch_id, private_key and serial_no are required")
 	}
+	if !isSerialNo(h.SerialNo) {
+		return errors.New(p + "serial_no must be the merchant API certificate's serial number in hex (as the merchant platform shows it)")
+	}
 	if h.Key != "" || h.Pfx != "" || h.PfxPassword != "" || h.SignType != "" || h.Sandbox || h.KeyType != "" || h.AlipayPublicKey != "" {
 		return errors.New(p + "key, pfx, pfx_password, sign_type, sandbox, key_type and alipay_public_key are not APIv3 options")
 	}
@@ -98,8 +101,10 @@ func (h *Payment) validateWxpayV3() error {
 	if h.PlatformCerts == "auto" && h.APIv3Key == "" {
 		return errors.New(p + "platform_certs auto needs api_v3_key (it decrypts the downloaded certificates)")
 	}
-	if h.APIv3Key != "" && len(h.APIv3Key) != 32 {
-		return fmt.Errorf(p+"api_v3_key is %d bytes, want 32", len(h.APIv3Key))
+	if h.APIv3Key != "" {
+		if err := checkAPIv3Key("api_v3_key", h.APIv3Key); err != nil {
+			return errors.New(p + err.Error())
+		}
 	}
 	if h.PlatformRoot != "" && h.PlatformCerts != "auto" {
 		return errors.New(p + "platform_root needs platform_certs auto")
@@ -111,6 +116,17 @@ func (h *Payment) validateWxpayV3() error {
 		return errors.New(p + "not provisioned")
 	}
 	return nil
+}
+
+// isSerialNo reports whether s has the shape of a certificate serial
+// number in hex.
+func isSerialNo(s string) bool {
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // cleanupWxpayV3 gives back the platform key store and closes idle

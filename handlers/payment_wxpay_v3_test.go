@@ -195,7 +195,7 @@ func TestPaymentProvisionV3(t *testing.T) {
 		{func(h *Payment) { h.PlatformKeys = nil }, "configure platform_key or platform_certs auto"},
 		{func(h *Payment) { h.PlatformCerts = "auto" }, "needs api_v3_key"},
 		{func(h *Payment) { h.PlatformCerts = "manual" }, "platform_certs must be auto"},
-		{func(h *Payment) { h.APIv3Key = "short" }, "api_v3_key is 5 bytes"},
+		{func(h *Payment) { h.APIv3Key = "short" }, "api_v3_key must be 32 bytes (the APIv3 key set in the merchant platform), not 5"},
 		{func(h *Payment) { h.PlatformRoot = "/etc/root.pem" }, "platform_root"},
 		{func(h *Payment) { h.Key = "v2-key" }, "not APIv3 options"},
 		{func(h *Payment) { h.Sandbox = true }, "not APIv3 options"},
@@ -216,8 +216,8 @@ func TestPaymentProvisionV3(t *testing.T) {
 		}
 	}
 	for _, h := range []*Payment{
-		{Provider: "wxpay", AppID: "wx1", MchID: "100", Key: "k", SerialNo: "S"},
-		{Provider: "wxpay", AppID: "wx1", MchID: "100", Key: "k", MaxSkew: caddy.Duration(time.Minute)},
+		{Provider: "wxpay", AppID: "wx1", MchID: "100", Key: testV2Key, SerialNo: "S"},
+		{Provider: "wxpay", AppID: "wx1", MchID: "100", Key: testV2Key, MaxSkew: caddy.Duration(time.Minute)},
 	} {
 		if err := provisionPayment(t, h); err == nil || !strings.Contains(err.Error(), "for version v3") {
 			t.Errorf("v2 with a v3 option: %v", err)
@@ -226,7 +226,7 @@ func TestPaymentProvisionV3(t *testing.T) {
 }
 
 func TestPaymentV3Unprovisioned(t *testing.T) {
-	h := &Payment{Provider: "wxpay", Version: "v3", AppID: "wx1", MchID: "1", PrivateKey: "k", SerialNo: "S",
+	h := &Payment{Provider: "wxpay", Version: "v3", AppID: "wx1", MchID: "1", PrivateKey: "k", SerialNo: "3775B6A45ACD588826D15E583A95F5DD00000000",
 		PlatformKeys: []NotifyPlatformKey{{Serial: "s", Key: "k"}}}
 	if err := h.Validate(); err == nil || !strings.Contains(err.Error(), "not provisioned") {
 		t.Errorf("Validate before Provision: %v", err)

@@ -1,0 +1,110 @@
+package handlers
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestResolveSecret(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.pem")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	full := filepath.Join(dir, "key.txt")
+	if err := os.WriteFile(full, []byte("from-the-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	t.Setenv("UNICLOUD_TEST_SET", " from-the-env ")
+	t.Setenv("UNICLOUD_TEST_EMPTY", "")
+	for _, tc := range []struct {
+		raw, want, err string
+	}{
+		{"", "", ""},
+		{"  literal  ", "literal", ""},
+		{"{env.UNICLOUD_TEST_SET}", "from-the-env", ""},
+		{"{file." + full + "}", "from-the-file", ""},
+		{"{file." + empty + "}", "", "private_key: {file." + empty + "} resolved to an empty value (missing or empty file?)"},
+		{"{file." + missing + "}", "", "private_key: {file." + missing + "} resolved to an empty value (missing or empty file?)"},
+		{"{env.UNICLOUD_TEST_EMPTY}", "", "private_key: {env.UNICLOUD_TEST_EMPTY} resolved to an empty value (unset or empty environment variable?)"},
+		{"{env.UNICLOUD_TEST_NEVER_SET}", "", "{env.UNICLOUD_TEST_NEVER_SET} resolved to an empty value"},
+		// Not a lone placeholder: it may be a secret with braces, never quoted.
+		{"{secret-ish}", "", "private_key: the value resolved to an empty value (an unset placeholder?)"},
+	} {
+		got, err := resolveSecret("private_key", tc.raw)
+		if tc.err == "" && (err != nil || got != tc.want) {
+			t.Errorf("%q: %q, %v; want %q", tc.raw, got, err, tc.want)
+		}
+		if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: %v, want %q", tc.raw, err, tc.err)
+		}
+	}
+}
+
+func TestResolveKeyFilePath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/etc/alipay/key.pem", `private_key: "/etc/alipay/key.pem" looks like a file path: use {file./etc/alipay/key.pem}`},
+		{"./keys/x.pem", `private_key: "./keys/x.pem" looks like a file path: use {file../keys/x.pem}`},
+		{"apiclient_key.pem", `use {file.apiclient_key.pem}`},
+		{"/etc/wxpay/apiclient_key", `use {file./etc/wxpay/apiclient_key}`},
+	} {
+		if _, err := resolveKey("private_key", tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	_, pkcs8, pub := testKeys(t)
+	for _, in := range []string{pkcs8, pub, "-----BEGIN PUBLIC KEY-----\n" + pub + "\n-----END PUBLIC KEY-----"} {
+		if got, err := resolveKey("private_key", in); err != nil || got != strings.TrimSpace(in) {
+			t.Errorf("key content refused: %v", err)
+		}
+	}
+}
+
+func TestPublicListenAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		listen []string
+		public string
+	}{
+		{[]string{"127.0.0.1:8090"}, ""},
+		{[]string{"tcp/127.0.0.2:8090", "[::1]:8090", "localhost:8090"}, ""},
+		{[]string{"10.1.2.3:8090", "172.16.0.1:8090", "192.168.1.1:8090", "[fd00::1]:8090", "[::ffff:10.0.0.1]:8090"}, ""},
+		{[]string{"unix//run/unicloud.sock"}, ""},
+		{[]string{":8090"}, ":8090"},
+		{[]string{"127.0.0.1:8090", "203.0.113.7:8090"}, "203.0.113.7:8090"},
+		{[]string{"[::]:8090"}, "[::]:8090"},
+		{[]string{"0.0.0.0:8090"}, "0.0.0.0:8090"},
+		{[]string{"172.32.0.1:8090"}, "172.32.0.1:8090"},
+		{[]string{"pay.example.com:8090"}, "pay.example.com:8090"},
+	} {
+		if got := strings.Join(publicListenAddrs(tc.listen), " "); got != tc.public {
+			t.Errorf("%v: %q, want %q", tc.listen, got, tc.public)
+		}
+	}
+}
+
+func TestWarnPublicListen(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	warnPublicListen(zap.New(core), "unicloud_payment", []string{"127.0.0.1:8090"})
+	if logs.Len() != 0 {
+		t.Fatalf("loopback warned: %v", logs.All())
+	}
+	warnPublicListen(zap.New(core), "unicloud_payment", []string{":8090"})
+	all := logs.All()
+	if len(all) != 1 {
+		t.Fatalf("%d warnings", len(all))
+	}
+	msg := all[0].Message
+	if !strings.Contains(msg, "bind 127.0.0.1") || !strings.Contains(msg, "authentication") || !strings.Contains(msg, "refund") {
+		t.Errorf("message: %s", msg)
+	}
+	if l, ok := all[0].ContextMap()["listen"].([]any); !ok || len(l) != 1 || l[0] != ":8090" {
+		t.Errorf("listen field: %v", all[0].ContextMap())
+	}
+}
