@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-unicloud/unicloud/casing"
+	"github.com/caddy-unicloud/unicloud/internal/bounded"
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/providers/weixin"
 )
@@ -279,7 +280,18 @@ func (h *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if api != nil {
 		label = api.Name
 	}
+	ignored := r.Method == http.MethodGet && r.ContentLength != 0
+	if ignored {
+		// A GET's parameters are its query string; its body is not
+		// read. The call is still served (a library that sends "{}"
+		// with every GET keeps working), and the caller is told.
+		w.Header().Set("X-Unicloud-Warning", getBodyIgnored)
+	}
 	outcome, err := h.serve(w, r, api)
+	var ge *gatewayError
+	if ignored && errors.As(err, &ge) && ge.Code == ErrBadRequest {
+		ge.Msg += " (" + getBodyIgnored + ")"
+	}
 	if err != nil {
 		outcome = failCall(w, h.logger, err, zap.String("api", label))
 	}
@@ -287,17 +299,39 @@ func (h *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	return nil
 }
 
+// getBodyIgnored is the warning of a GET call that came with a body.
+const getBodyIgnored = "the body of a GET request is ignored: send parameters in the query string, or use POST with a JSON body"
+
 // lookupAPI finds the API named by the request path: the path after the
 // route prefix, with slashes or dots. A prefix that was not stripped
 // (`handle /wx/*` rather than `handle_path`) is skipped.
 func lookupAPI(p string) *weixin.API {
 	segs := strings.Split(strings.Trim(p, "/"), "/")
-	for i := range segs {
+	// An API name has at most MaxNameParts dotted parts, so only that many
+	// trailing segments can name one: a path of many thousands of
+	// segments costs no more than a short one.
+	for i := max(0, len(segs)-weixin.MaxNameParts); i < len(segs); i++ {
 		if a, ok := weixin.Lookup(strings.Join(segs[i:], ".")); ok {
 			return a
 		}
 	}
 	return nil
+}
+
+// unknownAPI is the answer to a path that names no API, with the nearest
+// catalog name when one is close: the longest path suffix that is near one
+// wins, as lookupAPI skips an unstripped route prefix.
+func unknownAPI(p string) error {
+	name := strings.Trim(p, "/")
+	msg := "unknown API: " + name
+	segs := strings.Split(name, "/")
+	for i := max(0, len(segs)-weixin.MaxNameParts); i < len(segs); i++ {
+		if s, ok := weixin.Suggest(strings.Join(segs[i:], ".")); ok {
+			msg += " (did you mean " + s + "?)"
+			break
+		}
+	}
+	return newError(http.StatusNotFound, ErrAPINotFound, msg)
 }
 
 // allowedAPIs resolves the allow patterns against the catalog once, so a
@@ -341,7 +375,7 @@ func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API)
 		return "", newError(http.StatusMethodNotAllowed, ErrBadRequest, "calls are GET or POST requests")
 	}
 	if api == nil {
-		return "", newError(http.StatusNotFound, ErrAPINotFound, "unknown API: "+strings.Trim(r.URL.Path, "/"))
+		return "", unknownAPI(r.URL.Path)
 	}
 	if !h.allow[api.Name] {
 		return "", newError(http.StatusForbidden, ErrAPINotAllowed, "API not allowed: "+api.Name)
@@ -404,27 +438,45 @@ func (h *OpenAPI) serve(w http.ResponseWriter, r *http.Request, api *weixin.API)
 	if err != nil {
 		return "", err
 	}
+	// The gateway's token and secrets never reach a caller, even when a
+	// provider path echoes them (a caller's own token is theirs already).
+	gatewayToken := req.Token
+	if c.token != "" {
+		gatewayToken = ""
+	}
 	if ans.JSON {
-		// The gateway's token and secrets never reach a caller, even
-		// when a provider path echoes them (a caller's own token is
-		// theirs already).
-		gatewayToken := req.Token
-		if c.token != "" {
-			gatewayToken = ""
-		}
 		ans.Body = redact(ans.Body, gatewayToken, secret, tokenSecret)
+	} else if containsSecret(ans.Body, gatewayToken, secret, tokenSecret) {
+		// A file is not edited (that would corrupt it): one that holds
+		// a credential is not the provider's image but an echo of the
+		// request (a proxy's or a stand-in's), and is refused.
+		return "", newError(http.StatusBadGateway, ErrUpstream, "provider answered a file that contains the gateway's credentials; not passed on")
 	}
 	return h.answer(w, api, ans, c)
 }
 
-// redact replaces every occurrence of the secrets in an answer.
+// minSecretLen: shorter values are not searched for (they would match by
+// chance, and no AppSecret or access token is that short).
+const minSecretLen = 8
+
+// redact replaces every occurrence of the secrets in a JSON answer.
 func redact(body []byte, secrets ...string) []byte {
 	for _, s := range secrets {
-		if len(s) >= 8 && bytes.Contains(body, []byte(s)) {
+		if len(s) >= minSecretLen && bytes.Contains(body, []byte(s)) {
 			body = bytes.ReplaceAll(body, []byte(s), []byte("[redacted]"))
 		}
 	}
 	return body
+}
+
+// containsSecret reports whether body holds one of the secrets.
+func containsSecret(body []byte, secrets ...string) bool {
+	for _, s := range secrets {
+		if len(s) >= minSecretLen && bytes.Contains(body, []byte(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // callWithToken sends the call with an access token and, when the provider
@@ -748,6 +800,11 @@ func (h *OpenAPI) prepareRaw(req *weixin.Request, in map[string]any) error {
 func (h *OpenAPI) parse(r *http.Request, api *weixin.API) (*call, error) {
 	c := &call{params: map[string]any{}}
 	for k, vs := range r.URL.Query() {
+		if len(vs) > 1 && controlNames[k] != "" {
+			// ?appId=a&appId=b: which app is meant is not the
+			// gateway's guess.
+			return nil, newError(http.StatusBadRequest, ErrBadRequest, "parameter given more than once: "+controlNames[k])
+		}
 		if len(vs) > 0 {
 			c.params[k] = vs[0]
 		}
@@ -774,17 +831,21 @@ func (h *OpenAPI) parse(r *http.Request, api *weixin.API) (*call, error) {
 		}
 	}
 	// Control parameters.
-	for _, k := range []string{"appId", "appid", "app_id"} {
-		if v, ok := c.params[k].(string); ok && v != "" {
-			c.appID = v
-		}
+	var err error
+	if c.appID, err = controlString(c.params, "appId"); err != nil {
+		return nil, err
 	}
-	for _, k := range []string{"accessToken", "access_token"} {
-		if v, ok := c.params[k].(string); ok && v != "" {
-			c.token = v
-		}
+	if ids := r.Header.Values("X-Unicloud-App-Id"); c.appID == "" && len(ids) > 1 {
+		return nil, newError(http.StatusBadRequest, ErrBadRequest, "header given more than once: X-Unicloud-App-Id")
 	}
-	if v, _ := c.params["encoding"].(string); strings.EqualFold(v, "base64") {
+	if c.token, err = controlString(c.params, "accessToken"); err != nil {
+		return nil, err
+	}
+	encoding, err := controlString(c.params, "encoding")
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(encoding, "base64") {
 		c.base64 = true
 	}
 	if acceptsJSONOnly(r.Header.Values("Accept")) {
@@ -799,6 +860,44 @@ func (h *OpenAPI) parse(r *http.Request, api *weixin.API) (*call, error) {
 		c.upload = up
 	}
 	return c, nil
+}
+
+// controlNames maps every accepted spelling of a control parameter (the
+// gateway's, never forwarded) to the caller's name for it.
+var controlNames = map[string]string{
+	"appId": "appId", "appid": "appId", "app_id": "appId",
+	"accessToken": "accessToken", "access_token": "accessToken",
+	"encoding": "encoding",
+}
+
+// controlString reads the control parameter name, given in any of its
+// spellings. It must be a string: an array, number, object or boolean is
+// refused rather than ignored (an ignored appId would serve the default
+// app). null and "" are absent; two spellings with different values are
+// refused.
+func controlString(params map[string]any, name string) (string, error) {
+	value := ""
+	for k, n := range controlNames {
+		if n != name {
+			continue
+		}
+		raw, ok := params[k]
+		if !ok || raw == nil {
+			continue
+		}
+		s, ok := raw.(string)
+		if !ok {
+			return "", newError(http.StatusBadRequest, ErrBadRequest, "parameter must be a string: "+name)
+		}
+		if s == "" {
+			continue
+		}
+		if value != "" && value != s {
+			return "", newError(http.StatusBadRequest, ErrBadRequest, "parameter given twice with different values: "+name)
+		}
+		value = s
+	}
+	return value, nil
 }
 
 // acceptsJSONOnly reports whether the Accept header asks for JSON and not
@@ -824,7 +923,8 @@ func acceptsJSONOnly(accept []string) bool {
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return newError(http.StatusRequestEntityTooLarge, ErrBodyTooLarge, "request body too large")
+		return newError(http.StatusRequestEntityTooLarge, ErrBodyTooLarge,
+			"request body larger than max_body ("+bounded.Size(mbe.Limit)+")")
 	}
 	return newError(http.StatusBadRequest, ErrBadRequest, "request body could not be read")
 }

@@ -316,6 +316,18 @@ var Catalog = []API{
 	},
 }
 
+// MaxNameParts is the most dotted parts an API name or alias has
+// ("h5.templateMessage.send": 3).
+var MaxNameParts = func() int {
+	n := 0
+	for _, a := range Catalog {
+		for _, name := range append([]string{a.Name}, a.Aliases...) {
+			n = max(n, strings.Count(name, ".")+1)
+		}
+	}
+	return n
+}()
+
 var byName = func() map[string]*API {
 	m := make(map[string]*API, len(Catalog)*2)
 	for i := range Catalog {
@@ -351,13 +363,16 @@ func Suggest(name string) (string, bool) {
 	best, bestDist := "", -1
 	for _, a := range Catalog {
 		for _, n := range append([]string{a.Name}, a.Aliases...) {
+			if len(n) > len(name)+3 || len(name) > len(n)+3 {
+				continue // more than 3 edits apart; and a long name costs nothing
+			}
 			d := editDistance(lower, strings.ToLower(n))
 			if bestDist < 0 || d < bestDist || d == bestDist && n < best {
 				best, bestDist = n, d
 			}
 		}
 	}
-	if bestDist > 3 || bestDist*3 > len(name) {
+	if bestDist < 0 || bestDist > 3 || bestDist*3 > len(name) {
 		return "", false
 	}
 	return best, true

@@ -311,3 +311,13 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// Names far from every catalog name, of any length, suggest nothing (and a
+// long one costs no distance computation).
+func TestSuggestNothingNear(t *testing.T) {
+	for _, in := range []string{"all", "a.b", "zz", strings.Repeat("x", 1<<16), "nothing.here.at.all"} {
+		if got, ok := Suggest(in); ok {
+			t.Errorf("Suggest(%.20q) = %q", in, got)
+		}
+	}
+}
