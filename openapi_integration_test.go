@@ -874,3 +874,95 @@ http://%s {
 		t.Fatalf("no replacement token stored in the shared folder (issues %+v)", st)
 	}
 }
+
+// What a caller sees when it gets a call wrong, through Caddy: the
+// documented error shape, naming what to fix.
+func TestOpenAPICallerMistakes(t *testing.T) {
+	g := startGateway(t, "")
+	for name, tc := range map[string]struct {
+		method, path, body string
+		header             map[string]string
+		status             int
+		errCode, errMsg    string
+	}{
+		"appId array":   {"POST", "/wx/urllink/generate", `{"path":"p","appId":["` + testAppID2 + `"]}`, nil, 400, "UNICLOUD_BAD_REQUEST", "parameter must be a string: appId"},
+		"appId number":  {"POST", "/wx/urllink/generate", `{"path":"p","appId":2}`, nil, 400, "UNICLOUD_BAD_REQUEST", "parameter must be a string: appId"},
+		"appId object":  {"POST", "/wx/urllink/generate", `{"path":"p","appId":{}}`, nil, 400, "UNICLOUD_BAD_REQUEST", "parameter must be a string: appId"},
+		"appId bool":    {"POST", "/wx/urllink/generate", `{"path":"p","appId":false}`, nil, 400, "UNICLOUD_BAD_REQUEST", "parameter must be a string: appId"},
+		"appId twice":   {"GET", "/wx/urllink/generate?path=p&appId=" + testAppID2 + "&appId=" + testAppID, "", nil, 400, "UNICLOUD_BAD_REQUEST", "parameter given more than once: appId"},
+		"api typo":      {"POST", "/wx/wxacode/getUnlimted", `{}`, nil, 404, "UNICLOUD_API_NOT_FOUND", "unknown API: wxacode/getUnlimted (did you mean wxacode.getUnlimited?)"},
+		"body too big":  {"POST", "/wx/security/msgSecCheck", `{"content":"` + strings.Repeat("a", 70<<10) + `"}`, nil, 413, "UNICLOUD_BODY_TOO_LARGE", "request body larger than max_body (64 kB)"},
+		"missing param": {"POST", "/wx/subscribeMessage/send", `{"templateId":"tpl","data":{}}`, nil, 400, "UNICLOUD_BAD_REQUEST", "missing required parameter: toUser"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := g.do(tc.method, tc.path, "application/json", []byte(tc.body), tc.header).expect(t, tc.status, tc.errCode)
+			if a.str("errMsg") != tc.errMsg {
+				t.Fatalf("errMsg %q, want %q", a.str("errMsg"), tc.errMsg)
+			}
+		})
+	}
+	if st := g.emu.Stats(); st.TokenIssues[testAppID].Stable != 0 || st.TokenIssues[testAppID2].Stable != 0 {
+		t.Fatalf("a refused call reached the provider: %+v", st.TokenIssues)
+	}
+	// A GET with a body is served from its query string, with a warning.
+	a := g.do(http.MethodGet, "/wx/urllink/generate?path=pages/index/index", "application/json", []byte(`{"path":"x"}`), nil).expect(t, 200, 0)
+	if w := a.header.Get("X-Unicloud-Warning"); !strings.Contains(w, "body of a GET request is ignored") {
+		t.Fatalf("X-Unicloud-Warning %q", w)
+	}
+}
+
+// Binary answers pass as the provider sent them; one that holds the
+// gateway's token (an echo of the request, not an image) is refused, and a
+// provider that declares a huge answer is refused at once.
+func TestOpenAPIBinaryAnswersAndHugeAnswers(t *testing.T) {
+	const token = "binary-echo-token-0123456789abcdef"
+	image := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0, 0xff}, 100)...)
+	hold := make(chan struct{})
+	defer close(hold)
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/cgi-bin/stable_token":
+			_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":7200}`, token)
+		case "/wxa/getwxacodeunlimit":
+			w.Header().Set("Content-Type", "image/png")
+			_, _ = w.Write(image)
+		case "/wxa/getwxacode":
+			w.Header().Set("Content-Type", "image/png")
+			_, _ = w.Write(append(append([]byte{}, image...), r.URL.RawQuery...))
+		case "/wxa/generate_urllink":
+			w.Header().Set("Content-Length", "1073741824")
+			_, _ = io.WriteString(w, `{"errcode":0,`)
+			w.(http.Flusher).Flush()
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer fake.Close()
+	addr := freeAddr(t)
+	loadCaddy(t, globalOptions(t.TempDir(), "")+fmt.Sprintf(`
+http://%s {
+	unicloud_openapi weixin {
+		app_id   %s
+		secret   x
+		endpoint %s
+		timeout  20s
+	}
+}
+`, addr, testAppID, fake.URL))
+	g := &gateway{t: t, base: "http://" + addr}
+	a := g.post("/wxacode/getUnlimited", map[string]any{"scene": "a"}).expect(t, 200, nil)
+	if !bytes.Equal(a.raw, image) {
+		t.Fatalf("the image was altered: %q", a.raw)
+	}
+	a = g.post("/wxacode/get", map[string]any{"path": "p"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
+	if bytes.Contains(a.raw, []byte(token)) {
+		t.Fatalf("token in the answer: %s", a.raw)
+	}
+	// A read that waited would end at the 20s timeout with a 504.
+	a = g.post("/urllink/generate", map[string]any{"path": "p"}).expect(t, 502, "UNICLOUD_UPSTREAM_ERROR")
+	if !strings.Contains(a.str("errMsg"), "declares 1073741824 bytes") {
+		t.Fatalf("errMsg %q", a.str("errMsg"))
+	}
+}
