@@ -55,19 +55,19 @@ func ParamsFrom(q url.Values) Params {
 
 // The checks a refusal names (Error.Check).
 const (
-	CheckParams        = "params"         // timestamp / nonce / echostr / msg_signature missing, timestamp not an integer
-	CheckSignature     = "signature"      // plaintext signature wrong
-	CheckMsgSignature  = "msg_signature"  // msg_signature wrong
-	CheckPlaintext     = "plaintext"      // unencrypted push on a route with an EncodingAESKey
-	CheckEncryptType   = "encrypt_type"   // encrypt_type=aes on a route without one
-	CheckFormat        = "format"         // body neither XML nor JSON, or unreadable
-	CheckDTD           = "dtd"            // XML with a DOCTYPE or ENTITY declaration
-	CheckEncrypt       = "encrypt"        // no Encrypt field
-	CheckDecrypt       = "decrypt"        // Encrypt does not decrypt
-	CheckAppID         = "appid"          // the receiver id is not the configured appid
-	CheckMessage       = "message"        // the decrypted message is unreadable
-	CheckMsgType       = "msg_type"       // no MsgType
-	CheckTimestamp     = "timestamp"      // |now - timestamp| > MaxSkew
+	CheckParams       = "params"        // timestamp / nonce / echostr / msg_signature missing, timestamp not an integer
+	CheckSignature    = "signature"     // plaintext signature wrong
+	CheckMsgSignature = "msg_signature" // msg_signature wrong
+	CheckPlaintext    = "plaintext"     // unencrypted push on a route with an EncodingAESKey
+	CheckEncryptType  = "encrypt_type"  // encrypt_type=aes on a route without one
+	CheckFormat       = "format"        // body neither XML nor JSON, or unreadable
+	CheckDTD          = "dtd"           // XML with a DOCTYPE or ENTITY declaration
+	CheckEncrypt      = "encrypt"       // no Encrypt field
+	CheckDecrypt      = "decrypt"       // Encrypt does not decrypt
+	CheckAppID        = "appid"         // the receiver id is not the configured appid
+	CheckMessage      = "message"       // the decrypted message is unreadable
+	CheckMsgType      = "msg_type"      // no MsgType
+	CheckTimestamp    = "timestamp"     // |now - timestamp| > MaxSkew
 )
 
 // Error is a refusal: the check that failed and the HTTP status to answer
