@@ -67,15 +67,19 @@ func TestExampleCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	gw, emu, pay, backend := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	_, gwPort, _ := net.SplitHostPort(gw)
+	_, backendPort, _ := net.SplitHostPort(backend)
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 	cf := string(raw)
 	for old, repl := range map[string]string{
 		"admin localhost:2019":  "admin off\n\tpersist_config off\n\tlog {\n\t\toutput file " + logFile + "\n\t\tformat json\n\t}",
 		"./examples/.data":      filepath.Join(t.TempDir(), "data"),
 		"http://127.0.0.1:9100": "http://" + emu,
-		"http://localhost:8080": "http://" + gw,
+		// The gateway keeps its name: notifications reach the backend
+		// with Host localhost:…, as they do when the example runs.
+		"localhost:8080":        "localhost:" + gwPort,
 		"http://127.0.0.1:8090": "http://" + pay,
-		"http://127.0.0.1:8081": "http://" + backend,
+		"http://:8081":          "http://:" + backendPort,
 		"127.0.0.1:8081\n":      backend + "\n",
 	} {
 		if !strings.Contains(cf, old) {
@@ -84,7 +88,7 @@ func TestExampleCaddyfile(t *testing.T) {
 		cf = strings.ReplaceAll(cf, old, repl)
 	}
 	loadCaddy(t, cf)
-	g := &gateway{t: t, base: "http://" + gw}
+	g := &gateway{t: t, base: "http://localhost:" + gwPort}
 	a := g.post("/wx/auth/code2Session", map[string]any{"code": "demo-code"}).expect(t, 200, 0)
 	if a.str("openid") == "" {
 		t.Fatalf("code2Session: %s", a.raw)
