@@ -126,9 +126,11 @@ const weixinSharedKey = "unicloud.weixin"
 // authority. It makes no network call.
 func (h *OpenAPI) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	repl := caddy.NewReplacer()
-	for _, s := range []*string{&h.Provider, &h.AppID, &h.Secret, &h.H5AppID, &h.H5Secret, &h.Endpoint, &h.TokenMode, &h.AccessToken} {
-		*s = strings.TrimSpace(repl.ReplaceAll(*s, ""))
+	if err := resolveOptions("unicloud_openapi", option{"provider", &h.Provider, false}, option{"app_id", &h.AppID, false},
+		option{"secret", &h.Secret, false}, option{"h5_app_id", &h.H5AppID, false}, option{"h5_secret", &h.H5Secret, false},
+		option{"endpoint", &h.Endpoint, false}, option{"token_mode", &h.TokenMode, false},
+		option{"access_token", &h.AccessToken, false}); err != nil {
+		return err
 	}
 	if h.Provider == "" {
 		h.Provider = "weixin"
@@ -155,11 +157,16 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 		h.defaultApp = h.AppID
 	}
 	for _, a := range h.Apps {
-		id := strings.TrimSpace(repl.ReplaceAll(a.AppID, ""))
+		id, err := resolveSecret("app", a.AppID)
+		if err != nil {
+			return fmt.Errorf("unicloud_openapi: %w", err)
+		}
 		if id == "" {
 			return errors.New("unicloud_openapi: an app without app_id")
 		}
-		h.apps[id] = strings.TrimSpace(repl.ReplaceAll(a.Secret, ""))
+		if h.apps[id], err = resolveSecret("secret of app "+id, a.Secret); err != nil {
+			return fmt.Errorf("unicloud_openapi: %w", err)
+		}
 		if h.defaultApp == "" {
 			h.defaultApp = id
 		}
