@@ -25,6 +25,8 @@ func init() {
 //		alipay_public_key <pem-or-base64>          # alipay
 //		max_body          <size>                   # default 64KiB
 //		max_skew          <duration>               # default 5m
+//		endpoint          <url>                    # wxpay: default https://api.mch.weixin.qq.com (v2 refund query)
+//		timeout           <duration>               # wxpay: the refund query's, default 10s
 //		upstream_secret   <secret>
 //	}
 func parseNotify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -37,7 +39,7 @@ func parseNotify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		dir := h.Val()
 		fields := map[string]*string{
 			"app_id": &n.AppID, "mch_id": &n.MchID, "key": &n.Key, "api_v3_key": &n.APIv3Key,
-			"alipay_public_key": &n.AlipayPublicKey, "upstream_secret": &n.UpstreamSecret,
+			"alipay_public_key": &n.AlipayPublicKey, "upstream_secret": &n.UpstreamSecret, "endpoint": &n.Endpoint,
 		}
 		if p, ok := fields[dir]; ok {
 			if err := stringArg(h, p); err != nil {
@@ -58,6 +60,10 @@ func parseNotify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 		case "max_skew":
 			if n.MaxSkew, err = durationArg(h); err != nil {
+				return nil, err
+			}
+		case "timeout":
+			if n.Timeout, err = durationArg(h); err != nil {
 				return nil, err
 			}
 		default:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
+	"github.com/caddy-unicloud/unicloud/providers/payevent"
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
@@ -25,6 +27,9 @@ import (
 const (
 	DefaultNotifyMaxBody = 64 << 10
 	DefaultNotifyMaxSkew = 5 * time.Minute
+	// DefaultNotifyTimeout bounds the refund query that confirms a WeChat
+	// Pay v2 refund notification.
+	DefaultNotifyTimeout = 10 * time.Second
 )
 
 // Notify verifies WeChat Pay and Alipay payment notifications before a
@@ -68,6 +73,15 @@ type Notify struct {
 	// MaxSkew is how far an APIv3 notification's Wechatpay-Timestamp may
 	// be from now, either way (default 5m).
 	MaxSkew caddy.Duration `json:"max_skew,omitempty"`
+	// Endpoint is the WeChat Pay API host (default
+	// https://api.mch.weixin.qq.com) where v2 refund notifications are
+	// confirmed with the refund query (/pay/refundquery): their req_info
+	// is encrypted but not signed.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Timeout bounds that refund query (default 10s). A query that fails
+	// or times out is answered 500, so WeChat Pay sends the notification
+	// again.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// UpstreamSecret, when set, makes the handler add
 	// X-Unicloud-Signature: sha256=<lowercase hex HMAC-SHA256 of the body>
 	// to what the backend receives.
@@ -77,6 +91,7 @@ type Notify struct {
 	alipay *alipay.NotifyVerifier
 	secret []byte
 	logger *zap.Logger
+	http   *http.Client // the refund query's
 }
 
 // NotifyPlatformKey is one WeChat Pay platform key.
@@ -113,7 +128,7 @@ func (n *Notify) Provision(ctx caddy.Context) error {
 	registerCollectors(ctx.GetMetricsRegistry(), notifyCount)
 
 	repl := caddy.NewReplacer()
-	for _, s := range []*string{&n.Provider, &n.AppID, &n.MchID, &n.Key, &n.APIv3Key, &n.AlipayPublicKey, &n.UpstreamSecret} {
+	for _, s := range []*string{&n.Provider, &n.AppID, &n.MchID, &n.Key, &n.APIv3Key, &n.AlipayPublicKey, &n.Endpoint, &n.UpstreamSecret} {
 		*s = repl.ReplaceAll(*s, "")
 	}
 	for i := range n.PlatformKeys {
@@ -149,11 +164,23 @@ func (n *Notify) Provision(ctx caddy.Context) error {
 			}
 			keys.Add(k)
 		}
+		if n.Endpoint == "" {
+			n.Endpoint = wxpay.DefaultEndpoint
+		}
+		n.Endpoint = strings.TrimRight(n.Endpoint, "/")
+		if n.Timeout == 0 {
+			n.Timeout = caddy.Duration(DefaultNotifyTimeout)
+		}
+		// The refund query follows no redirect (it carries the merchant's
+		// signature) and reads a bounded answer (wxpay.Client).
+		n.http = &http.Client{Timeout: time.Duration(n.Timeout), Transport: newTransport(), CheckRedirect: noRedirects}
 		n.wxpay = &wxpay.NotifyVerifier{
 			AppID:    n.AppID,
 			MchID:    n.MchID,
 			Key:      n.Key,
 			APIv3Key: n.APIv3Key,
+			Endpoint: n.Endpoint,
+			HTTP:     n.http,
 			MaxSkew:  time.Duration(n.MaxSkew),
 		}
 		switch {
@@ -186,8 +213,14 @@ func (n *Notify) Validate() error {
 	if n.MaxSkew < 0 {
 		return errors.New("max_skew must be positive")
 	}
+	if n.Timeout < 0 {
+		return errors.New("timeout must be positive")
+	}
 	switch n.Provider {
 	case "wxpay":
+		if err := validNotifyEndpoint(n.Endpoint); err != nil {
+			return err
+		}
 		if n.AlipayPublicKey != "" {
 			return errors.New("alipay_public_key is for provider alipay")
 		}
@@ -210,13 +243,34 @@ func (n *Notify) Validate() error {
 		if n.AlipayPublicKey == "" {
 			return errors.New("alipay: alipay_public_key is required")
 		}
-		if n.MchID != "" || n.Key != "" || n.APIv3Key != "" || len(n.PlatformKeys) > 0 {
-			return errors.New("mch_id, key, api_v3_key and platform_key are for provider wxpay")
+		if n.MchID != "" || n.Key != "" || n.APIv3Key != "" || len(n.PlatformKeys) > 0 || n.Endpoint != "" || n.Timeout != 0 {
+			return errors.New("mch_id, key, api_v3_key, platform_key, endpoint and timeout are for provider wxpay")
 		}
 	case "":
 		return errors.New("provider is required: wxpay or alipay")
 	default:
 		return fmt.Errorf("unknown provider %q: want wxpay or alipay", n.Provider)
+	}
+	return nil
+}
+
+// validNotifyEndpoint checks the refund query's endpoint: an absolute
+// http(s) URL of a host, nothing after the path.
+func validNotifyEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return nil // Provision sets the default
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("endpoint %q: want an http:// or https:// URL of a host, such as %s", payevent.Short(endpoint, 80), wxpay.DefaultEndpoint)
+	}
+	return nil
+}
+
+// Cleanup closes the refund query's idle connections.
+func (n *Notify) Cleanup() error {
+	if n.http != nil {
+		n.http.CloseIdleConnections()
 	}
 	return nil
 }
@@ -298,6 +352,10 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		switch check {
 		case notifyCheckMalformed, "unsupported":
 			status = http.StatusBadRequest
+		case wxpay.CheckRefundQueryFailed:
+			// Not refused: it could not be confirmed now. WeChat Pay
+			// retries a notification answered 500.
+			status = http.StatusInternalServerError
 		}
 		return n.refuse(w, r, form, check, status, err)
 	}
@@ -312,8 +370,18 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	// (never to the provider, never held in memory).
 	sink := &notifySink{header: make(http.Header)}
 	rec := caddyhttp.NewResponseRecorder(sink, nil, func(int, http.Header) bool { return false })
-	nextErr := next.ServeHTTP(rec, r)
+	aborted, nextErr := serveNext(next, rec, r)
 	status := rec.Status()
+	switch {
+	case aborted && status == 0:
+		// Aborted before it answered: no status to go by.
+		status = http.StatusBadGateway
+		nextErr = errors.New("the backend's answer was aborted before its status")
+	case aborted:
+		// The backend answered, then its body broke (reverse_proxy aborts
+		// with http.ErrAbortHandler): the status alone decides.
+		n.logger.Debug("the backend's answer body broke after its status", zap.Int("status", status))
+	}
 	if nextErr != nil {
 		var he caddyhttp.HandlerError
 		if errors.As(nextErr, &he) && he.StatusCode != 0 {
@@ -338,6 +406,21 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	n.logger.Debug("payment notification accepted", zap.String("provider", n.Provider), zap.String("kind", kind))
 	writeNotifyAnswer(w, form, true, http.StatusOK, "OK")
 	return nil
+}
+
+// serveNext runs next, catching the http.ErrAbortHandler panic with which
+// reverse_proxy stops an answer whose body broke after its status was
+// written. Other panics go on.
+func serveNext(next caddyhttp.Handler, w http.ResponseWriter, r *http.Request) (aborted bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			aborted = true
+		}
+	}()
+	return false, next.ServeHTTP(w, r)
 }
 
 // forward replaces the request body with the event and sets the headers the
@@ -372,13 +455,21 @@ func marshalNotifyEvent(event any) ([]byte, error) {
 // The reason names the check; it never contains a key.
 func (n *Notify) refuse(w http.ResponseWriter, r *http.Request, form int, check string, status int, reason error) error {
 	notifyCount.WithLabelValues(n.Provider, "unknown", "refused_"+check).Inc()
-	n.logger.Warn("payment notification refused",
+	msg := "payment notification refused"
+	if status >= 500 {
+		msg = "payment notification could not be verified; the provider will retry"
+	}
+	n.logger.Warn(msg,
 		zap.String("provider", n.Provider),
 		zap.String("check", check),
 		zap.String("reason", reason.Error()),
 		zap.String("remote_ip", notifyRemoteHost(r)),
 	)
-	writeNotifyAnswer(w, form, false, status, "notification refused: "+check)
+	answer := "notification refused: " + check
+	if status >= 500 {
+		answer = "notification not verified yet: " + check
+	}
+	writeNotifyAnswer(w, form, false, status, answer)
 	return nil
 }
 
@@ -434,6 +525,7 @@ func (s *notifySink) WriteHeader(int)             {}
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Notify)(nil)
+	_ caddy.CleanerUpper          = (*Notify)(nil)
 	_ caddy.Validator             = (*Notify)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Notify)(nil)
 )

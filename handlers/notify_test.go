@@ -95,7 +95,7 @@ func provisionNotify(t testing.TB, n *Notify) (*Notify, *observer.ObservedLogs) 
 
 func wxpayNotify(t testing.TB) *Notify {
 	return &Notify{Provider: "wxpay", AppID: notifyTestAppID, MchID: notifyTestMchID, Key: notifyTestV2Key,
-		APIv3Key: notifyTestV3Key, PlatformKeys: []NotifyPlatformKey{{Serial: notifyTestSerial, Key: notifyTestPubPEM(t)}},
+		Endpoint: notifyTestWxpay().srv.URL, APIv3Key: notifyTestV3Key, PlatformKeys: []NotifyPlatformKey{{Serial: notifyTestSerial, Key: notifyTestPubPEM(t)}},
 		UpstreamSecret: notifyTestSecret}
 }
 
@@ -176,6 +176,14 @@ func TestNotifyAccepted(t *testing.T) {
 		"cashFee": 90.0, "feeType": "CNY", "timeEnd": "20240102110405", "openid": "oUser1", "tradeState": "SUCCESS"}
 	refund := map[string]any{"outTradeNo": "ORDER-1", "transactionId": "4200000000000000001", "outRefundNo": "REFUND-1",
 		"totalFee": 100.0, "refundFee": 40.0, "refundStatus": "SUCCESS"}
+	// A v2 refund made by the emulator, whose refund query confirms it.
+	v2Refund := notifyTestWxpay().refund(t, "ORDER-1", "REFUND-1", 100, 40)
+	v2RefundWant := map[string]any{"transactionId": v2Refund.transactionID}
+	for k, v := range refund {
+		if k != "transactionId" {
+			v2RefundWant[k] = v
+		}
+	}
 	cases := []tcase{
 		{"v2 payment", "wxpay", "payment", func() (*emulator.NotifyMessage, error) {
 			return emulator.WxpayV2PaymentNotification(o, notifyTestV2Key, "MD5")
@@ -184,8 +192,8 @@ func TestNotifyAccepted(t *testing.T) {
 			return emulator.WxpayV2PaymentNotification(o, notifyTestV2Key, "HMAC-SHA256")
 		}, 200, v2Success, payment},
 		{"v2 refund", "wxpay", "refund", func() (*emulator.NotifyMessage, error) {
-			return emulator.WxpayV2RefundNotification(o, notifyTestV2Key)
-		}, 200, v2Success, refund},
+			return v2Refund.m, nil
+		}, 200, v2Success, v2RefundWant},
 		{"v3 transaction", "wxpay", "payment", func() (*emulator.NotifyMessage, error) {
 			return emulator.WxpayV3TransactionNotification(o, notifyTestSigner(t))
 		}, 204, "", payment},
@@ -493,6 +501,11 @@ func TestNotifyValidate(t *testing.T) {
 		"wxpay alipay key":   {Notify{Provider: "wxpay", Key: "k", AlipayPublicKey: pub}, "for provider alipay"},
 		"alipay no key":      {Notify{Provider: "alipay"}, "alipay_public_key is required"},
 		"alipay mch_id":      {Notify{Provider: "alipay", AlipayPublicKey: pub, MchID: "1"}, "for provider wxpay"},
+		"alipay endpoint":    {Notify{Provider: "alipay", AlipayPublicKey: pub, Endpoint: "https://api.mch.weixin.qq.com"}, "endpoint and timeout are for provider wxpay"},
+		"endpoint scheme":    {Notify{Provider: "wxpay", Key: notifyTestV2Key, Endpoint: "ftp://api.mch.weixin.qq.com"}, "endpoint \"ftp://api.mch.weixin.qq.com\": want an http:// or https:// URL"},
+		"endpoint relative":  {Notify{Provider: "wxpay", Key: notifyTestV2Key, Endpoint: "api.mch.weixin.qq.com"}, "want an http:// or https:// URL"},
+		"endpoint query":     {Notify{Provider: "wxpay", Key: notifyTestV2Key, Endpoint: "https://h/?a=1"}, "want an http:// or https:// URL"},
+		"negative timeout":   {Notify{Provider: "wxpay", Key: notifyTestV2Key, Timeout: -1}, "timeout must be positive"},
 	} {
 		n := tc.n
 		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
