@@ -62,12 +62,17 @@ const (
 // safe for concurrent use; New builds one.
 //
 // Test hooks, as Go methods and as JSON over HTTP (not counted as calls,
-// no latency):
+// no latency; docs/emulator.md shows each with curl):
 //
-//	GET  /_emulator/stats                        Stats
-//	POST /_emulator/weixin/revoke_tokens?appid=  RevokeTokens
-//	POST /_emulator/weixin/expire_tokens?appid=  ExpireTokens
-//	GET  /_emulator/weixin/phone?appid=&openid=  EncryptedPhoneData for a user code2Session has seen
+//	GET  /_emulator/stats                          Stats
+//	POST /_emulator/weixin/revoke_tokens?appid=    RevokeTokens
+//	POST /_emulator/weixin/expire_tokens?appid=    ExpireTokens
+//	GET  /_emulator/weixin/phone?appid=&openid=    EncryptedPhoneData for a user code2Session has seen
+//	POST /_emulator/wxpay/pay?out_trade_no=        PayWxpayOrder (v2 or APIv3 order)
+//	GET  /_emulator/wxpay/v3/platform?mchid=       WxpayV3Platform
+//	POST /_emulator/wxpay/v3/rotate?mchid=&mode=   RotateWxpayV3
+//	POST /_emulator/alipay/pay                     PayAlipayOrder, PayAlipayOrderString
+//	GET  /_emulator/alipay/public_key?app_id=      AlipayPublicKey
 type Server struct {
 	cfg Config
 
