@@ -127,13 +127,15 @@ func (n *Notify) Provision(ctx caddy.Context) error {
 	n.logger = ctx.Logger()
 	registerCollectors(ctx.GetMetricsRegistry(), notifyCount)
 
-	repl := caddy.NewReplacer()
-	for _, s := range []*string{&n.Provider, &n.AppID, &n.MchID, &n.Key, &n.APIv3Key, &n.AlipayPublicKey, &n.Endpoint, &n.UpstreamSecret} {
-		*s = repl.ReplaceAll(*s, "")
-	}
+	opts := []option{{"provider", &n.Provider, false}, {"app_id", &n.AppID, false}, {"mch_id", &n.MchID, false},
+		{"key", &n.Key, false}, {"api_v3_key", &n.APIv3Key, false}, {"alipay_public_key", &n.AlipayPublicKey, true},
+		{"endpoint", &n.Endpoint, false}, {"upstream_secret", &n.UpstreamSecret, false}}
 	for i := range n.PlatformKeys {
-		n.PlatformKeys[i].Serial = repl.ReplaceAll(n.PlatformKeys[i].Serial, "")
-		n.PlatformKeys[i].Key = repl.ReplaceAll(n.PlatformKeys[i].Key, "")
+		opts = append(opts, option{"platform_key", &n.PlatformKeys[i].Serial, false},
+			option{"platform_key " + n.PlatformKeys[i].Serial, &n.PlatformKeys[i].Key, true})
+	}
+	if err := resolveOptions("unicloud_payment_notify", opts...); err != nil {
+		return err
 	}
 	if n.MaxBody == 0 {
 		n.MaxBody = DefaultNotifyMaxBody
@@ -238,6 +240,11 @@ func (n *Notify) Validate() error {
 			}
 		} else if len(n.PlatformKeys) > 0 {
 			return errors.New("platform_key needs api_v3_key")
+		}
+		if n.Key != "" {
+			if err := checkV2Key("key", n.Key); err != nil {
+				return err
+			}
 		}
 	case "alipay":
 		if n.AlipayPublicKey == "" {
