@@ -11,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/messagenotify"
 )
 
 // middlewareAnchor is where the verifying middleware directives
@@ -26,6 +27,29 @@ func init() {
 	caddy.RegisterModule(handlers.OpenAPI{})
 	httpcaddyfile.RegisterHandlerDirective("unicloud_openapi", parseOpenAPI)
 	httpcaddyfile.RegisterDirectiveOrder("unicloud_openapi", httpcaddyfile.Before, "reverse_proxy")
+
+	httpcaddyfile.RegisterHandlerDirective("unicloud_message_notify", parseMessageNotify)
+	httpcaddyfile.RegisterDirectiveOrder("unicloud_message_notify", httpcaddyfile.After, "forward_auth") // among the middleware, before handle, route, respond
+}
+
+// parseMessageNotify sets up unicloud_message_notify (the host reads its
+// own subdirectives and hands the rest to the provider's guest module):
+//
+//	unicloud_message_notify [<matcher>] weixin {
+//		token            <token>
+//		encoding_aes_key <43 characters>
+//		app_id           <appid>
+//		max_skew         <duration>|0
+//		max_body         <size>
+//		dedupe           <duration>
+//		upstream_secret  <secret>
+//	}
+func parseMessageNotify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(messagenotify.MessageNotify)
+	if err := m.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // parseOpenAPI sets up the unicloud_openapi handler:
