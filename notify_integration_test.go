@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/caddy-unicloud/unicloud/emulator"
+	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -43,8 +44,11 @@ const (
 type notifyBackend struct {
 	srv    *httptest.Server
 	status atomic.Int32
-	mu     sync.Mutex
-	reqs   []notifyBackendRequest
+	// broken: after the status, half the body, then the connection cut.
+	broken  atomic.Bool
+	arrived chan struct{} // one per request
+	mu      sync.Mutex
+	reqs    []notifyBackendRequest
 }
 
 type notifyBackendRequest struct {
@@ -54,14 +58,25 @@ type notifyBackendRequest struct {
 }
 
 func newNotifyBackend(t testing.TB) *notifyBackend {
-	b := &notifyBackend{}
+	b := &notifyBackend{arrived: make(chan struct{}, 1000)}
 	b.status.Store(200)
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		b.mu.Lock()
 		b.reqs = append(b.reqs, notifyBackendRequest{r.Method, r.URL.Path, r.Header.Clone(), body})
 		b.mu.Unlock()
+		b.arrived <- struct{}{}
 		w.Header().Set("Content-Type", "text/plain")
+		if b.broken.Load() {
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(int(b.status.Load()))
+			_, _ = io.WriteString(w, "half an answ")
+			_ = http.NewResponseController(w).Flush()
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
 		w.WriteHeader(int(b.status.Load()))
 		_, _ = io.WriteString(w, "backend says hello")
 	}))
@@ -75,6 +90,28 @@ func (b *notifyBackend) count() int {
 	return len(b.reqs)
 }
 
+// wait returns the next request the backend receives.
+func (b *notifyBackend) wait(t testing.TB) notifyBackendRequest {
+	t.Helper()
+	select {
+	case <-b.arrived:
+	case <-time.After(10 * time.Second): // a bound, not a synchronisation
+		t.Fatal("the backend received nothing")
+	}
+	return b.last()
+}
+
+// drain forgets the arrivals so far.
+func (b *notifyBackend) drain() {
+	for {
+		select {
+		case <-b.arrived:
+		default:
+			return
+		}
+	}
+}
+
 func (b *notifyBackend) last() notifyBackendRequest {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -86,6 +123,19 @@ type notifyIT struct {
 	backend *notifyBackend
 	key     *rsa.PrivateKey
 	logFile string
+	// wxpay is the emulator as WeChat Pay: its refund query confirms v2
+	// refund notifications (endpoint), and it makes the refunds.
+	wxpay    *emulator.Server
+	wxpaySrv *httptest.Server
+	sink     *httptest.Server // takes the emulator's notifications
+	sunk     chan *emulator.NotifyMessage
+	v2       notifyITRefund // the v2 refund of it.order("wxpay"), made by the emulator
+}
+
+// notifyITRefund is a refund the emulator made, and its notification.
+type notifyITRefund struct {
+	m                       *emulator.NotifyMessage
+	transactionID, refundID string
 }
 
 var (
@@ -117,6 +167,18 @@ func startNotifyIT(t testing.TB) *notifyIT {
 	t.Setenv("NOTIFY_IT_V2KEY", notifyITV2Key)
 	t.Setenv("NOTIFY_IT_SECRET", notifyITSecret)
 	backend := newNotifyBackend(t)
+	wx := emulator.New(emulator.Config{WxpayMerchants: []emulator.WxpayMerchant{{MchID: notifyITMchID, Key: notifyITV2Key}}})
+	wxSrv := httptest.NewServer(wx)
+	t.Cleanup(wxSrv.Close)
+	sunk := make(chan *emulator.NotifyMessage, 10)
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/refund" {
+			sunk <- &emulator.NotifyMessage{Header: r.Header.Clone(), Body: body}
+		}
+		_, _ = io.WriteString(w, notifyITV2OK)
+	}))
+	t.Cleanup(sink.Close)
 	addr := freeAddr(t)
 	logFile := filepath.Join(dir, "caddy.log")
 	caddyfile := globalOptions(filepath.Join(dir, "storage"), logFile) + fmt.Sprintf(`
@@ -130,6 +192,8 @@ http://%s {
 			platform_key %s {file.%s}
 			max_body 16KB
 			max_skew 2m
+			endpoint %s
+			timeout 5s
 			upstream_secret {env.NOTIFY_IT_SECRET}
 		}
 		reverse_proxy %s
@@ -144,10 +208,46 @@ http://%s {
 	}
 	respond "not here" 404
 }
-`, addr, notifyITAppID, notifyITMchID, notifyITV3Key, notifyITSerial, pubFile, backend.srv.Listener.Addr(),
+`, addr, notifyITAppID, notifyITMchID, notifyITV3Key, notifyITSerial, pubFile, wxSrv.URL, backend.srv.Listener.Addr(),
 		notifyITAliAppID, pubFile, backend.srv.Listener.Addr())
 	loadCaddy(t, caddyfile)
-	return &notifyIT{base: "http://" + addr, backend: backend, key: notifyITKey, logFile: logFile}
+	it := &notifyIT{base: "http://" + addr, backend: backend, key: notifyITKey, logFile: logFile,
+		wxpay: wx, wxpaySrv: wxSrv, sink: sink, sunk: sunk}
+	o := it.order("wxpay")
+	it.v2 = it.emulatorRefund(t, o.OutTradeNo, o.OutRefundNo, o.TotalFee, o.RefundFee, sink.URL+"/refund")
+	return it
+}
+
+// emulatorRefund has the emulator place and pay an order and refund fee of
+// it, its refund notification sent to notifyURL. Sent to the sink, the
+// notification is returned.
+func (it *notifyIT) emulatorRefund(t testing.TB, outTradeNo, outRefundNo string, total, fee int64, notifyURL string) notifyITRefund {
+	t.Helper()
+	ctx := context.Background()
+	c := &wxpay.Client{AppID: notifyITAppID, MchID: notifyITMchID, Key: notifyITV2Key, Endpoint: it.wxpaySrv.URL,
+		HTTP: it.wxpaySrv.Client(), CertHTTP: it.wxpaySrv.Client()}
+	if _, err := c.Call(ctx, wxpay.APIUnifiedOrder, map[string]string{"body": "test", "out_trade_no": outTradeNo,
+		"total_fee": strconv.FormatInt(total, 10), "spbill_create_ip": "127.0.0.1", "notify_url": it.sink.URL + "/pay",
+		"trade_type": "JSAPI", "openid": "oPayer"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := it.wxpay.PayWxpayOrder(ctx, notifyITMchID, outTradeNo); err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Call(ctx, wxpay.APIRefund, map[string]string{"out_trade_no": outTradeNo, "out_refund_no": outRefundNo,
+		"total_fee": strconv.FormatInt(total, 10), "refund_fee": strconv.FormatInt(fee, 10), "notify_url": notifyURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := notifyITRefund{transactionID: a["transaction_id"], refundID: a["refund_id"]}
+	if strings.HasPrefix(notifyURL, it.sink.URL) {
+		select {
+		case r.m = <-it.sunk:
+		case <-time.After(10 * time.Second): // a bound, not a synchronisation
+			t.Fatal("the emulator sent no refund notification")
+		}
+	}
+	return r
 }
 
 func (it *notifyIT) order(provider string) emulator.NotifyOrder {
@@ -198,7 +298,7 @@ func (it *notifyIT) build(t testing.TB, name string) (string, *emulator.NotifyMe
 	case "v2-payment":
 		m, err = emulator.WxpayV2PaymentNotification(it.order("wxpay"), notifyITV2Key, "MD5")
 	case "v2-refund":
-		m, err = emulator.WxpayV2RefundNotification(it.order("wxpay"), notifyITV2Key)
+		m = it.v2.m // made by the emulator, whose refund query confirms it
 	case "v3-payment":
 		m, err = emulator.WxpayV3TransactionNotification(it.order("wxpay"), it.signer())
 	case "v3-refund":
@@ -227,8 +327,12 @@ func TestNotifyIntegration(t *testing.T) {
 			"timeEnd": "20240304130607", "openid": "oPayer", "tradeState": "SUCCESS"}
 	}
 	wantRefund := func(provider string) map[string]any {
+		tx := "4200000000000000042"
+		if provider == "wxpay-v2" {
+			provider, tx = "wxpay", it.v2.transactionID
+		}
 		return map[string]any{"provider": provider, "type": "refund", "outTradeNo": "ORDER-" + provider,
-			"transactionId": "4200000000000000042", "outRefundNo": "REFUND-1", "totalFee": 1234.0,
+			"transactionId": tx, "outRefundNo": "REFUND-1", "totalFee": 1234.0,
 			"refundFee": 234.0, "refundStatus": "SUCCESS"}
 	}
 	for _, tc := range []struct {
@@ -240,8 +344,8 @@ func TestNotifyIntegration(t *testing.T) {
 	}{
 		{"v2-payment", "wxpay", "payment", 200, notifyITV2OK, wantPayment("wxpay"),
 			map[string]any{"appId": notifyITAppID, "mchId": notifyITMchID, "attach": "a&b<c>", "totalFee": "1234"}},
-		{"v2-refund", "wxpay", "refund", 200, notifyITV2OK, wantRefund("wxpay"),
-			map[string]any{"refundId": "50300000000001", "refundRecvAccout": "支付用户零钱", "settlementRefundFee": "234"}},
+		{"v2-refund", "wxpay", "refund", 200, notifyITV2OK, wantRefund("wxpay-v2"),
+			map[string]any{"refundId": it.v2.refundID, "refundRecvAccout": "支付用户零钱", "settlementRefundFee": "234"}},
 		{"v3-payment", "wxpay", "payment", 204, "", wantPayment("wxpay"),
 			map[string]any{"appId": notifyITAppID, "mchid": notifyITMchID, "attach": "a&b<c>", "tradeType": "JSAPI"}},
 		{"v3-refund", "wxpay", "refund", 204, "", wantRefund("wxpay"),
@@ -467,6 +571,174 @@ func TestNotifyIntegrationRefused(t *testing.T) {
 		if refusals[i] != tc.check {
 			t.Errorf("%s: logged check %q, want %q", tc.name, refusals[i], tc.check)
 		}
+	}
+}
+
+// notifyITLogChecks returns the check of each WARN line of the log that
+// says msg.
+func notifyITLogChecks(t *testing.T, logFile, msg string) []string {
+	t.Helper()
+	logs, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checks []string
+	for _, line := range strings.Split(string(logs), "\n") {
+		var entry struct{ Level, Msg, Check string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == msg && entry.Level == "warn" {
+			checks = append(checks, entry.Check)
+		}
+		if strings.Contains(line, notifyITV2Key) {
+			t.Errorf("log line holds the key: %s", line)
+		}
+	}
+	return checks
+}
+
+// v2 refund notifications are confirmed with WeChat Pay's refund query at
+// endpoint (here the emulator): a genuine one, sent by the emulator after
+// a refund, reaches the backend with the confirmed fields; one that
+// decrypts but differs from the refund is refused 401 and never forwarded;
+// with the refund query unreachable, WeChat Pay gets 500 and retries.
+func TestNotifyIntegrationV2RefundQuery(t *testing.T) {
+	it := startNotifyIT(t)
+	it.backend.drain()
+
+	// Genuine: the emulator refunds and notifies Caddy itself.
+	r := it.emulatorRefund(t, "ORDER-Q1", "REFUND-Q1", 500, 200, it.base+"/notify/wxpay")
+	got := it.backend.wait(t)
+	var ev struct {
+		Type, OutTradeNo, OutRefundNo, RefundID, TransactionID, RefundStatus string
+		TotalFee, RefundFee                                                  int64
+		Raw                                                                  map[string]any
+	}
+	if err := json.Unmarshal(got.body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != "refund" || ev.OutTradeNo != "ORDER-Q1" || ev.OutRefundNo != "REFUND-Q1" || ev.RefundID != r.refundID ||
+		ev.TransactionID != r.transactionID || ev.TotalFee != 500 || ev.RefundFee != 200 || ev.RefundStatus != "SUCCESS" {
+		t.Errorf("backend got %s", got.body)
+	}
+	if _, ok := ev.Raw["refundRequestSource"]; ok || len(ev.Raw) != 12 {
+		t.Errorf("raw holds other than the 12 confirmed fields: %v", ev.Raw)
+	}
+
+	// Forged: encrypted with the key (as a block-shuffled req_info
+	// decrypts), but the refund was 200, not 499; and a refund the
+	// emulator never made.
+	before := it.backend.count()
+	forged := emulator.NotifyOrder{AppID: notifyITAppID, MchID: notifyITMchID, OutTradeNo: "ORDER-Q1", TransactionID: r.transactionID,
+		TotalFee: 500, OutRefundNo: "REFUND-Q1", RefundID: r.refundID, RefundFee: 499}
+	m, err := emulator.WxpayV2RefundNotification(forged, notifyITV2Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, answer, _ := it.send(t, "/notify/wxpay", m, nil); status != 401 || !strings.Contains(answer, "FAIL") {
+		t.Errorf("forged refund: %d %q, want 401", status, answer)
+	}
+	forged.OutRefundNo, forged.RefundFee = "re1", 200
+	m, _ = emulator.WxpayV2RefundNotification(forged, notifyITV2Key)
+	if status, _, _ := it.send(t, "/notify/wxpay", m, nil); status != 401 {
+		t.Errorf("unknown refund: %d, want 401", status)
+	}
+	if it.backend.count() != before {
+		t.Fatal("a forged refund reached the backend")
+	}
+	if checks := notifyITLogChecks(t, it.logFile, "payment notification refused"); len(checks) != 2 || checks[0] != "refund_query" || checks[1] != "refund_query" {
+		t.Errorf("refusal log lines: %v", checks)
+	}
+
+	// The refund query unreachable: 500, WeChat Pay retries.
+	it.wxpaySrv.Close()
+	if status, answer, _ := it.send(t, "/notify/wxpay", it.v2.m, nil); status != 500 || !strings.Contains(answer, "FAIL") {
+		t.Errorf("refund query down: %d %q, want 500", status, answer)
+	}
+	if it.backend.count() != before {
+		t.Fatal("an unconfirmed refund reached the backend")
+	}
+	if checks := notifyITLogChecks(t, it.logFile, "payment notification could not be verified; the provider will retry"); len(checks) != 1 || checks[0] != "refund_query_failed" {
+		t.Errorf("log lines: %v", checks)
+	}
+}
+
+// WeChat Pay v2 and Alipay sign no empty value: empty fields appended to
+// genuine notifications never reach the backend, and an empty gmt_refund
+// does not make an Alipay payment a refund.
+func TestNotifyIntegrationEmptyFields(t *testing.T) {
+	it := startNotifyIT(t)
+	appendTo := func(m *emulator.NotifyMessage, old, add string) *emulator.NotifyMessage {
+		if !bytes.Contains(m.Body, []byte(old)) {
+			t.Fatalf("%q not in %s", old, m.Body)
+		}
+		return &emulator.NotifyMessage{Header: m.Header, Body: bytes.Replace(m.Body, []byte(old), []byte(add+old), 1)}
+	}
+	_, v2p := it.build(t, "v2-payment")
+	_, v2r := it.build(t, "v2-refund")
+	_, ali := it.build(t, "alipay-payment")
+	for _, tc := range []struct {
+		name, path, kind string
+		m                *emulator.NotifyMessage
+		absent           []string
+	}{
+		{"v2 payment", "/notify/wxpay", "payment", appendTo(v2p, "</xml>", "<x></x><coupon_fee><![CDATA[]]></coupon_fee>"), []string{"x", "couponFee"}},
+		{"v2 refund", "/notify/wxpay", "refund", appendTo(v2r, "</xml>", "<x></x><refund_fee></refund_fee>"), []string{"x", "returnCode"}},
+		{"alipay payment", "/notify/alipay", "payment", &emulator.NotifyMessage{Header: ali.Header, Body: append(ali.Body, "&x=&gmt_refund=&refund_fee="...)}, []string{"x", "gmtRefund", "refundFee"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := it.backend.count()
+			if status, answer, _ := it.send(t, tc.path, tc.m, nil); status != 200 {
+				t.Fatalf("provider got %d %q", status, answer)
+			}
+			if it.backend.count() != before+1 {
+				t.Fatal("not forwarded")
+			}
+			got := it.backend.last()
+			var ev map[string]any
+			if err := json.Unmarshal(got.body, &ev); err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := ev["raw"].(map[string]any)
+			if ev["type"] != tc.kind || got.header.Get("X-Unicloud-Notify-Type") != tc.kind {
+				t.Errorf("type %v / %s, want %s", ev["type"], got.header.Get("X-Unicloud-Notify-Type"), tc.kind)
+			}
+			for _, k := range tc.absent {
+				if _, ok := raw[k]; ok {
+					t.Errorf("raw.%s reached the backend: %s", k, got.body)
+				}
+			}
+			for k, v := range raw {
+				if v == "" {
+					t.Errorf("raw.%s is empty", k)
+				}
+			}
+		})
+	}
+}
+
+// A backend that answers 200 and then cuts its connection mid-body has
+// taken the notification: the provider gets its success form.
+func TestNotifyIntegrationBackendBodyBroken(t *testing.T) {
+	it := startNotifyIT(t)
+	it.backend.broken.Store(true)
+	for name, want := range map[string]struct {
+		status int
+		answer string
+	}{"v2-payment": {200, notifyITV2OK}, "v3-payment": {204, ""}, "alipay-payment": {200, "success"}} {
+		path, m := it.build(t, name)
+		before := it.backend.count()
+		status, answer, _ := it.send(t, path, m, nil)
+		if status != want.status || answer != want.answer {
+			t.Errorf("%s: provider got %d %q, want %d %q", name, status, answer, want.status, want.answer)
+		}
+		if it.backend.count() != before+1 {
+			t.Errorf("%s: backend got %d requests", name, it.backend.count()-before)
+		}
+	}
+	// A broken 500 is still a failure.
+	it.backend.status.Store(500)
+	path, m := it.build(t, "v2-payment")
+	if status, _, _ := it.send(t, path, m, nil); status != 500 {
+		t.Errorf("broken 500: provider got %d", status)
 	}
 }
 
