@@ -29,7 +29,7 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("unicloud_openapi", httpcaddyfile.Before, "reverse_proxy")
 
 	httpcaddyfile.RegisterHandlerDirective("unicloud_message_notify", parseMessageNotify)
-	httpcaddyfile.RegisterDirectiveOrder("unicloud_message_notify", httpcaddyfile.After, "forward_auth") // among the middleware, before handle, route, respond
+	httpcaddyfile.RegisterDirectiveOrder("unicloud_message_notify", httpcaddyfile.After, middlewareAnchor)
 }
 
 // parseMessageNotify sets up unicloud_message_notify (the host reads its

@@ -281,3 +281,6 @@ func printable(s string) string {
 	}
 	return s
 }
+
+// HTTPStatus is the status to answer the refused push with.
+func (e *Error) HTTPStatus() int { return e.Status }
