@@ -491,7 +491,7 @@ func TestWxpayV3BadConfig(t *testing.T) {
 			t.Errorf("%+v accepted", m)
 			continue
 		}
-		if strings.Contains(err.Error(), v3Key) || strings.Contains(err.Error(), "PRIVATE KEY") {
+		if strings.Contains(err.Error(), v3Key) || strings.Contains(err.Error(), "-----BEGIN") {
 			t.Errorf("a secret in the error: %v", err)
 		}
 	}
