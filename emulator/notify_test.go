@@ -33,7 +33,15 @@ func TestNotifyMessagesVerify(t *testing.T) {
 	o := NotifyOrder{AppID: "wx1234567890abcdef", MchID: "1900000109", OutTradeNo: "T-1]]>x",
 		TransactionID: "4200000001", TotalFee: 1234, CashFee: 1200, OpenID: "oUser", Time: at,
 		Attach: "a<b>", OutRefundNo: "R-1", RefundID: "5000001", RefundFee: 234}
-	wx := &wxpay.NotifyVerifier{AppID: o.AppID, MchID: o.MchID, Key: v2Key, APIv3Key: v3Key,
+	// The v2 refund is confirmed with this emulator's refund query, which
+	// holds the same refund.
+	emu := New(Config{WxpayMerchants: []WxpayMerchant{{MchID: o.MchID, Key: v2Key}}})
+	emu.wxpay().orders[orderKey(o.MchID, o.OutTradeNo)] = &wxOrder{appid: o.AppID, mchID: o.MchID, outTradeNo: o.OutTradeNo,
+		transactionID: o.TransactionID, totalFee: o.TotalFee, state: "REFUND", paid: at,
+		refunds: []*wxRefund{{outRefundNo: o.OutRefundNo, refundID: o.RefundID, status: "SUCCESS", fee: o.RefundFee, at: at}}}
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	wx := &wxpay.NotifyVerifier{AppID: o.AppID, MchID: o.MchID, Key: v2Key, APIv3Key: v3Key, Endpoint: srv.URL,
 		PlatformKeys: wxpay.StaticPlatformKeys{"SERIAL1": &key.PublicKey}}
 	signer := WxpayV3NotifySigner{PlatformKey: key, Serial: "SERIAL1", APIv3Key: v3Key}
 	ali := &alipay.NotifyVerifier{AppID: o.AppID, PublicKey: &key.PublicKey}
