@@ -34,9 +34,12 @@ func BenchmarkNotifyV2HMACSHA256(b *testing.B) {
 	ntBenchVerify(b, v, http.Header{}, ntSignedV2(b, p, ntTestV2Key, "HMAC-SHA256"))
 }
 
-func BenchmarkNotifyV2RefundDecrypt(b *testing.B) {
+// BenchmarkNotifyV2Refund: decryption plus the refund query (to a local
+// WeChat Pay over loopback).
+func BenchmarkNotifyV2Refund(b *testing.B) {
 	vec, _ := loadVectors(b)
-	v := &wxpay.NotifyVerifier{AppID: ntTestAppID, MchID: ntTestMchID, Key: vec.WxpayV2RefundReqInfo.Key}
+	v := newNtRefundQuery(b, vec.WxpayV2RefundReqInfo.Key, ntVectorRefund(b)).verifier(ntTestMchID)
+	v.AppID = ntTestAppID
 	ntBenchVerify(b, v, http.Header{}, ntRefundXML(vec.WxpayV2RefundReqInfo.ReqInfo, nil))
 }
 
