@@ -84,6 +84,12 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			default:
 				e.Latency = caddy.Duration(d)
 			}
+		case "weixin_message_push": // <appid> <url> { token, encoding_aes_key, mode, format }: where the app's pushes go
+			t, err := parseWeixinMessagePush(h)
+			if err != nil {
+				return nil, err
+			}
+			e.WeixinMessagePushes = append(e.WeixinMessagePushes, t)
 		case "wxpay_merchant": // <mch_id> <APIv2 key> [require_cert]: a test WeChat Pay merchant; repeatable
 			args := h.RemainingArgs()
 			if len(args) < 2 || len(args) > 3 || (len(args) == 3 && args[2] != "require_cert") {
@@ -115,4 +121,38 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 		}
 	}
 	return e, nil
+}
+
+// parseWeixinMessagePush reads
+//
+//	weixin_message_push <appid> <url> {
+//		token            <token>
+//		encoding_aes_key <43 characters>   # omit for plaintext mode
+//		mode             plaintext|compatible|safe
+//		format           xml|json
+//	}
+func parseWeixinMessagePush(h httpcaddyfile.Helper) (emulator.WeixinMessagePush, error) {
+	args := h.RemainingArgs()
+	if len(args) != 2 {
+		return emulator.WeixinMessagePush{}, h.Err("weixin_message_push takes an appid and the message server's URL")
+	}
+	t := emulator.WeixinMessagePush{AppID: args[0], URL: args[1]}
+	for nesting := h.Nesting(); h.NextBlock(nesting); {
+		dir := h.Val()
+		dst := map[string]*string{"token": &t.Token, "encoding_aes_key": &t.EncodingAESKey, "mode": &t.Mode, "format": &t.Format}[dir]
+		if dst == nil {
+			return t, h.Errf("unknown weixin_message_push subdirective %q", dir)
+		}
+		if !h.NextArg() {
+			return t, h.ArgErr()
+		}
+		*dst = h.Val()
+		if h.NextArg() {
+			return t, h.ArgErr()
+		}
+	}
+	if err := t.Validate(); err != nil {
+		return t, h.Err(err.Error())
+	}
+	return t, nil
 }

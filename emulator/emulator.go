@@ -50,6 +50,9 @@ type Config struct {
 
 	// Test WeChat Pay APIv3 merchants (wxpay_v3.go).
 	WxpayV3Merchants []WxpayV3Merchant `json:"wxpay_v3_merchants,omitempty"`
+
+	// Message servers of the test apps, where pushes go (weixin_push.go).
+	WeixinMessagePushes []WeixinMessagePush `json:"weixin_message_pushes,omitempty"`
 }
 
 // Defaults WeChat uses.
@@ -73,6 +76,7 @@ const (
 //	POST /_emulator/wxpay/v3/rotate?mchid=&mode=   RotateWxpayV3
 //	POST /_emulator/alipay/pay                     PayAlipayOrder, PayAlipayOrderString
 //	GET  /_emulator/alipay/public_key?app_id=      AlipayPublicKey
+//	POST /_emulator/weixin/push?appid=             SendWeixinPush
 type Server struct {
 	cfg Config
 

@@ -162,6 +162,7 @@ func (x *weixin) table() map[string]wxRoute {
 		"/wxa/generate_urllink":            {post: true, audience: miniProgram, body: jsonBody, handle: x.generateURLLink},
 		"/wxa/msg_sec_check":               {post: true, audience: miniProgram, body: jsonBody, handle: x.msgSecCheck},
 		"/wxa/img_sec_check":               {post: true, audience: miniProgram, body: fileBody, handle: x.imgSecCheck},
+		"/wxa/media_check_async":           {post: true, audience: miniProgram, body: jsonBody, handle: x.mediaCheckAsync},
 
 		"/cgi-bin/message/subscribe/send":               {post: true, audience: miniProgram, body: jsonBody, handle: x.subscribeSend},
 		"/cgi-bin/message/wxopen/template/uniform_send": {post: true, audience: miniProgram, body: jsonBody, handle: x.uniformSend},
