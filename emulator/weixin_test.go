@@ -118,6 +118,7 @@ func TestCatalog(t *testing.T) {
 		{path: "/wxa/generate_urllink", body: map[string]any{"path": "pages/index/index", "query": "a=1&b=2", "is_expire": true, "expire_type": 1, "expire_interval": 90, "env_version": "develop"}, want: []string{"url_link"}},
 		{path: "/wxa/msg_sec_check", body: map[string]any{"content": "hello", "version": 2, "scene": 2, "openid": openid}, want: []string{"trace_id", "result.suggest", "result.label", "detail.0.strategy", "detail.0.suggest"}},
 		{path: "/wxa/img_sec_check", field: "media", file: img},
+		{path: "/wxa/media_check_async", body: map[string]any{"media_url": "https://example.com/a.png", "media_type": 2, "version": 2, "scene": 1, "openid": openid}, want: []string{"trace_id"}},
 		{path: "/cgi-bin/message/subscribe/send", body: map[string]any{"touser": openid, "template_id": "tpl", "page": "pages/index/index", "data": tmplData, "miniprogram_state": "formal"}, want: []string{"msgid"}},
 		{path: "/cgi-bin/message/wxopen/template/uniform_send", body: map[string]any{"touser": openid, "mp_template_msg": map[string]any{
 			"appid": testOA, "template_id": "tpl", "url": "https://example.com", "miniprogram": map[string]any{"appid": testApp, "pagepath": "pages/index/index"}, "data": tmplData}}},
