@@ -22,11 +22,11 @@ import (
 // or a path, not a secret).
 var onePlaceholder = regexp.MustCompile(`^\{(env|file)\.[^{}]+\}$`)
 
-// resolveSecret resolves the {env.*} and {file.*} placeholders of the
+// ResolveSecret resolves the {env.*} and {file.*} placeholders of the
 // value of option name and trims it. A value that was given but resolves to
 // nothing is refused: a missing file or an unset variable would otherwise
 // become an empty secret, and a vague error later.
-func resolveSecret(name, raw string) (string, error) {
+func ResolveSecret(name, raw string) (string, error) {
 	v := strings.TrimSpace(caddy.NewReplacer().ReplaceAll(raw, ""))
 	raw = strings.TrimSpace(raw)
 	if v != "" || raw == "" {
@@ -41,11 +41,11 @@ func resolveSecret(name, raw string) (string, error) {
 	return "", fmt.Errorf("%s: the value resolved to an empty value (an unset placeholder?)", name)
 }
 
-// resolveKey is resolveSecret for an option that holds key or certificate
+// ResolveKey is ResolveSecret for an option that holds key or certificate
 // content (PEM or base64): a file path given in its place is refused with
 // the placeholder that reads the file.
-func resolveKey(name, raw string) (string, error) {
-	v, err := resolveSecret(name, raw)
+func ResolveKey(name, raw string) (string, error) {
+	v, err := ResolveSecret(name, raw)
 	if err != nil {
 		return "", err
 	}
@@ -56,30 +56,40 @@ func resolveKey(name, raw string) (string, error) {
 	return v, nil
 }
 
-// option is one configuration value to resolve: its subdirective, where
+// Option is one configuration value to resolve: its subdirective, where
 // it is kept, and whether it holds key or certificate content.
-type option struct {
-	name  string
-	value *string
-	key   bool
+type Option struct {
+	Name  string
+	Value *string
+	Key   bool
 }
 
-// resolveOptions resolves the placeholders of opts in order; the first
+// ResolveOptions resolves the placeholders of opts in order; the first
 // error names its subdirective after prefix (the directive).
-func resolveOptions(prefix string, opts ...option) error {
+func ResolveOptions(prefix string, opts ...Option) error {
 	for _, o := range opts {
-		resolve := resolveSecret
-		if o.key {
-			resolve = resolveKey
+		resolve := ResolveSecret
+		if o.Key {
+			resolve = ResolveKey
 		}
-		v, err := resolve(o.name, *o.value)
+		v, err := resolve(o.Name, *o.Value)
 		if err != nil {
 			return fmt.Errorf("%s: %w", prefix, err)
 		}
-		*o.value = v
+		*o.Value = v
 	}
 	return nil
 }
+
+// The package's own spellings, for the handlers still in this package.
+type option = Option
+
+var (
+	resolveSecret  = ResolveSecret
+	resolveKey     = ResolveKey
+	resolveOptions = ResolveOptions
+	checkHTTPURL   = CheckHTTPURL
+)
 
 // checkV2Key checks a WeChat Pay APIv2 key: the 32 characters set in the
 // merchant platform (账户中心 → API安全). Its value is never quoted.
@@ -99,9 +109,9 @@ func checkAPIv3Key(name, key string) error {
 	return nil
 }
 
-// checkHTTPURL checks that value is an absolute http or https URL with a
+// CheckHTTPURL checks that value is an absolute http or https URL with a
 // host: a notify_url the provider calls from the internet, or an endpoint.
-func checkHTTPURL(name, value string) error {
+func CheckHTTPURL(name, value string) error {
 	u, err := url.Parse(value)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%s must be an absolute http(s) URL such as https://example.com/notify, not %q", name, value)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-unicloud/unicloud/internal/bounded"
 )
 
 // Gateway error codes (SPEC §2 and §4). Provider errors keep the provider's
@@ -25,23 +27,37 @@ const (
 	ErrNotSupported         = "UNICLOUD_NOT_SUPPORTED"
 )
 
-// gatewayError is an error of the gateway itself, answered to the caller as
+// Error is an error of the gateway itself, answered to the caller as
 // {"errCode": Code, "errMsg": Msg} with HTTP status Status. Msg must never
 // contain a secret or a token.
-type gatewayError struct {
+type Error struct {
 	Status int
 	Code   string
 	Msg    string
 }
 
-func (e *gatewayError) Error() string { return e.Code + ": " + e.Msg }
+func (e *Error) Error() string { return e.Code + ": " + e.Msg }
 
-func newError(status int, code, msg string) *gatewayError {
-	return &gatewayError{Status: status, Code: code, Msg: msg}
+// NewError is a gateway error with its HTTP status, code and message.
+func NewError(status int, code, msg string) *Error {
+	return &Error{Status: status, Code: code, Msg: msg}
 }
 
-// writeError answers a gateway error in the documented shape.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
+// The package's own spellings of the exported helpers, for the handlers
+// still in this package.
+type gatewayError = Error
+
+var (
+	newError     = NewError
+	writeError   = WriteError
+	writeJSON    = WriteJSON
+	failCall     = FailCall
+	decodeObject = DecodeObject
+	bodyError    = BodyError
+)
+
+// WriteError answers a gateway error in the documented shape.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	body, _ := json.Marshal(struct {
 		ErrCode string `json:"errCode"`
 		ErrMsg  string `json:"errMsg"`
@@ -49,8 +65,8 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, body)
 }
 
-// writeJSON answers a JSON body with its length set.
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
+// WriteJSON answers a JSON body with its length set.
+func WriteJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -59,11 +75,11 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// failCall answers a call that ended in err, logs it (at WARN when a
+// FailCall answers a call that ended in err, logs it (at WARN when a
 // provider's answer failed its signature check, DEBUG otherwise: refusals
 // are the callers' business) and returns the outcome label for metrics.
 // Errors that are not gateway errors become UNICLOUD_UPSTREAM_ERROR.
-func failCall(w http.ResponseWriter, logger *zap.Logger, err error, fields ...zap.Field) string {
+func FailCall(w http.ResponseWriter, logger *zap.Logger, err error, fields ...zap.Field) string {
 	var ge *gatewayError
 	if !errors.As(err, &ge) {
 		ge = newError(http.StatusBadGateway, ErrUpstream, "provider call failed")
@@ -77,9 +93,9 @@ func failCall(w http.ResponseWriter, logger *zap.Logger, err error, fields ...za
 	return ge.Code
 }
 
-// decodeObject reads a caller's JSON body: empty means no parameters; else
+// DecodeObject reads a caller's JSON body: empty means no parameters; else
 // exactly one JSON object, numbers kept as json.Number.
-func decodeObject(b []byte) (map[string]any, error) {
+func DecodeObject(b []byte) (map[string]any, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return map[string]any{}, nil
 	}
@@ -93,4 +109,15 @@ func decodeObject(b []byte) (map[string]any, error) {
 		return nil, newError(http.StatusBadRequest, ErrBadRequest, "body must be a single JSON object")
 	}
 	return m, nil
+}
+
+// BodyError is the answer to a caller's body that could not be read: too
+// large for limit (413, naming max_body) or broken (400).
+func BodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return NewError(http.StatusRequestEntityTooLarge, ErrBodyTooLarge,
+			"request body larger than max_body ("+bounded.Size(mbe.Limit)+")")
+	}
+	return NewError(http.StatusBadRequest, ErrBadRequest, "request body could not be read")
 }

@@ -9,11 +9,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// registerCollectors registers collectors into a config's metrics registry.
+// RegisterCollectors registers collectors into a config's metrics registry.
 // Collectors are created once per process (package variables); each config
 // (and each config reload) has its own registry, so registering the same
 // collector again is expected and AlreadyRegisteredError is ignored.
-func registerCollectors(reg prometheus.Registerer, cs ...prometheus.Collector) {
+func RegisterCollectors(reg prometheus.Registerer, cs ...prometheus.Collector) {
 	if reg == nil {
 		return
 	}
@@ -29,9 +29,9 @@ func registerCollectors(reg prometheus.Registerer, cs ...prometheus.Collector) {
 	}
 }
 
-// contextStorage is the config's storage, or nil for a Context made outside
+// ContextStorage is the config's storage, or nil for a Context made outside
 // a running config (benchmarks, tools), whose Storage method panics.
-func contextStorage(ctx caddy.Context) (st certmagic.Storage) {
+func ContextStorage(ctx caddy.Context) (st certmagic.Storage) {
 	defer func() {
 		if recover() != nil {
 			st = nil
@@ -40,16 +40,23 @@ func contextStorage(ctx caddy.Context) (st certmagic.Storage) {
 	return ctx.Storage()
 }
 
+// The package's own spellings, for the handlers still in this package.
 var (
-	openapiCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+	registerCollectors = RegisterCollectors
+	contextStorage     = ContextStorage
+)
+
+// The openapi gateway's collectors, shared by its host and provider modules.
+var (
+	OpenAPICalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "unicloud", Name: "openapi_calls_total",
 		Help: "Calls of the openapi gateway by provider, API and outcome (ok, provider_error, or the gateway error code).",
 	}, []string{"provider", "api", "outcome"})
-	tokenFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+	TokenFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "unicloud", Name: "token_fetches_total",
 		Help: "Access token fetches from the provider by result (ok, error), and tokens taken from the shared storage (shared).",
 	}, []string{"provider", "result"})
-	providerErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+	ProviderErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "unicloud", Name: "provider_errors_total",
 		Help: "Provider answers with a non-zero error code, by provider, API and code.",
 	}, []string{"provider", "api", "errcode"})

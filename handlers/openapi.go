@@ -22,7 +22,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-unicloud/unicloud/casing"
-	"github.com/caddy-unicloud/unicloud/internal/bounded"
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/providers/weixin"
 )
@@ -189,14 +188,14 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 		HTTP: &http.Client{Transport: newTransport(), CheckRedirect: noRedirects},
 	}
 
-	registerCollectors(ctx.GetMetricsRegistry(), openapiCalls, tokenFetches, providerErrors)
+	registerCollectors(ctx.GetMetricsRegistry(), OpenAPICalls, TokenFetches, ProviderErrors)
 	val, _, err := sharedPool.LoadOrNew(weixinSharedKey, func() (caddy.Destructor, error) {
 		tm, err := weixin.NewTokenManager(nil)
 		if err != nil {
 			return nil, err
 		}
-		tm.Events.Fetch = func(result string) { tokenFetches.WithLabelValues("weixin", result).Inc() }
-		tm.Events.Shared = func() { tokenFetches.WithLabelValues("weixin", "shared").Inc() }
+		tm.Events.Fetch = func(result string) { TokenFetches.WithLabelValues("weixin", result).Inc() }
+		tm.Events.Shared = func() { TokenFetches.WithLabelValues("weixin", "shared").Inc() }
 		sk, err := weixin.NewSessionKeys(nil)
 		if err != nil {
 			tm.Close()
@@ -302,7 +301,7 @@ func (h *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if err != nil {
 		outcome = failCall(w, h.logger, err, zap.String("api", label))
 	}
-	openapiCalls.WithLabelValues("weixin", label, outcome).Inc()
+	OpenAPICalls.WithLabelValues("weixin", label, outcome).Inc()
 	return nil
 }
 
@@ -618,7 +617,7 @@ func (h *OpenAPI) answer(w http.ResponseWriter, api *weixin.API, ans *weixin.Ans
 	outcome := "ok"
 	if ans.ErrCode != 0 {
 		outcome = "provider_error"
-		providerErrors.WithLabelValues("weixin", api.Name, strconv.FormatInt(ans.ErrCode, 10)).Inc()
+		ProviderErrors.WithLabelValues("weixin", api.Name, strconv.FormatInt(ans.ErrCode, 10)).Inc()
 	}
 	writeJSON(w, http.StatusOK, body)
 	return outcome, nil
@@ -705,7 +704,7 @@ func (h *OpenAPI) serveCode2Session(ctx context.Context, w http.ResponseWriter, 
 	outcome := "ok"
 	if ans.ErrCode != 0 {
 		outcome = "provider_error"
-		providerErrors.WithLabelValues("weixin", api.Name, strconv.FormatInt(ans.ErrCode, 10)).Inc()
+		ProviderErrors.WithLabelValues("weixin", api.Name, strconv.FormatInt(ans.ErrCode, 10)).Inc()
 	}
 	writeJSON(w, http.StatusOK, body)
 	return outcome, nil
@@ -925,15 +924,6 @@ func acceptsJSONOnly(accept []string) bool {
 		}
 	}
 	return json
-}
-
-func bodyError(err error) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return newError(http.StatusRequestEntityTooLarge, ErrBodyTooLarge,
-			"request body larger than max_body ("+bounded.Size(mbe.Limit)+")")
-	}
-	return newError(http.StatusBadRequest, ErrBadRequest, "request body could not be read")
 }
 
 // Interface guards

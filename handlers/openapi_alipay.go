@@ -41,7 +41,7 @@ func (h *OpenAPI) provisionAlipay(ctx caddy.Context) error {
 	if h.KeyType == "" {
 		h.KeyType = "PKCS8"
 	}
-	registerCollectors(ctx.GetMetricsRegistry(), openapiCalls, providerErrors)
+	registerCollectors(ctx.GetMetricsRegistry(), OpenAPICalls, ProviderErrors)
 	endpoint := strings.TrimRight(h.Endpoint, "/")
 	if endpoint == "" {
 		endpoint = alipay.DefaultEndpoint
@@ -116,7 +116,7 @@ func (h *OpenAPI) serveAlipay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		outcome = failCall(w, h.logger, err, zap.String("api", label))
 	}
-	openapiCalls.WithLabelValues("alipay", label, outcome).Inc()
+	OpenAPICalls.WithLabelValues("alipay", label, outcome).Inc()
 	return nil
 }
 
@@ -172,7 +172,7 @@ func (h *OpenAPI) serveAlipayAPI(w http.ResponseWriter, r *http.Request, name st
 	if err != nil {
 		var be *alipay.BusinessError
 		if errors.As(err, &be) {
-			providerErrors.WithLabelValues("alipay", name, be.ErrCode()).Inc()
+			ProviderErrors.WithLabelValues("alipay", name, be.ErrCode()).Inc()
 			writeAnswer(w, map[string]any{"errCode": be.ErrCode(), "errMsg": be.ErrMsg()})
 			return "provider_error", nil
 		}

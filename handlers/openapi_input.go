@@ -5,11 +5,9 @@ import (
 	"errors"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/caddy-unicloud/unicloud/providers/weixin"
 )
@@ -108,23 +106,4 @@ func parseQuery(q string) (url.Values, error) {
 		return url.Values{}, nil
 	}
 	return url.ParseQuery(q)
-}
-
-// noRedirects: provider APIs never redirect; following one would send a
-// token, a signature or a client certificate to another host.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// newTransport is the HTTP transport to the providers: kept-alive
-// connections, bounded waits.
-func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
 }
