@@ -18,7 +18,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -171,12 +170,12 @@ func (c *aliCall) ok(fields map[string]any) {
 		fields = map[string]any{}
 	}
 	fields["code"], fields["msg"] = "10000", "Success"
-	c.answer(alipay.ResponseKey(c.method), fields)
+	c.answer(aliResponseKey(c.method), fields)
 }
 
 // fail answers a business failure (code 40004) in the method's member.
 func (c *aliCall) fail(subCode, subMsg string) {
-	c.answer(alipay.ResponseKey(c.method), map[string]any{"code": "40004", "msg": "Business Failed", "sub_code": subCode, "sub_msg": subMsg})
+	c.answer(aliResponseKey(c.method), map[string]any{"code": "40004", "msg": "Business Failed", "sub_code": subCode, "sub_msg": subMsg})
 }
 
 // refuse answers a refused request in error_response.
@@ -242,31 +241,55 @@ func (x *alipayEmu) gateway(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch c.method {
-	case alipay.MethodTradeCreate:
+	case aliTradeCreate:
 		x.tradeCreate(c)
-	case alipay.MethodTradeQuery:
+	case aliTradeQuery:
 		x.tradeQuery(c)
-	case alipay.MethodTradeClose:
+	case aliTradeClose:
 		x.tradeClose(c)
-	case alipay.MethodTradeCancel:
+	case aliTradeCancel:
 		x.tradeCancel(c)
-	case alipay.MethodTradeRefund:
+	case aliTradeRefund:
 		x.tradeRefund(c)
-	case alipay.MethodTradeRefundQuery:
+	case aliRefundQuery:
 		x.refundQuery(c)
-	case alipay.MethodOAuthToken:
+	case aliOAuthToken:
 		x.oauthToken(c)
 	default:
 		c.refuse("40004", "Business Failed", "isv.invalid-method", "不存在的方法名")
 	}
 }
 
+// The gateway methods the emulator serves.
+const (
+	aliTradeCreate = "alipay.trade.create"
+	aliTradeAppPay = "alipay.trade.app.pay"
+	aliTradeQuery  = "alipay.trade.query"
+	aliTradeClose  = "alipay.trade.close"
+	aliTradeCancel = "alipay.trade.cancel"
+	aliTradeRefund = "alipay.trade.refund"
+	aliRefundQuery = "alipay.trade.fastpay.refund.query"
+	aliOAuthToken  = "alipay.system.oauth.token"
+)
+
+// aliResponseKey is the answer's member for a method, as Alipay names it:
+// the method with its dots as underscores, then "_response".
+func aliResponseKey(method string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(method, ".") {
+		b.WriteString(part)
+		b.WriteByte('_')
+	}
+	b.WriteString("response")
+	return b.String()
+}
+
 func tradeKey(appID, outTradeNo string) string { return appID + "\x00" + outTradeNo }
 
 // yuanParam reads an amount member in yuan ("0.01"), as fen.
 func yuanParam(c *aliCall, k string) (int64, bool) {
-	fen, err := alipay.YuanToFen(c.str(k))
-	if err != nil || fen < 1 || fen > maxYuanFen {
+	fen, ok := parseYuan(c.str(k))
+	if !ok || fen < 1 {
 		c.fail("ACQ.INVALID_PARAMETER", "参数无效: "+k)
 		return 0, false
 	}
@@ -379,7 +402,7 @@ func (x *alipayEmu) tradeQuery(c *aliCall) {
 	}
 	fields := map[string]any{
 		"trade_no": t.tradeNo, "out_trade_no": t.outTradeNo, "trade_status": t.status,
-		"total_amount": alipay.FenToYuan(t.total), "buyer_logon_id": buyerLogonID(t),
+		"total_amount": yuan(t.total), "buyer_logon_id": buyerLogonID(t),
 	}
 	if t.buyerID != "" {
 		fields["buyer_user_id"] = t.buyerID
@@ -388,7 +411,7 @@ func (x *alipayEmu) tradeQuery(c *aliCall) {
 		fields["buyer_open_id"] = t.buyerOpenID
 	}
 	if !t.paid.IsZero() {
-		paid := alipay.FenToYuan(t.total)
+		paid := yuan(t.total)
 		fields["receipt_amount"], fields["buyer_pay_amount"], fields["invoice_amount"], fields["point_amount"] = paid, paid, paid, "0.00"
 		fields["send_pay_date"] = t.paid.In(notifyChinaTime).Format(time.DateTime)
 		fields["fund_bill_list"] = []any{map[string]any{"fund_channel": "ALIPAYACCOUNT", "amount": paid}}
@@ -480,7 +503,7 @@ func (x *alipayEmu) tradeRefund(c *aliCall) {
 	total := t.refunded()
 	fields := map[string]any{
 		"trade_no": t.tradeNo, "out_trade_no": t.outTradeNo, "buyer_logon_id": buyerLogonID(t), "fund_change": "Y",
-		"refund_fee": alipay.FenToYuan(total), "send_back_fee": alipay.FenToYuan(rf.amount),
+		"refund_fee": yuan(total), "send_back_fee": yuan(rf.amount),
 		"gmt_refund_pay": rf.at.In(notifyChinaTime).Format(time.DateTime),
 	}
 	trade := *t
@@ -509,8 +532,8 @@ func (x *alipayEmu) refundQuery(c *aliCall) {
 	for _, r := range t.refunds {
 		if r.outRequestNo == orn {
 			fields["refund_reason"] = r.reason
-			fields["total_amount"] = alipay.FenToYuan(t.total)
-			fields["refund_amount"] = alipay.FenToYuan(r.amount)
+			fields["total_amount"] = yuan(t.total)
+			fields["refund_amount"] = yuan(r.amount)
 			fields["refund_status"] = "REFUND_SUCCESS"
 			fields["gmt_refund_pay"] = r.at.In(notifyChinaTime).Format(time.DateTime)
 		}
@@ -607,7 +630,7 @@ func (s *Server) PayAlipayOrderString(ctx context.Context, orderString string) (
 	if !ok || app.err != nil {
 		return nil, errors.New("emulator: the order string names an unknown app_id")
 	}
-	if params["method"] != alipay.MethodTradeAppPay {
+	if params["method"] != aliTradeAppPay {
 		return nil, errors.New("emulator: the order string is not an alipay.trade.app.pay request")
 	}
 	if err := signing.AlipayVerify(app.appPub, []byte(signing.AlipaySignContent(params, true)), params["sign"], params["sign_type"]); err != nil {
@@ -619,8 +642,8 @@ func (s *Server) PayAlipayOrderString(ctx context.Context, orderString string) (
 	if err := dec.Decode(&biz); err != nil || str(biz, "out_trade_no") == "" {
 		return nil, errors.New("emulator: the order string has no readable biz_content")
 	}
-	total, err := alipay.YuanToFen(str(biz, "total_amount"))
-	if err != nil || total < 1 {
+	total, ok := parseYuan(str(biz, "total_amount"))
+	if !ok || total < 1 {
 		return nil, errors.New("emulator: the order string has no valid total_amount")
 	}
 	x.mu.Lock()

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -324,12 +323,12 @@ func (o NotifyOrder) alipayParams() map[string]string {
 		"seller_id":        "2088" + notifyDigits(12),
 		"subject":          "unicloud emulator order",
 		"trade_status":     notifyOrDefault(o.TradeState, "TRADE_SUCCESS"),
-		"total_amount":     alipay.FenToYuan(o.TotalFee),
-		"receipt_amount":   alipay.FenToYuan(o.cashFee()),
-		"invoice_amount":   alipay.FenToYuan(o.cashFee()),
-		"buyer_pay_amount": alipay.FenToYuan(o.cashFee()),
+		"total_amount":     yuan(o.TotalFee),
+		"receipt_amount":   yuan(o.cashFee()),
+		"invoice_amount":   yuan(o.cashFee()),
+		"buyer_pay_amount": yuan(o.cashFee()),
 		"point_amount":     "0.00",
-		"fund_bill_list":   `[{"amount":"` + alipay.FenToYuan(o.cashFee()) + `","fundChannel":"ALIPAYACCOUNT"}]`,
+		"fund_bill_list":   `[{"amount":"` + yuan(o.cashFee()) + `","fundChannel":"ALIPAYACCOUNT"}]`,
 		"gmt_create":       at.Add(-3 * time.Second).Format(time.DateTime),
 		"gmt_payment":      at.Format(time.DateTime),
 		"passback_params":  o.Attach,
@@ -376,7 +375,7 @@ func AlipayTradeNotification(o NotifyOrder, key *rsa.PrivateKey) (*NotifyMessage
 // gmt_refund and out_biz_no; trade_status TRADE_CLOSED after a full refund.
 func AlipayRefundNotification(o NotifyOrder, key *rsa.PrivateKey) (*NotifyMessage, error) {
 	p := o.alipayParams()
-	p["refund_fee"] = alipay.FenToYuan(o.RefundFee)
+	p["refund_fee"] = yuan(o.RefundFee)
 	p["gmt_refund"] = time.Now().In(notifyChinaTime).Format("2006-01-02 15:04:05.000")
 	p["out_biz_no"] = o.OutRefundNo
 	if o.TradeState == "" && o.RefundFee >= o.TotalFee {

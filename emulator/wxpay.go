@@ -12,7 +12,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -173,7 +172,7 @@ func (c *wxpayCall) answer(result, errCode, errDes string, fields map[string]str
 func writeXML(w http.ResponseWriter, fields map[string]string) {
 	w.Header().Set("Content-Type", "text/plain") // as WeChat Pay labels its XML
 	w.WriteHeader(http.StatusOK)
-	w.Write(wxpay.EncodeXML(fields))
+	w.Write(wxpayXML(fields))
 }
 
 // read parses a v2 request and finds its merchant. It answers the failure
@@ -189,7 +188,7 @@ func (x *wxpayEmu) read(w http.ResponseWriter, r *http.Request) (map[string]stri
 		fail("请求过大")
 		return nil, WxpayMerchant{}, false
 	}
-	req, err := wxpay.ParseNotifyXML(body, "xml")
+	req, err := readWxpayXML(body)
 	if err != nil {
 		fail("XML格式错误")
 		return nil, WxpayMerchant{}, false

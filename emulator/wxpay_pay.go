@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -214,10 +213,10 @@ func (x *wxpayEmu) downloadBill(c *wxpayCall) {
 	x.mu.Lock()
 	for _, o := range x.sortedOrders(c.merchant.MchID) {
 		base := []string{"", o.appid, o.mchID, "0", "", o.transactionID, o.outTradeNo, orDefault(o.openid, "oEmulatorPayer0000000000000"), o.tradeType}
-		yuan := alipay.FenToYuan(o.totalFee)
+		paid := yuan(o.totalFee)
 		if kind != "REFUND" && sameDay(o.paid, day) {
 			base[0] = o.paid.In(notifyChinaTime).Format(time.DateTime)
-			row := append(append([]string{}, base...), "SUCCESS", "OTHERS", o.feeType, yuan, "0.00")
+			row := append(append([]string{}, base...), "SUCCESS", "OTHERS", o.feeType, paid, "0.00")
 			if kind == "ALL" {
 				row = append(row, "0", "0", "0.00", "0.00", "", "")
 			}
@@ -235,11 +234,11 @@ func (x *wxpayEmu) downloadBill(c *wxpayCall) {
 			}
 			at := r.at.In(notifyChinaTime).Format(time.DateTime)
 			base[0] = at
-			row := append(append([]string{}, base...), "REFUND", "OTHERS", o.feeType, yuan, "0.00")
+			row := append(append([]string{}, base...), "REFUND", "OTHERS", o.feeType, paid, "0.00")
 			if kind == "ALL" {
-				row = append(row, r.refundID, r.outRefundNo, alipay.FenToYuan(r.fee), "0.00", "ORIGINAL", r.status)
+				row = append(row, r.refundID, r.outRefundNo, yuan(r.fee), "0.00", "ORIGINAL", r.status)
 			} else {
-				row = append(row, at, at, r.refundID, r.outRefundNo, alipay.FenToYuan(r.fee), "0.00", "ORIGINAL", r.status)
+				row = append(row, at, at, r.refundID, r.outRefundNo, yuan(r.fee), "0.00", "ORIGINAL", r.status)
 			}
 			billLine(&b, append(row, o.body, o.attach, "-"+fee(r.fee), "0.60%")...)
 			count++
@@ -253,7 +252,7 @@ func (x *wxpayEmu) downloadBill(c *wxpayCall) {
 		return
 	}
 	b.WriteString(billSummary + "\n")
-	billLine(&b, strconv.FormatInt(count, 10), alipay.FenToYuan(total), alipay.FenToYuan(refunded), "0.00", fee(fees))
+	billLine(&b, strconv.FormatInt(count, 10), yuan(total), yuan(refunded), "0.00", fee(fees))
 	writeBill(c, b.String())
 }
 
@@ -311,10 +310,10 @@ func (x *wxpayEmu) downloadFundflow(c *wxpayCall) {
 			nOut++
 		}
 		billLine(&b, e.at.In(notifyChinaTime).Format(time.DateTime), e.tx, fmt.Sprintf("%s%06d", day, i+1), e.name, e.kind, e.dir,
-			alipay.FenToYuan(e.amount), alipay.FenToYuan(balance), "system", e.note, e.voucher)
+			yuan(e.amount), yuan(balance), "system", e.note, e.voucher)
 	}
 	b.WriteString(fundflowSummary + "\n")
-	billLine(&b, strconv.Itoa(len(entries)), strconv.FormatInt(nIn, 10), alipay.FenToYuan(in), strconv.FormatInt(nOut, 10), alipay.FenToYuan(out))
+	billLine(&b, strconv.Itoa(len(entries)), strconv.FormatInt(nIn, 10), yuan(in), strconv.FormatInt(nOut, 10), yuan(out))
 	writeBill(c, b.String())
 }
 
