@@ -59,10 +59,19 @@ func wantNoKey(t *testing.T, s *wxpay.PlatformStore, serial string) {
 	}
 }
 
-// The published certificate ciphertext (wechatpay-java's test) goes
-// through the store's download path: decrypted with the APIv3 key, its
-// serial 5DEA10EF… checked against the certificate, its dates checked.
-func TestPlatformStoreVectorCertificate(t *testing.T) {
+// vectorValidity is the validity of the published platform certificate
+// (serial 5DEA10EF…): the tests pin their clocks inside or past it, so
+// they do not depend on today's date.
+var (
+	vectorNotBefore = time.Date(2023, 9, 19, 15, 15, 58, 0, time.UTC)
+	vectorNotAfter  = time.Date(2028, 9, 17, 15, 15, 58, 0, time.UTC)
+)
+
+// vectorCertificateEntry is the published certificate ciphertext
+// (wechatpay-java's test) as an entry of the fake's download, with its
+// APIv3 key and the serial its plaintext names.
+func vectorCertificateEntry(t *testing.T) (entry fakeEntry, apiV3Key, serial string) {
+	t.Helper()
 	dir := platformVectorsDir(t)
 	raw, err := os.ReadFile(filepath.Join(dir, "vectors.json"))
 	if err != nil {
@@ -82,8 +91,6 @@ func TestPlatformStoreVectorCertificate(t *testing.T) {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
 	}
-	var entry fakeEntry
-	var apiV3Key, wantSerial string
 	for _, c := range v.AEAD.Cases {
 		if c.CiphertextFile == "" {
 			continue
@@ -92,46 +99,84 @@ func TestPlatformStoreVectorCertificate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantSerial = c.Plaintext[strings.LastIndexByte(c.Plaintext, ' ')+1:]
+		serial = c.Plaintext[strings.LastIndexByte(c.Plaintext, ' ')+1:]
 		apiV3Key = c.APIv3Key
-		entry = fakeEntry{serial: wantSerial, ciphertext: strings.TrimSpace(string(ct)), nonce: c.Nonce, associatedData: c.AssociatedData}
+		entry = fakeEntry{serial: serial, ciphertext: strings.TrimSpace(string(ct)), nonce: c.Nonce, associatedData: c.AssociatedData}
 	}
-	if !strings.HasPrefix(wantSerial, "5DEA10EF") {
-		t.Fatalf("vector serial %q", wantSerial)
+	if !strings.HasPrefix(serial, "5DEA10EF") {
+		t.Fatalf("vector serial %q", serial)
 	}
+	return entry, apiV3Key, serial
+}
 
-	// The vector certificate's private key is not published: the answer
-	// is signed by a generated certificate of the same download.
+// vectorStore is a store whose clock (and the fake's) is clock, in front
+// of a fake whose download lists the published certificate and a
+// generated one that signs the answer (the vector certificate's private
+// key is not published). The generated certificate is valid around the
+// clock's start.
+func vectorStore(t *testing.T, clock *testClock, entry fakeEntry, apiV3Key string) (*wxpay.PlatformStore, *platformCert) {
+	t.Helper()
 	ca := newTestCA(t, keyCA, "Test Root CA")
-	signer := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
+	at := clock.Now()
+	signer := newPlatformCert(t, ca, keyPlatformA, serialA, at.Add(-24*time.Hour), at.Add(365*24*time.Hour))
 	f := newFakeCertificates(t, signer, entry, entryOf(signer))
 	f.apiV3Key = apiV3Key
+	f.set(func(f *fakeCertificates) { f.now = clock.Now })
 	s := wxpay.NewPlatformStore(f.srv.URL, ptMchID)
+	s.SetClock(clock.Now)
 	if _, err := s.Register(wxpay.PlatformRegistration{Auto: &wxpay.PlatformAuto{
 		SerialNo: ptMerchantSerial, PrivateKey: ptKey(t, keyMerchant), APIv3Key: apiV3Key, HTTP: f.srv.Client(),
 	}}); err != nil {
 		t.Fatal(err)
 	}
+	return s, signer
+}
+
+// The published certificate ciphertext goes through the store's download
+// path: decrypted with the APIv3 key, its serial 5DEA10EF… checked against
+// the certificate, its dates checked against the store's clock (pinned
+// inside the certificate's validity).
+func TestPlatformStoreVectorCertificate(t *testing.T) {
+	entry, apiV3Key, wantSerial := vectorCertificateEntry(t)
+	clock := newTestClock(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	s, signer := vectorStore(t, clock, entry, apiV3Key)
 	mustRefresh(t, s)
 	wantKey(t, s, wantSerial, nil)
 	wantKey(t, s, strings.ToLower(wantSerial), nil)
 	wantKey(t, s, serialA, &signer.key.PublicKey)
+	found := false
 	for _, k := range s.Keys() {
 		if k.Serial == wantSerial {
+			found = true
 			if k.Certificate == nil || signing.CertificateSerialNo(k.Certificate) != wantSerial {
 				t.Fatal("vector certificate not parsed")
 			}
-			if k.NotAfter.Year() != 2028 {
-				t.Fatalf("vector certificate NotAfter %v", k.NotAfter)
+			if !k.NotBefore.Equal(vectorNotBefore) || !k.NotAfter.Equal(vectorNotAfter) {
+				t.Fatalf("vector certificate valid %v to %v, want %v to %v", k.NotBefore, k.NotAfter, vectorNotBefore, vectorNotAfter)
 			}
 		}
 	}
+	if !found {
+		t.Fatal("vector certificate not among the store's keys")
+	}
+
+	// Its last second is still usable; at NotAfter it is refused, though
+	// it was downloaded while valid.
+	clock.Add(vectorNotAfter.Sub(clock.Now()) - time.Second)
+	wantKey(t, s, wantSerial, nil)
+	clock.Add(time.Second)
+	wantNoKey(t, s, wantSerial)
 
 	// The same ciphertext with another APIv3 key refuses the whole download.
-	f2 := newFakeCertificates(t, signer, entry, entryOf(signer))
+	clock2 := newTestClock(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	ca := newTestCA(t, keyCA, "Test Root CA")
+	signer2 := newPlatformCert(t, ca, keyPlatformA, serialA, clock2.Now().Add(-time.Hour), clock2.Now().Add(time.Hour))
+	f2 := newFakeCertificates(t, signer2, entry, entryOf(signer2))
 	f2.apiV3Key = apiV3Key
+	f2.set(func(f *fakeCertificates) { f.now = clock2.Now })
 	s2 := autoStore(t, f2, nil) // ptAPIv3Key: not the vector's key
-	err = s2.RefreshPlatformKeys(context.Background())
+	s2.SetClock(clock2.Now)
+	err := s2.RefreshPlatformKeys(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "does not decrypt") {
 		t.Fatalf("wrong APIv3 key: %v", err)
 	}
@@ -139,6 +184,27 @@ func TestPlatformStoreVectorCertificate(t *testing.T) {
 		t.Fatal("an error shows the APIv3 key")
 	}
 	wantNoKey(t, s2, wantSerial)
+}
+
+// Downloaded past its NotAfter, the published certificate is dropped (with
+// the reason) and never served; the download's other certificate is kept.
+func TestPlatformStoreVectorCertificateExpired(t *testing.T) {
+	entry, apiV3Key, wantSerial := vectorCertificateEntry(t)
+	clock := newTestClock(vectorNotAfter.Add(time.Minute))
+	s, signer := vectorStore(t, clock, entry, apiV3Key)
+	var dropped []string
+	s.Events.Dropped = func(serial, reason string) { dropped = append(dropped, serial+": "+reason) }
+	mustRefresh(t, s)
+	wantNoKey(t, s, wantSerial)
+	wantKey(t, s, serialA, &signer.key.PublicKey)
+	for _, k := range s.Keys() {
+		if strings.EqualFold(k.Serial, wantSerial) {
+			t.Fatal("the expired vector certificate is among the store's keys")
+		}
+	}
+	if len(dropped) != 1 || !strings.Contains(dropped[0], "expired on 2028-09-17T15:15:58Z") {
+		t.Fatalf("dropped: %q", dropped)
+	}
 }
 
 func TestPlatformStoreNoNetworkAtConstruction(t *testing.T) {
