@@ -27,6 +27,9 @@ func init() {
 	caddy.RegisterModule(MessageNotify{})
 }
 
+// providerNamespace is the namespace of the provider (guest) modules.
+const providerNamespace = "unicloud.message_notify.providers"
+
 // Defaults.
 const (
 	DefaultMaxBody = 1 << 20
@@ -42,12 +45,12 @@ const (
 // fails a check is answered 400/401/413 with "fail", logged with the check,
 // and never forwarded.
 //
-// JSON: {"handler":"unicloud_message_notify","provider":{"provider":"weixin","token":"…"},"dedupe":"10m"}.
+// JSON: {"handler":"unicloud_message_notify","provider":{"name":"weixin","token":"…"},"dedupe":"10m"}.
 type MessageNotify struct {
 	// ProviderRaw is the provider that verifies pushes, a module of the
-	// namespace unicloud.message_notify.providers named by its "provider"
-	// member (for example {"provider":"weixin","token":"…"}).
-	ProviderRaw json.RawMessage `json:"provider,omitempty" caddy:"namespace=unicloud.message_notify.providers inline_key=provider"`
+	// namespace unicloud.message_notify.providers named by its "name"
+	// member (for example {"name":"weixin","token":"…"}).
+	ProviderRaw json.RawMessage `json:"provider,omitempty" caddy:"namespace=unicloud.message_notify.providers inline_key=name"`
 	// MaxBody is the largest push body read, in bytes (default 1 MiB). A
 	// larger body is refused with 413 before any other check.
 	MaxBody int64 `json:"max_body,omitempty"`
@@ -151,7 +154,7 @@ func (m *MessageNotify) Provision(ctx caddy.Context) error {
 		m.MaxBody = DefaultMaxBody
 	}
 	if m.ProviderRaw == nil {
-		return errors.New("unicloud_message_notify: a provider is required, for example {\"provider\":\"weixin\",…}")
+		return errors.New("unicloud_message_notify: a provider is required, for example \"provider\": {\"name\":\"weixin\",…}")
 	}
 	mod, err := ctx.LoadModule(m, "ProviderRaw")
 	if err != nil {

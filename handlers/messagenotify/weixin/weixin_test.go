@@ -55,7 +55,7 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 // newHandler provisions the host with a weixin provider from JSON.
 func newHandler(t testing.TB, provider map[string]any, host func(*messagenotify.MessageNotify), st certmagic.Storage) (*messagenotify.MessageNotify, *observer.ObservedLogs) {
 	t.Helper()
-	provider["provider"] = "weixin"
+	provider["name"] = "weixin"
 	raw, _ := json.Marshal(provider)
 	m := &messagenotify.MessageNotify{ProviderRaw: raw, UpstreamSecret: testSecret}
 	if host != nil {
@@ -499,7 +499,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(m)
-	want := `{"provider":{"app_id":"` + testAppID + `","encoding_aes_key":"` + testKey + `","max_skew":-1,"provider":"weixin","token":"T"},"max_body":2000000,"dedupe":600000000000,"upstream_secret":"S"}`
+	want := `{"provider":{"app_id":"` + testAppID + `","encoding_aes_key":"` + testKey + `","max_skew":-1,"name":"weixin","token":"T"},"max_body":2000000,"dedupe":600000000000,"upstream_secret":"S"}`
 	if string(got) != want {
 		t.Fatalf("\n got %s\nwant %s", got, want)
 	}
@@ -507,7 +507,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		`unicloud_message_notify weixin { nope 1 }`,
 		`unicloud_message_notify alipay { token T }`,
 		`unicloud_message_notify`,
-		`unicloud_message_notify weixin { token }`,
+		"unicloud_message_notify weixin {\n token\n}",
+		"unicloud_message_notify weixin {\n max_body\n}",
+		"unicloud_message_notify weixin {\n max_body 1KB 2KB\n}",
+		"unicloud_message_notify weixin extra {\n token T\n}",
 		`unicloud_message_notify weixin { max_skew soon }`,
 		`unicloud_message_notify weixin { dedupe 0 }`,
 	} {
