@@ -1,0 +1,306 @@
+package alipay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/caddy-unicloud/unicloud/casing"
+	"github.com/caddy-unicloud/unicloud/providers/pay"
+)
+
+// Pay is the payment API (pay.Provider) over the Alipay gateway: the
+// caller's camelCase parameters (amounts in fen) become biz_content
+// (snake_case, amounts in yuan), the verified answers the caller's
+// camelCase in fen.
+type Pay struct {
+	Client *Client
+	// NotifyURL is the default notify_url of getOrderInfo.
+	NotifyURL string
+}
+
+// The calls, as the caller names them.
+const (
+	callGetOrderInfo     = "getOrderInfo"
+	callOrderQuery       = "orderQuery"
+	callCloseOrder       = "closeOrder"
+	callCancelOrder      = "cancelOrder"
+	callRefund           = "refund"
+	callRefundQuery      = "refundQuery"
+	callDownloadBill     = "downloadBill"
+	callDownloadFundflow = "downloadFundflow"
+)
+
+// GetOrderInfo is alipay.trade.create (mp-alipay) or the signed order
+// string of alipay.trade.app.pay (app-plus).
+func (a *Pay) GetOrderInfo(ctx context.Context, req *pay.OrderRequest) (pay.Answer, error) {
+	return a.call(ctx, callGetOrderInfo, req.Params)
+}
+
+// OrderQuery is alipay.trade.query.
+func (a *Pay) OrderQuery(ctx context.Context, req *pay.OrderQueryRequest) (pay.Answer, error) {
+	return a.call(ctx, callOrderQuery, req.Params)
+}
+
+// CloseOrder is alipay.trade.close.
+func (a *Pay) CloseOrder(ctx context.Context, req *pay.CloseOrderRequest) (pay.Answer, error) {
+	return a.call(ctx, callCloseOrder, req.Params)
+}
+
+// CancelOrder is alipay.trade.cancel.
+func (a *Pay) CancelOrder(ctx context.Context, req *pay.CancelOrderRequest) (pay.Answer, error) {
+	return a.call(ctx, callCancelOrder, req.Params)
+}
+
+// Refund is alipay.trade.refund (refundFee in fen → refund_amount).
+func (a *Pay) Refund(ctx context.Context, req *pay.RefundRequest) (pay.Answer, error) {
+	return a.call(ctx, callRefund, req.Params)
+}
+
+// RefundQuery is alipay.trade.fastpay.refund.query.
+func (a *Pay) RefundQuery(ctx context.Context, req *pay.RefundQueryRequest) (pay.Answer, error) {
+	return a.call(ctx, callRefundQuery, req.Params)
+}
+
+// DownloadBill is not supported (Alipay's bill is a download URL of its
+// own API).
+func (a *Pay) DownloadBill(context.Context, *pay.BillRequest) (pay.Answer, error) {
+	return nil, pay.NotSupported(callDownloadBill + " is not supported by Alipay")
+}
+
+// DownloadFundflow is not supported by Alipay.
+func (a *Pay) DownloadFundflow(context.Context, *pay.FundflowRequest) (pay.Answer, error) {
+	return nil, pay.NotSupported(callDownloadFundflow + " is not supported by Alipay")
+}
+
+// payError is a client error in the payment API's terms.
+func payError(err error) error {
+	var be *BusinessError
+	if errors.As(err, &be) {
+		return &pay.BusinessError{Code: be.ErrCode(), Msg: be.ErrMsg()}
+	}
+	var se *SignatureError
+	if errors.As(err, &se) {
+		return &pay.Error{Kind: pay.ErrBadSignature, Msg: "the provider's answer failed the signature check", Err: err}
+	}
+	var ue *UpstreamError
+	if errors.As(err, &ue) {
+		return pay.Upstream(ue.Timeout, ue.Reason, err)
+	}
+	return err
+}
+
+// renamed are caller parameters with an Alipay name of their own.
+var renamed = map[string]string{
+	"transactionId": "trade_no",
+	"outRefundNo":   "out_request_no",
+	"refundDesc":    "refund_reason",
+	"refundFeeType": "refund_currency",
+}
+
+// publicParams are caller parameters sent beside biz_content, not in it.
+var publicParams = map[string]string{
+	"notifyUrl":    "notify_url",
+	"returnUrl":    "return_url",
+	"appAuthToken": "app_auth_token",
+}
+
+// dropped are caller parameters the gateway handles itself:
+// the amounts in fen (converted), the payer (openid), the client type,
+// and WeChat Pay's own fields.
+var dropped = map[string]bool{
+	"clientType": true, "totalFee": true, "refundFee": true, "openid": true,
+	"appId": true, "sign": true, "signType": true, "tradeType": true, "spbillCreateIp": true,
+}
+
+// idMembers are the biz_content members that are identifiers: always
+// strings.
+var idMembers = map[string]bool{"trade_no": true, "out_trade_no": true, "out_request_no": true}
+
+// bizContent converts the caller's parameters to biz_content members
+// (snake_case, nested keys too) and the public parameters beside it.
+// Amounts in yuan are refused: callers give fen (totalFee, refundFee).
+func bizContent(in pay.Params) (map[string]any, map[string]string, error) {
+	biz := make(map[string]any, len(in)+3)
+	extra := map[string]string{}
+	for k, v := range in {
+		if v == nil || dropped[k] {
+			continue
+		}
+		if name, ok := publicParams[k]; ok {
+			s, err := pay.Text(k, v)
+			if err != nil {
+				return nil, nil, err
+			}
+			extra[name] = s
+			continue
+		}
+		name, ok := renamed[k]
+		if !ok {
+			name = casing.SnakeKey(k)
+		}
+		if name == "amount" || strings.HasSuffix(name, "_amount") {
+			return nil, nil, pay.BadRequest("amounts are given in fen (totalFee, refundFee), not in yuan: " + k)
+		}
+		if n, ok := v.(json.Number); ok && idMembers[name] {
+			v = n.String() // an order number written as a JSON number
+		}
+		biz[name] = casing.ToSnake(v)
+	}
+	return biz, extra, nil
+}
+
+func (a *Pay) call(ctx context.Context, name string, in pay.Params) (pay.Answer, error) {
+	switch name {
+	case callDownloadBill, callDownloadFundflow:
+		return nil, pay.NotSupported(name + " is not supported by Alipay")
+	}
+	biz, extra, err := bizContent(in)
+	if err != nil {
+		return nil, err
+	}
+	method := ""
+	switch name {
+	case callGetOrderInfo:
+		return a.order(ctx, in, biz, extra)
+	case callOrderQuery:
+		method = MethodTradeQuery
+	case callCloseOrder:
+		method = MethodTradeClose
+	case callCancelOrder:
+		method = MethodTradeCancel
+	case callRefund:
+		method = MethodTradeRefund
+		fee, err := in.PositiveFen("refundFee")
+		if err != nil {
+			return nil, err
+		}
+		// Alipay does not need the order's total, but a caller who gives
+		// one gives it in fen like every amount, and never less than the
+		// refund.
+		if total, ok, err := in.Fen("totalFee", false); err != nil {
+			return nil, err
+		} else if ok && total < fee {
+			return nil, pay.BadRequest("parameter must not be less than refundFee: totalFee")
+		}
+		biz["refund_amount"] = FenToYuan(fee)
+		delete(extra, "notify_url") // Alipay notifies the order's notify_url
+	case callRefundQuery:
+		method = MethodTradeRefundQuery
+		if biz["out_request_no"] == nil {
+			// A refund made without out_request_no is named by the order's
+			// out_trade_no.
+			otn, err := in.Str("outTradeNo")
+			if err != nil {
+				return nil, err
+			}
+			if otn == "" {
+				return nil, pay.Missing("outRefundNo")
+			}
+			biz["out_request_no"] = otn
+		}
+	default:
+		return nil, pay.NotSupported(name + " is not supported by Alipay")
+	}
+	if _, _, err := in.OneOf("transactionId", "outTradeNo"); err != nil {
+		return nil, err
+	}
+	bizJSON, err := json.Marshal(biz)
+	if err != nil {
+		return nil, pay.BadRequest("parameters cannot be encoded")
+	}
+	fields, err := a.Client.Execute(ctx, method, bizJSON, extra)
+	if err != nil {
+		return nil, payError(err)
+	}
+	out, err := Answer(fields)
+	if err != nil {
+		return nil, pay.Upstream(false, err.Error(), err)
+	}
+	if name == callRefund {
+		if orn, _ := in.Str("outRefundNo"); orn != "" {
+			out["outRefundNo"] = orn
+		}
+	}
+	return out, nil
+}
+
+// order creates a mini-program trade (alipay.trade.create:
+// orderInfo {tradeNo}) or signs an app payment (alipay.trade.app.pay:
+// orderInfo is the order string, no network call).
+func (a *Pay) order(ctx context.Context, in pay.Params, biz map[string]any, extra map[string]string) (pay.Answer, error) {
+	clientType, err := in.Str("clientType")
+	if err != nil {
+		return nil, err
+	}
+	openid, err := in.Str("openid")
+	if err != nil {
+		return nil, err
+	}
+	if clientType == "" {
+		if openid == "" {
+			return nil, pay.Missing("clientType (or the X-Unicloud-Client-Type header)")
+		}
+		clientType = "mp-alipay"
+	}
+	if clientType != "mp-alipay" && clientType != "app-plus" {
+		return nil, pay.NotSupported("clientType " + strconv.Quote(clientType) + " is not supported by Alipay (mp-alipay, app-plus)")
+	}
+	if _, err := in.Required("subject"); err != nil {
+		return nil, err
+	}
+	if _, err := in.Required("outTradeNo"); err != nil {
+		return nil, err
+	}
+	fee, err := in.PositiveFen("totalFee")
+	if err != nil {
+		return nil, err
+	}
+	biz["total_amount"] = FenToYuan(fee)
+	if extra["notify_url"] == "" {
+		if a.NotifyURL == "" {
+			return nil, pay.Missing("notifyUrl (no notify_url is configured)")
+		}
+		extra["notify_url"] = a.NotifyURL
+	}
+	if clientType == "app-plus" {
+		if biz["product_code"] == nil {
+			biz["product_code"] = AppPayProductCode
+		}
+		bizJSON, err := json.Marshal(biz)
+		if err != nil {
+			return nil, pay.BadRequest("parameters cannot be encoded")
+		}
+		s, err := a.Client.OrderString(MethodTradeAppPay, bizJSON, extra)
+		if err != nil {
+			return nil, payError(err)
+		}
+		return pay.Answer{"orderInfo": s}, nil
+	}
+	if openid == "" {
+		return nil, pay.Missing("openid")
+	}
+	biz[BuyerField(openid)] = openid
+	bizJSON, err := json.Marshal(biz)
+	if err != nil {
+		return nil, pay.BadRequest("parameters cannot be encoded")
+	}
+	fields, err := a.Client.Execute(ctx, MethodTradeCreate, bizJSON, extra)
+	if err != nil {
+		return nil, payError(err)
+	}
+	out, err := Answer(fields)
+	if err != nil {
+		return nil, pay.Upstream(false, err.Error(), err)
+	}
+	tradeNo, _ := fields["trade_no"].(string)
+	if tradeNo == "" {
+		return nil, pay.Upstream(false, "alipay.trade.create answered no trade_no", nil)
+	}
+	out["orderInfo"] = map[string]any{"tradeNo": tradeNo}
+	return out, nil
+}
+
+var _ pay.Provider = (*Pay)(nil)
