@@ -211,6 +211,11 @@ type PlatformStore struct {
 
 	now   func() time.Time
 	group singleflight.Group
+	// after starts the background refresh's timer (time.NewTimer; tests
+	// replace it to fire it themselves) and runDone, when set, is called
+	// when the background refresh has stopped.
+	after   func(time.Duration) (<-chan time.Time, func())
+	runDone func()
 
 	mu         sync.Mutex
 	regs       map[uint64]PlatformRegistration
@@ -251,6 +256,7 @@ func NewPlatformStore(endpoint, mchID string) *PlatformStore {
 		FirstDownload:   DefaultPlatformFirstDownload,
 		LockTimeout:     30 * time.Second,
 		now:             time.Now,
+		after:           newTimer,
 		regs:            make(map[uint64]PlatformRegistration),
 		changed:         make(chan struct{}, 1),
 	}

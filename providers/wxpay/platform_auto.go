@@ -388,25 +388,29 @@ func (s *PlatformStore) Start(ctx context.Context) {
 	go s.run(ctx, s.now())
 }
 
+// newTimer is the background refresh's timer: its channel and its stop.
+func newTimer(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTimer(d)
+	return t.C, func() { t.Stop() }
+}
+
 func (s *PlatformStore) run(ctx context.Context, start time.Time) {
+	if s.runDone != nil {
+		defer s.runDone()
+	}
 	for {
 		wait, active := s.nextRefresh(start)
-		var timer *time.Timer
 		var tick <-chan time.Time
+		stop := func() {}
 		if active {
-			timer = time.NewTimer(wait)
-			tick = timer.C
+			tick, stop = s.after(wait)
 		}
 		select {
 		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
+			stop()
 			return
 		case <-s.changed:
-			if timer != nil {
-				timer.Stop()
-			}
+			stop()
 		case <-tick:
 			ch := s.group.DoChan("refresh", func() (any, error) {
 				rctx, cancel := context.WithTimeout(ctx, s.LockTimeout+30*time.Second)

@@ -1,6 +1,7 @@
 package wxpay_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -324,4 +325,101 @@ func autoStore(tb testing.TB, f *fakeCertificates, root *x509.CertPool) *wxpay.P
 func platformVectorsDir(tb testing.TB) string {
 	tb.Helper()
 	return vectors.MustDir(tb)
+}
+
+// fakeTimers replaces a store's background timer: the test sees each wait
+// the refresh loop asks for and fires it itself, and learns when the loop
+// stopped. Nothing waits on the real clock.
+type fakeTimers struct {
+	tb      testing.TB
+	ctx     context.Context
+	asked   chan fakeTimer
+	pending *fakeTimer
+	done    chan struct{}
+	events  chan string
+}
+
+// fakeTimer is one wait the loop asked for and the channel that ends it.
+type fakeTimer struct {
+	d    time.Duration
+	fire chan time.Time
+}
+
+// newFakeTimers installs fake timers in s, before s.Start(ctx), and
+// records s's download results (Events.Download).
+func newFakeTimers(tb testing.TB, ctx context.Context, s *wxpay.PlatformStore) *fakeTimers {
+	ft := &fakeTimers{tb: tb, ctx: ctx, asked: make(chan fakeTimer), done: make(chan struct{}), events: make(chan string, 16)}
+	wxpay.SetPlatformTimer(s, func(d time.Duration) (<-chan time.Time, func()) {
+		t := fakeTimer{d: d, fire: make(chan time.Time, 1)}
+		select {
+		case ft.asked <- t:
+		case <-ctx.Done():
+		}
+		return t.fire, func() {}
+	})
+	wxpay.OnPlatformRunDone(s, func() { close(ft.done) })
+	s.Events.Download = func(result string, _ error) { ft.events <- result }
+	return ft
+}
+
+// next is the next wait the loop asks for.
+func (ft *fakeTimers) next() fakeTimer {
+	ft.tb.Helper()
+	if ft.pending != nil {
+		t := *ft.pending
+		ft.pending = nil
+		return t
+	}
+	select {
+	case t := <-ft.asked:
+		return t
+	case <-time.After(10 * time.Second): // failsafe only
+		ft.tb.Fatal("the background refresh asks for no timer")
+		return fakeTimer{}
+	}
+}
+
+// wait is the wait the loop is blocked on now (a registration change may
+// make it ask again before a timer fires: the latest one counts).
+func (ft *fakeTimers) wait() time.Duration {
+	ft.tb.Helper()
+	t := ft.next()
+	ft.pending = &t
+	return t.d
+}
+
+// tick fires the loop's timer and waits for the download it starts: the
+// wait it had asked for and the download's result ("ok" or "error").
+func (ft *fakeTimers) tick() (time.Duration, string) {
+	ft.tb.Helper()
+	t := ft.next()
+	for {
+		t.fire <- time.Time{}
+		select {
+		case r := <-ft.events:
+			return t.d, r
+		case t2 := <-ft.asked:
+			// Woken by something else before the tick, or already back
+			// from the download: a result already sent wins.
+			select {
+			case r := <-ft.events:
+				ft.pending = &t2
+				return t.d, r
+			default:
+			}
+			t = t2
+		case <-time.After(10 * time.Second): // failsafe only
+			ft.tb.Fatal("a fired timer starts no download")
+		}
+	}
+}
+
+// stopped waits until the background refresh has returned.
+func (ft *fakeTimers) stopped() {
+	ft.tb.Helper()
+	select {
+	case <-ft.done:
+	case <-time.After(10 * time.Second): // failsafe only
+		ft.tb.Fatal("the background refresh does not stop with its context")
+	}
 }

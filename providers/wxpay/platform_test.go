@@ -212,10 +212,18 @@ func TestPlatformStoreNoNetworkAtConstruction(t *testing.T) {
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
 	f := newFakeCertificates(t, a, entryOf(a))
 	s := autoStore(t, f, nil)
+	clock := newTestClock(time.Now())
+	s.SetClock(clock.Now)
+	f.set(func(f *fakeCertificates) { f.now = clock.Now })
 	ctx, cancel := context.WithCancel(context.Background())
+	ft := newFakeTimers(t, ctx, s)
 	s.Start(ctx)
-	time.Sleep(50 * time.Millisecond)
+	// Started, the background refresh waits FirstDownload before anything.
+	if d := ft.wait(); d != wxpay.DefaultPlatformFirstDownload {
+		t.Fatalf("first background wait %v, want %v", d, wxpay.DefaultPlatformFirstDownload)
+	}
 	cancel()
+	ft.stopped()
 	wantNoKey(t, s, serialA)
 	if n := f.downloads.Load(); n != 0 {
 		t.Fatalf("%d downloads before first use", n)
@@ -604,24 +612,36 @@ func TestPlatformStoreBackgroundRefresh(t *testing.T) {
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
 	f := newFakeCertificates(t, a, entryOf(a))
 	s := autoStore(t, f, nil)
-	s.FirstDownload = 20 * time.Millisecond
-	s.RefreshInterval = 150 * time.Millisecond
+	clock := newTestClock(time.Now())
+	s.SetClock(clock.Now)
+	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	s.FirstDownload = 20 * time.Second
+	s.RefreshInterval = 3 * time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
+	ft := newFakeTimers(t, ctx, s)
 	s.Start(ctx)
-	deadline := time.Now().Add(10 * time.Second)
-	for f.downloads.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	want := []time.Duration{s.FirstDownload, s.RefreshInterval, s.RefreshInterval}
+	for i, w := range want {
+		d, result := ft.tick()
+		if d != w || result != "ok" {
+			t.Fatalf("background download %d: after %v (want %v), %s", i+1, d, w, result)
+		}
+		if n := f.downloads.Load(); n != int32(i+1) {
+			t.Fatalf("%d downloads after %d background refreshes", n, i+1)
+		}
+		wantKey(t, s, serialA, nil)
+		// The loop asks for its next wait before the clock moves on.
+		if d := ft.wait(); d != s.RefreshInterval {
+			t.Fatalf("wait after background download %d: %v", i+1, d)
+		}
+		clock.Add(s.RefreshInterval)
 	}
+	// Waiting for the next one, the refresh stops with its context and
+	// downloads nothing more.
 	cancel()
-	if f.downloads.Load() < 3 {
-		t.Fatalf("%d background downloads", f.downloads.Load())
-	}
-	wantKey(t, s, serialA, nil)
-	time.Sleep(200 * time.Millisecond) // a download under way when cancelled ends
-	n := f.downloads.Load()
-	time.Sleep(400 * time.Millisecond)
-	if m := f.downloads.Load(); m != n {
-		t.Fatalf("downloads after stop: %d → %d", n, m)
+	ft.stopped()
+	if n := f.downloads.Load(); n != 3 {
+		t.Fatalf("%d downloads, want 3", n)
 	}
 }
 
@@ -632,32 +652,33 @@ func TestPlatformStoreBackgroundRetry(t *testing.T) {
 	f := newFakeCertificates(t, a, entryOf(a))
 	f.apiV3Key = "ffffffffffffffffffffffffffffffff" // every download refused
 	s := autoStore(t, f, nil)
-	s.FirstDownload = 10 * time.Millisecond
-	s.Retry = 30 * time.Millisecond
-	var mu sync.Mutex
-	var results []string
-	s.Events.Download = func(result string, err error) {
-		mu.Lock()
-		results = append(results, result)
-		mu.Unlock()
-	}
+	clock := newTestClock(time.Now())
+	s.SetClock(clock.Now)
+	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	s.FirstDownload = 10 * time.Second
+	s.Retry = 30 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ft := newFakeTimers(t, ctx, s)
 	s.Start(ctx)
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(results)
+	for i, w := range []time.Duration{s.FirstDownload, s.Retry, s.Retry} {
+		d, result := ft.tick()
+		if d != w || result != "error" {
+			t.Fatalf("background download %d: after %v (want %v), %s", i+1, d, w, result)
+		}
+		if d := ft.wait(); d != s.Retry {
+			t.Fatalf("wait after failed download %d: %v", i+1, d)
+		}
+		clock.Add(s.Retry)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for count() < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	// The downloads fixed, the next retry succeeds and the refresh goes
+	// back to RefreshInterval.
+	f.set(func(f *fakeCertificates) { f.apiV3Key = ptAPIv3Key })
+	if d, result := ft.tick(); d != s.Retry || result != "ok" {
+		t.Fatalf("retry after %v: %s", d, result)
 	}
-	cancel()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(results) < 3 || results[0] != "error" {
-		t.Fatalf("results %v", results)
+	if d := ft.wait(); d != s.RefreshInterval {
+		t.Fatalf("wait after a good download %v, want %v", d, s.RefreshInterval)
 	}
 }
 
@@ -857,21 +878,15 @@ func TestPlatformStoreRotationRightAfterBackgroundDownload(t *testing.T) {
 	b := newPlatformCert(t, ca, keyPlatformB, serialB, yesterday, nextYear)
 	f := newFakeCertificates(t, a, entryOf(a))
 	s := autoStore(t, f, nil)
-	s.FirstDownload = 5 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ft := newFakeTimers(t, ctx, s)
 	s.Start(ctx)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		// The background download has finished: the store knows A.
-		if _, ok := s.PlatformKey(serialA); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no background download")
-		}
-		time.Sleep(5 * time.Millisecond)
+	// The background download has finished: the store knows A.
+	if _, result := ft.tick(); result != "ok" {
+		t.Fatalf("background download: %s", result)
 	}
+	wantKey(t, s, serialA, &a.key.PublicKey)
 	f.rotate(b, entryOf(a), entryOf(b))
 	v := &wxpay.NotifyVerifier{APIv3Key: ptAPIv3Key, MchID: ptMchID, PlatformKeys: s}
 	h, body := signedNotification(t, b.key, b.serial, ptAPIv3Key, "T1")
