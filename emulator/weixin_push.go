@@ -85,6 +85,9 @@ type PushResult struct {
 	Body    string `json:"body"`
 	// Reply is the decrypted reply, for an encrypted answer.
 	Reply string `json:"reply,omitempty"`
+	// TraceID is the trace_id of a check result the emulator pushed by
+	// itself (after mediaCheckAsync).
+	TraceID string `json:"traceId,omitempty"`
 }
 
 // pushes is the emulator's message-push sender (a provider with one hook).
@@ -95,6 +98,10 @@ type pushes struct {
 	mu      sync.Mutex
 	onPush  []func(PushResult)
 	pending sync.WaitGroup
+	// async are the check results pushed by the emulator itself, by
+	// trace_id; asyncOrder bounds them (oldest first).
+	async      map[string]*asyncPush
+	asyncOrder []string
 }
 
 func init() {
@@ -112,16 +119,7 @@ func (s *Server) pushes() *pushes { return s.providers["weixin_push"].(*pushes) 
 func (p *pushes) routes() map[string]http.HandlerFunc { return nil }
 
 func (p *pushes) hooks() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{"/_emulator/weixin/push": p.pushHook}
-}
-
-// OnWeixinPush calls f with the result of every push the emulator sends by
-// itself (after mediaCheckAsync): tests wait on it instead of sleeping.
-func (s *Server) OnWeixinPush(f func(PushResult)) {
-	p := s.pushes()
-	p.mu.Lock()
-	p.onPush = append(p.onPush, f)
-	p.mu.Unlock()
+	return map[string]http.HandlerFunc{"/_emulator/weixin/push": p.pushHook, "/_emulator/weixin/pushes": p.pushesHook}
 }
 
 // target is the push target of appid.
@@ -354,54 +352,4 @@ func writeXMLFields(b *bytes.Buffer, m map[string]any) error {
 
 func writeCDATA(b *bytes.Buffer, s string) {
 	b.WriteString("<![CDATA[" + strings.ReplaceAll(s, "]]>", "]]]]><![CDATA[>") + "]]>")
-}
-
-// mediaCheckAsync is POST /wxa/media_check_async: it answers a trace_id,
-// then sends the app's push target the wxa_media_check result carrying it
-// (risky when media_url contains "risky").
-func (x *weixin) mediaCheckAsync(c *wxCall) {
-	mediaURL := c.str("media_url")
-	if mediaURL == "" || (c.str("media_type") != "1" && c.str("media_type") != "2") {
-		c.fail(40097, "invalid args")
-		return
-	}
-	if c.str("version") == "2" && c.str("openid") == "" {
-		c.fail(40003, "invalid openid")
-		return
-	}
-	trace, appid := rid(), c.appid
-	c.ok(map[string]any{"trace_id": trace})
-	if _, ok := x.s.pushTarget(appid); !ok {
-		return
-	}
-	suggest, label := "pass", 100
-	if strings.Contains(mediaURL, "risky") {
-		suggest, label = "risky", 20002
-	}
-	msg := map[string]any{
-		"MsgType": "event", "Event": "wxa_media_check", "appid": appid, "trace_id": trace, "version": 2,
-		"detail":  []any{map[string]any{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90}},
-		"errcode": 0, "errmsg": "ok",
-		"result": map[string]any{"suggest": suggest, "label": label},
-	}
-	if openid := c.str("openid"); openid != "" {
-		msg["FromUserName"] = openid
-	}
-	p := x.s.pushes()
-	p.pending.Add(1)
-	go func() {
-		defer p.pending.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		res, err := x.s.SendWeixinPush(ctx, appid, msg)
-		if err != nil {
-			res = PushResult{ErrCode: -1, ErrMsg: err.Error(), AppID: appid}
-		}
-		p.mu.Lock()
-		fs := append([]func(PushResult){}, p.onPush...)
-		p.mu.Unlock()
-		for _, f := range fs {
-			f(res)
-		}
-	}()
 }
