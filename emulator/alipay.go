@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -96,6 +97,10 @@ func newAlipay(s *Server) provider {
 				app.err = errors.New("alipay_private_key: " + err.Error())
 				continue
 			}
+			if app.key.PublicKey.Equal(pub) {
+				app.err = errSameAlipayKey
+				continue
+			}
 		} else if app.key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 			app.err = err
 			continue
@@ -104,6 +109,21 @@ func newAlipay(s *Server) provider {
 		app.pubPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	}
 	return x
+}
+
+// errSameAlipayKey: the configured Alipay key is the app's own. Alipay signs
+// with its key, never the app's; an emulator signing with the app's key
+// would hide a gateway that verifies answers with the wrong key.
+var errSameAlipayKey = errors.New("alipay_private_key is the private half of app_public_key: give the emulator a distinct Alipay key pair (the gateway's alipay_public_key is its public half)")
+
+// validateAlipay refuses a configuration whose Alipay key is an app's own.
+func (s *Server) validateAlipay() error {
+	for id, app := range s.alipay().apps {
+		if errors.Is(app.err, errSameAlipayKey) {
+			return fmt.Errorf("alipay_app %s: %w", id, app.err)
+		}
+	}
+	return nil
 }
 
 func (s *Server) alipay() *alipayEmu { return s.providers["alipay"].(*alipayEmu) }

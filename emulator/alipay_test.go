@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
@@ -260,6 +262,44 @@ func TestAlipayMisconfiguredApp(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(b), "emulator.misconfigured") || strings.Contains(string(b), "not a key") {
+		t.Errorf("answer %s", b)
+	}
+}
+
+// The emulator stands in for Alipay, which signs with its own key: an
+// "Alipay" key that is the app's own would let a gateway that verifies
+// answers with the app's key pass every test, so the emulator refuses it.
+func TestAlipayAppKeyIsNotAlipayKey(t *testing.T) {
+	app, _ := aliKeys(t)
+	appPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(app)}))
+	cfg := Config{AlipayApps: []AlipayApp{{AppID: aliAppID, AppPublicKey: pubPEM(&app.PublicKey), AlipayPrivateKey: appPEM}}}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	h := &Handler{Config: cfg}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Cleanup()
+	err := h.Validate()
+	if err == nil || !strings.Contains(err.Error(), "alipay_app "+aliAppID) || !strings.Contains(err.Error(), "distinct Alipay key pair") {
+		t.Fatalf("Validate: %v", err)
+	}
+	if strings.Contains(err.Error(), "PRIVATE KEY") {
+		t.Error("the error shows the key")
+	}
+	emu := New(cfg)
+	if _, err := emu.AlipayPublicKey(aliAppID); err == nil {
+		t.Error("an app signing with its own key has an Alipay public key")
+	}
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	resp, err := http.PostForm(srv.URL+"/gateway.do", url.Values{"app_id": {aliAppID}, "method": {"alipay.trade.query"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "emulator.misconfigured") || strings.Contains(string(b), `"sign"`) {
 		t.Errorf("answer %s", b)
 	}
 }

@@ -127,6 +127,9 @@ func (h *Handler) Validate() error {
 	if err := h.srv.validateWxpayV3(); err != nil {
 		return fmt.Errorf("unicloud_emulator: %w", err)
 	}
+	if err := h.srv.validateAlipay(); err != nil {
+		return fmt.Errorf("unicloud_emulator: %w", err)
+	}
 	return nil
 }
 
