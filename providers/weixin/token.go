@@ -83,6 +83,9 @@ type TokenManager struct {
 	refreshing sync.Map
 	// knownBad: key -> token value the provider rejected, until replaced.
 	knownBad sync.Map
+	// refreshed, when set, is called when a background refresh has ended
+	// (tests wait on it).
+	refreshed func(key string)
 }
 
 // DefaultLockWait is how long a refresh waits for the storage lock by
@@ -196,7 +199,12 @@ func (m *TokenManager) refreshInBackground(key string, fetch FetchFunc) {
 		return
 	}
 	go func() {
-		defer m.refreshing.Delete(key)
+		defer func() {
+			m.refreshing.Delete(key)
+			if m.refreshed != nil {
+				m.refreshed(key)
+			}
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), m.LockWait+fetchBound)
 		defer cancel()
 		_, _ = m.load(ctx, key, "", fetch)

@@ -20,13 +20,31 @@ type fakeProvider struct {
 	ttl     time.Duration
 	now     func() time.Time
 	current string
-	delay   time.Duration
 	fail    bool
+	// hold, when set, keeps every fetch waiting until it is closed;
+	// started then receives one value per fetch that began.
+	hold    chan struct{}
+	started chan struct{}
+}
+
+// holding makes p's fetches wait until release is called; the returned
+// channel receives one value per fetch that began.
+func (p *fakeProvider) holding() (started <-chan struct{}, release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold, p.started = make(chan struct{}), make(chan struct{}, 64)
+	var once sync.Once
+	hold := p.hold
+	return p.started, func() { once.Do(func() { close(hold) }) }
 }
 
 func (p *fakeProvider) fetch(ctx context.Context, force bool) (Token, error) {
-	if p.delay > 0 {
-		time.Sleep(p.delay)
+	p.mu.Lock()
+	hold, started := p.hold, p.started
+	p.mu.Unlock()
+	if hold != nil {
+		started <- struct{}{}
+		<-hold
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -101,25 +119,29 @@ func TestTokenRefreshAhead(t *testing.T) {
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	p := &fakeProvider{ttl: 2 * time.Hour, now: c.now}
 	m := newTestManager(t, nil, c)
+	refreshed := make(chan string, 4)
+	m.refreshed = func(key string) { refreshed <- key }
 	ctx := context.Background()
 
 	t1, _ := m.Token(ctx, "app", p.fetch)
 	// Inside the refresh window (5 minutes before expiry): the old token is
-	// still served while a new one is fetched in the background.
+	// still served while a new one is fetched in the background, however
+	// long that fetch takes.
 	c.add(2*time.Hour - 2*time.Minute)
+	started, release := p.holding()
 	got, err := m.Token(ctx, "app", p.fetch)
 	if err != nil || got.Value != t1.Value {
 		t.Fatalf("in window: got %q, %v; want the current token", got.Value, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if cur, ok := m.Peek("app"); ok && cur.Value != t1.Value {
-			break
+	<-started // the background fetch is under way
+	for range 3 {
+		if got, err := m.Token(ctx, "app", p.fetch); err != nil || got.Value != t1.Value {
+			t.Fatalf("during the refresh: got %q, %v; want the current token", got.Value, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no background refresh happened")
-		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	release()
+	if key := <-refreshed; key != "app" {
+		t.Fatalf("background refresh of %q", key)
 	}
 	got, _ = m.Token(ctx, "app", p.fetch)
 	if got.Value == t1.Value || p.fetches() != 2 {
@@ -143,17 +165,20 @@ func TestTokenShortLifetimeRefreshAhead(t *testing.T) {
 
 func TestTokenSingleflight(t *testing.T) {
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
-	p := &fakeProvider{ttl: 2 * time.Hour, now: c.now, delay: 50 * time.Millisecond}
+	p := &fakeProvider{ttl: 2 * time.Hour, now: c.now}
+	started, release := p.holding()
 	m := newTestManager(t, nil, c)
 	ctx := context.Background()
 
-	var wg sync.WaitGroup
+	var wg, arrived sync.WaitGroup
 	var mismatch atomic.Int32
 	values := make([]string, 64)
 	for i := range values {
 		wg.Add(1)
+		arrived.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			arrived.Done()
 			tok, err := m.Token(ctx, "app", p.fetch)
 			if err != nil {
 				mismatch.Add(1)
@@ -161,6 +186,9 @@ func TestTokenSingleflight(t *testing.T) {
 			values[i] = tok.Value
 		}(i)
 	}
+	<-started // one fetch is under way, held until every caller is there
+	arrived.Wait()
+	release()
 	wg.Wait()
 	if p.fetches() != 1 {
 		t.Fatalf("64 concurrent misses made %d fetches, want 1", p.fetches())
@@ -186,18 +214,21 @@ func TestTokenFetchError(t *testing.T) {
 
 func TestTokenInvalidateCompareAndDrop(t *testing.T) {
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
-	p := &fakeProvider{ttl: 2 * time.Hour, now: c.now, delay: 20 * time.Millisecond}
+	p := &fakeProvider{ttl: 2 * time.Hour, now: c.now}
 	m := newTestManager(t, nil, c)
 	ctx := context.Background()
 
 	t1, _ := m.Token(ctx, "app", p.fetch)
 	// Many calls fail with t1 at once: one new token for all of them.
-	var wg sync.WaitGroup
+	started, release := p.holding()
+	var wg, arrived sync.WaitGroup
 	got := make([]string, 16)
 	for i := range got {
 		wg.Add(1)
+		arrived.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			arrived.Done()
 			tok, err := m.Invalidate(ctx, "app", t1.Value, p.fetch)
 			if err != nil {
 				t.Error(err)
@@ -205,6 +236,9 @@ func TestTokenInvalidateCompareAndDrop(t *testing.T) {
 			got[i] = tok.Value
 		}(i)
 	}
+	<-started // the replacement is under way, held until every caller is there
+	arrived.Wait()
+	release()
 	wg.Wait()
 	if p.fetches() != 2 {
 		t.Fatalf("invalidating one token 16 times made %d fetches in all, want 2", p.fetches())
@@ -253,19 +287,22 @@ func TestTokenInvalidateForcesWhenProviderRepeatsBadToken(t *testing.T) {
 func TestTokenSharedStorageTwoManagers(t *testing.T) {
 	dir := t.TempDir()
 	c := &clock{t: time.Now()}
-	p := &fakeProvider{ttl: 2 * time.Hour, now: c.now, delay: 30 * time.Millisecond}
+	p := &fakeProvider{ttl: 2 * time.Hour, now: c.now}
+	started, release := p.holding()
 	// Two "instances": two managers, each with its own FileStorage value on
 	// the same folder, as two Caddy processes would have.
 	m1 := newTestManager(t, &certmagic.FileStorage{Path: dir}, c)
 	m2 := newTestManager(t, &certmagic.FileStorage{Path: dir}, c)
 	ctx := context.Background()
 
-	var wg sync.WaitGroup
+	var wg, arrived sync.WaitGroup
 	vals := make([]string, 20)
 	for i := range vals {
 		wg.Add(1)
+		arrived.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			arrived.Done()
 			m := m1
 			if i%2 == 1 {
 				m = m2
@@ -277,6 +314,9 @@ func TestTokenSharedStorageTwoManagers(t *testing.T) {
 			vals[i] = tok.Value
 		}(i)
 	}
+	<-started // one instance fetches, held until every caller is there
+	arrived.Wait()
+	release()
 	wg.Wait()
 	if p.fetches() != 1 {
 		t.Fatalf("two instances sharing storage fetched %d times, want 1", p.fetches())
@@ -349,8 +389,8 @@ func TestTokenRejectedNotReadBackFromStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.delay = 100 * time.Millisecond
-	var wg sync.WaitGroup
+	started, release := p.holding()
+	var wg, arrived sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -358,12 +398,14 @@ func TestTokenRejectedNotReadBackFromStorage(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	time.Sleep(20 * time.Millisecond) // the replacement is under way
+	<-started // the replacement is under way, held until the callers are there
 	got := make([]string, 8)
 	for i := range got {
 		wg.Add(1)
+		arrived.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			arrived.Done()
 			tok, err := m.Token(ctx, "app", p.fetch)
 			if err != nil {
 				t.Error(err)
@@ -371,6 +413,8 @@ func TestTokenRejectedNotReadBackFromStorage(t *testing.T) {
 			got[i] = tok.Value
 		}(i)
 	}
+	arrived.Wait()
+	release()
 	wg.Wait()
 	for _, v := range got {
 		if v == t1.Value {
