@@ -2,6 +2,7 @@ package alipay_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,9 +34,7 @@ func payVectorFile(tb testing.TB, name string) string {
 	return string(vectors.Read(tb, name))
 }
 
-// payKeys are the application key pair of the published vectors; the
-// fake gateway signs its answers with the same private key (standing in
-// for Alipay's), so the public half verifies both ways.
+// payKeys are the application key pair of the published vectors.
 func payKeys(tb testing.TB) (*rsa.PrivateKey, *rsa.PublicKey) {
 	tb.Helper()
 	priv, err := signing.ParseRSAPrivateKey(payVectorFile(tb, "keys/app-private-key.pem"))
@@ -48,12 +48,34 @@ func payKeys(tb testing.TB) (*rsa.PrivateKey, *rsa.PublicKey) {
 	return priv, pub
 }
 
+var alipayKey struct {
+	once sync.Once
+	key  *rsa.PrivateKey
+}
+
+// alipayKeys are a stand-in for Alipay's own key pair, distinct from the
+// app's (payKeys), made once: answers signed with the app's key would hide
+// a client that verifies them with the app's key.
+func alipayKeys(tb testing.TB) (*rsa.PrivateKey, *rsa.PublicKey) {
+	tb.Helper()
+	alipayKey.once.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		alipayKey.key = k
+	})
+	return alipayKey.key, &alipayKey.key.PublicKey
+}
+
 // fakeGateway is a stand-in for Alipay's gateway: it checks each request's
-// signature and answers {"<method>_response": member, "sign": …}.
+// signature with the app's public key and answers
+// {"<method>_response": member, "sign": …} signed with the "Alipay" key.
 type fakeGateway struct {
 	t      testing.TB
-	priv   *rsa.PrivateKey
-	pub    *rsa.PublicKey
+	priv   *rsa.PrivateKey // the app's
+	pub    *rsa.PublicKey  // the app's
+	ali    *rsa.PrivateKey // Alipay's
 	srv    *httptest.Server
 	answer func(method string, form url.Values) (member string, sign bool)
 	last   url.Values
@@ -62,6 +84,7 @@ type fakeGateway struct {
 func newFakeGateway(t testing.TB) *fakeGateway {
 	g := &fakeGateway{t: t}
 	g.priv, g.pub = payKeys(t)
+	g.ali, _ = alipayKeys(t)
 	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(g.srv.Close)
 	return g
@@ -87,7 +110,7 @@ func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 	member, sign := g.answer(method, form)
 	out := `{"` + alipay.ResponseKey(method) + `":` + member
 	if sign {
-		s, err := signing.AlipaySign(g.priv, []byte(member), signing.SignTypeRSA2)
+		s, err := signing.AlipaySign(g.ali, []byte(member), signing.SignTypeRSA2)
 		if err != nil {
 			g.t.Fatal(err)
 		}
@@ -98,7 +121,7 @@ func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *fakeGateway) client() *alipay.Client {
-	return &alipay.Client{AppID: payAppID, PrivateKey: g.priv, AlipayPublicKey: g.pub, Endpoint: g.srv.URL, HTTP: g.srv.Client()}
+	return &alipay.Client{AppID: payAppID, PrivateKey: g.priv, AlipayPublicKey: &g.ali.PublicKey, Endpoint: g.srv.URL, HTTP: g.srv.Client()}
 }
 
 // A request signed with the PKCS#1 and the PKCS#8 form of the vectors' app
@@ -425,5 +448,23 @@ func TestParseAnswerWithoutCode(t *testing.T) {
 	// Unsigned success is refused.
 	if _, err := c.ParseAnswer(alipay.MethodOAuthToken, []byte(`{"alipay_system_oauth_token_response":`+member+`}`)); !errors.Is(err, signing.ErrMissingSignature) {
 		t.Errorf("unsigned success: %v", err)
+	}
+}
+
+// A client given the app's own public key as AlipayPublicKey (a key
+// mix-up) refuses Alipay's answers: they are signed with Alipay's key.
+func TestExecuteAppKeyAsAlipayKey(t *testing.T) {
+	g := newFakeGateway(t)
+	g.answer = func(string, url.Values) (string, bool) {
+		return `{"code":"10000","msg":"Success","trade_no":"2013112011001004330000121536","trade_status":"TRADE_SUCCESS"}`, true
+	}
+	if _, err := g.client().Execute(context.Background(), alipay.MethodTradeQuery, []byte(`{"out_trade_no":"1"}`), nil); err != nil {
+		t.Fatalf("with Alipay's public key: %v", err)
+	}
+	mixed := g.client()
+	mixed.AlipayPublicKey = g.pub
+	var se *alipay.SignatureError
+	if _, err := mixed.Execute(context.Background(), alipay.MethodTradeQuery, []byte(`{"out_trade_no":"1"}`), nil); !errors.As(err, &se) {
+		t.Fatalf("with the app's public key as Alipay's: %v, want a *SignatureError", err)
 	}
 }
