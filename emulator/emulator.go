@@ -53,6 +53,12 @@ type Config struct {
 
 	// Message servers of the test apps, where pushes go (weixin_push.go).
 	WeixinMessagePushes []WeixinMessagePush `json:"weixin_message_pushes,omitempty"`
+
+	// Record, when set, sees every provider request (not the /_emulator/
+	// hooks) with its body (at most MaxRecordedBody bytes of it) before the
+	// emulator answers it; it must not keep r past its return. A Recorder's
+	// Record method fits. Go only.
+	Record func(r *http.Request, body []byte) `json:"-"`
 }
 
 // Defaults WeChat uses.
@@ -189,6 +195,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls[counted]++
 	s.mu.Unlock()
+	if s.cfg.Record != nil {
+		s.record(r)
+	}
 	if !s.sleep(r.Context()) {
 		return
 	}
