@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,12 @@ type WxpayV3Merchant struct {
 	// (certificate mode), served at /v3/certificates.
 	PublicKeyID        string `json:"public_key_id,omitempty"`
 	PlatformPrivateKey string `json:"platform_private_key,omitempty"`
+	// PlatformCertificate, with PlatformPrivateKey and no PublicKeyID, is
+	// the platform certificate (PEM) the emulator signs with in
+	// certificate mode instead of one it makes, so that a test chooses its
+	// serial and its issuer (the gateway's platform_root). Certificates of
+	// later rotations are the emulator's own. JSON only.
+	PlatformCertificate string `json:"platform_certificate,omitempty"`
 }
 
 // Platform key modes.
@@ -104,7 +111,7 @@ func newWxpayV3(s *Server) provider {
 	repl := caddy.NewReplacer()
 	x := &wxpayV3Emu{s: s, merchants: map[string]*wxv3Merchant{}, v3Orders: map[string]bool{}, bills: map[string][]byte{}}
 	for _, m := range s.cfg.WxpayV3Merchants {
-		for _, f := range []*string{&m.MchID, &m.APIv3Key, &m.MerchantKey, &m.PublicKeyID, &m.PlatformPrivateKey} {
+		for _, f := range []*string{&m.MchID, &m.APIv3Key, &m.MerchantKey, &m.PublicKeyID, &m.PlatformPrivateKey, &m.PlatformCertificate} {
 			*f = strings.TrimSpace(repl.ReplaceAll(*f, ""))
 		}
 		mm := &wxv3Merchant{cfg: m, mode: wxv3ModeCertificate}
@@ -117,7 +124,9 @@ func newWxpayV3(s *Server) provider {
 			}
 			mm.verify, mm.err = signing.ParseRSAPublicKey(m.MerchantKey)
 		}
-		if mm.err == nil && (m.PublicKeyID != "" || m.PlatformPrivateKey != "") {
+		if mm.err == nil && m.PlatformCertificate != "" {
+			mm.err = configuredPlatformCert(mm)
+		} else if mm.err == nil && (m.PublicKeyID != "" || m.PlatformPrivateKey != "") {
 			k, err := signing.ParseRSAPrivateKey(m.PlatformPrivateKey)
 			switch {
 			case err != nil:
@@ -132,6 +141,32 @@ func newWxpayV3(s *Server) provider {
 		x.merchants[m.MchID] = mm
 	}
 	return x
+}
+
+// configuredPlatformCert makes a merchant's configured platform
+// certificate its first.
+func configuredPlatformCert(mm *wxv3Merchant) error {
+	m := mm.cfg
+	if m.PublicKeyID != "" {
+		return errors.New("platform_certificate is for certificate mode: not with public_key_id")
+	}
+	c, err := signing.ParseCertificate(m.PlatformCertificate)
+	if err != nil {
+		return errors.New("platform certificate: " + err.Error())
+	}
+	k, err := signing.ParseRSAPrivateKey(m.PlatformPrivateKey)
+	if err != nil {
+		return errors.New("platform private key: " + err.Error())
+	}
+	if !k.PublicKey.Equal(c.PublicKey) {
+		return errors.New("the platform private key is not the platform certificate's")
+	}
+	mm.certs = []*wxv3Cert{{
+		wxv3Key: wxv3Key{serial: signing.CertificateSerialNo(c), key: k},
+		cert:    c,
+		pem:     string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})),
+	}}
+	return nil
 }
 
 func (s *Server) wxpayV3() *wxpayV3Emu { return s.providers["wxpay_v3"].(*wxpayV3Emu) }

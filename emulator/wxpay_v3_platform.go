@@ -158,8 +158,9 @@ type WxpayV3Platform struct {
 	Certificates []WxpayV3PlatformCert `json:"certificates"`
 	// PublicKey is the public-key mode key, when there is one.
 	PublicKey *WxpayV3PlatformPubKey `json:"public_key,omitempty"`
-	// Root is the CA certificate that issued the platform certificates
-	// (for platform_root).
+	// Root is the CA certificate that issued the platform certificates the
+	// emulator made (for platform_root); a configured PlatformCertificate
+	// was issued by its own CA.
 	Root string `json:"root"`
 }
 
@@ -191,6 +192,7 @@ func (s *Server) WxpayV3Platform(mchID string) (*WxpayV3Platform, error) {
 	if err := x.ensureCert(m); err != nil {
 		return nil, err
 	}
+	x.wxv3Root() // made with the first certificate the emulator makes, or here
 	p := &WxpayV3Platform{MchID: mchID, Mode: m.mode, Serial: k.serial,
 		Root: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: x.root.Raw}))}
 	for _, c := range m.certs {

@@ -496,3 +496,27 @@ func TestWxpayV3BadConfig(t *testing.T) {
 		}
 	}
 }
+
+// A configured platform certificate signs in certificate mode; it must
+// come with its own private key, and not with a public key id.
+func TestWxpayV3ConfiguredPlatformCertificate(t *testing.T) {
+	v3Keys(t)
+	base := WxpayV3Merchant{MchID: v3MchID, APIv3Key: v3Key, MerchantKey: pemPublic(&v3TestKeys.other.PublicKey),
+		PlatformCertificate: v3TestKeys.certPEM, PlatformPrivateKey: pemPrivate(v3TestKeys.merchant)}
+	emu := New(Config{WxpayV3Merchants: []WxpayV3Merchant{base}})
+	if err := emu.validateWxpayV3(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := emu.WxpayV3Platform(v3MchID)
+	if err != nil || p.Mode != "certificate" || p.Serial != v3Serial || len(p.Certificates) != 1 || p.Certificates[0].PEM != v3TestKeys.certPEM {
+		t.Fatalf("platform %+v, %v", p, err)
+	}
+	wrongKey, withID := base, base
+	wrongKey.PlatformPrivateKey = pemPrivate(v3TestKeys.pubMode)
+	withID.PublicKeyID = "PUB_KEY_ID_0119000072922025010100000000000001"
+	for name, m := range map[string]WxpayV3Merchant{"another key": wrongKey, "with a public key id": withID} {
+		if err := New(Config{WxpayV3Merchants: []WxpayV3Merchant{m}}).validateWxpayV3(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -1,29 +1,27 @@
 // Package wxpaytest is test support for WeChat Pay APIv3: generated keys, a
-// CA with a platform certificate, and a stand-in for GET /v3/certificates.
-// Tests of several packages share it; it is not part of the plugin.
+// CA with a platform certificate, and GET /v3/certificates served by the
+// emulator with them. Tests of several packages share it; it is not part of
+// the plugin.
 package wxpaytest
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/caddy-unicloud/unicloud/signing"
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-unicloud/unicloud/emulator"
 )
 
 // Keys are a merchant's API key, a CA key and a platform key.
@@ -51,10 +49,13 @@ func TestKeys() Keys {
 	return keys
 }
 
-// Certificates stands in for WeChat Pay's GET /v3/certificates: a CA and a
-// platform certificate made at start; each request's Authorization is
-// checked against the merchant's public key, the answer encrypted with the
-// APIv3 key and signed with the platform key, and downloads counted.
+// Certificates is WeChat Pay's GET /v3/certificates, served by the emulator
+// for a merchant whose platform certificate is made here: a CA and a
+// platform certificate (TestKeys' Platform key, the serial asked for) made
+// at start. The emulator checks each request's Authorization with the
+// merchant's certificate (TestKeys' Merchant key, serial MerchantSerial),
+// encrypts the answer with the APIv3 key and signs it with the platform
+// key. Downloads counts the requests.
 type Certificates struct {
 	Server *httptest.Server
 	// CAPEM and CertPEM are the CA and the platform certificate.
@@ -63,14 +64,19 @@ type Certificates struct {
 	MerchantKeyPEM string
 	Downloads      atomic.Int32
 
-	opts CertificatesOptions
+	t        testing.TB
+	opts     CertificatesOptions
+	merchant emulator.WxpayV3Merchant // MchID set per emulator
+	mu       sync.Mutex
+	emus     map[string]*emulator.Server // mchid → its emulator
 }
 
 // CertificatesOptions say who the fake serves.
 type CertificatesOptions struct {
-	// MchID, when set, must be the Authorization's mchid.
+	// MchID, when set, is the only merchant served; otherwise each mchid
+	// a request names is served (with the same keys).
 	MchID string
-	// MerchantSerial must be the Authorization's serial_no.
+	// MerchantSerial must be the Authorization's serial_no (hex).
 	MerchantSerial string
 	// PlatformSerial is the platform certificate's serial (hex).
 	PlatformSerial string
@@ -83,9 +89,10 @@ type CertificatesOptions struct {
 func NewCertificates(t testing.TB, opts CertificatesOptions) *Certificates {
 	t.Helper()
 	k := TestKeys()
+	now := time.Now()
 	caTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test Tenpay.com Root CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(48 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &k.CA.PublicKey, k.CA)
@@ -93,75 +100,100 @@ func NewCertificates(t testing.TB, opts CertificatesOptions) *Certificates {
 		t.Fatal(err)
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
-	sn, ok := new(big.Int).SetString(opts.PlatformSerial, 16)
-	if !ok {
-		t.Fatalf("platform serial %q is not hex", opts.PlatformSerial)
+	issue := func(serial, cn string, pub *rsa.PublicKey) []byte {
+		sn, ok := new(big.Int).SetString(serial, 16)
+		if !ok {
+			t.Fatalf("serial %q is not hex", serial)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: sn, Subject: pkix.Name{CommonName: cn},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, pub, k.CA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: sn, Subject: pkix.Name{CommonName: "Tenpay.com sign"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.Platform.PublicKey, k.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
+	platformDER := issue(opts.PlatformSerial, "Tenpay.com sign", &k.Platform.PublicKey)
+	merchantDER := issue(opts.MerchantSerial, "merchant", &k.Merchant.PublicKey)
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(k.Merchant)
+	platformKeyDER, _ := x509.MarshalPKCS8PrivateKey(k.Platform)
 	f := &Certificates{
-		CAPEM:          string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
-		CertPEM:        string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		MerchantKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
+		CAPEM:          pemOf("CERTIFICATE", caDER),
+		CertPEM:        pemOf("CERTIFICATE", platformDER),
+		MerchantKeyPEM: pemOf("PRIVATE KEY", keyDER),
+		t:              t,
 		opts:           opts,
+		merchant: emulator.WxpayV3Merchant{
+			APIv3Key: opts.APIv3Key, MerchantKey: pemOf("CERTIFICATE", merchantDER),
+			PlatformCertificate: pemOf("CERTIFICATE", platformDER), PlatformPrivateKey: pemOf("PRIVATE KEY", platformKeyDER),
+		},
+		emus: map[string]*emulator.Server{},
 	}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v3/certificates" {
-			http.NotFound(w, r)
-			return
-		}
-		f.Downloads.Add(1)
-		if !AuthorizationOK(r, &k.Merchant.PublicKey, opts.MchID, opts.MerchantSerial) {
-			t.Errorf("fake /v3/certificates: bad Authorization")
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		time.Sleep(opts.Delay)
-		nonce := signing.NonceStr()[:12]
-		ct, _ := signing.EncryptAEADAES256GCM(opts.APIv3Key, "certificate", nonce, []byte(f.CertPEM))
-		body, _ := json.Marshal(map[string]any{"data": []any{map[string]any{
-			"serial_no": opts.PlatformSerial, "effective_time": tmpl.NotBefore.Format(time.RFC3339),
-			"expire_time": tmpl.NotAfter.Format(time.RFC3339),
-			"encrypt_certificate": map[string]string{"algorithm": "AEAD_AES_256_GCM", "nonce": nonce,
-				"associated_data": "certificate", "ciphertext": ct},
-		}}})
-		ts, hn := strconv.FormatInt(time.Now().Unix(), 10), signing.NonceStr()
-		sig, _ := signing.RSASHA256Sign(k.Platform, signing.WxpayV3VerifyMessage(ts, hn, body))
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Wechatpay-Serial", opts.PlatformSerial)
-		w.Header().Set("Wechatpay-Timestamp", ts)
-		w.Header().Set("Wechatpay-Nonce", hn)
-		w.Header().Set("Wechatpay-Signature", sig)
-		_, _ = w.Write(body)
-	}))
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Server.Close)
 	return f
 }
 
-// AuthorizationOK checks a GET's WECHATPAY2-SHA256-RSA2048 Authorization
-// header with the merchant's public key; mchID is checked when not empty.
-func AuthorizationOK(r *http.Request, pub *rsa.PublicKey, mchID, serialNo string) bool {
-	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "WECHATPAY2-SHA256-RSA2048 ")
-	if !ok {
-		return false
+// serve hands a request to the emulator of the merchant it names and
+// reports a refused Authorization as a test error.
+func (f *Certificates) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v3/certificates" {
+		http.NotFound(w, r)
+		return
 	}
-	p := map[string]string{}
-	for _, kv := range strings.Split(auth, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		p[k] = strings.Trim(v, `"`)
+	mchID := f.opts.MchID
+	if mchID == "" {
+		mchID = authorizationMchID(r.Header.Get("Authorization"))
 	}
-	sig, err := base64.StdEncoding.DecodeString(p["signature"])
-	if err != nil || p["serial_no"] != serialNo || (mchID != "" && p["mchid"] != mchID) {
-		return false
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	f.emulator(mchID).ServeHTTP(sw, r)
+	if sw.status == http.StatusUnauthorized || sw.status == http.StatusBadRequest {
+		f.t.Errorf("fake /v3/certificates: the emulator refused the request (%d)", sw.status)
 	}
-	sum := sha256.Sum256([]byte(signing.WxpayV3Message(r.Method, r.URL.RequestURI(), p["timestamp"], p["nonce_str"], "")))
-	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
+}
+
+// emulator returns the emulator serving mchID, made at its first request.
+func (f *Certificates) emulator(mchID string) *emulator.Server {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if emu := f.emus[mchID]; emu != nil {
+		return emu
+	}
+	m := f.merchant
+	m.MchID = mchID
+	emu := emulator.New(emulator.Config{
+		WxpayV3Merchants: []emulator.WxpayV3Merchant{m},
+		Latency:          caddy.Duration(f.opts.Delay),
+		Record: func(r *http.Request, _ []byte) {
+			if r.URL.Path == "/v3/certificates" {
+				f.Downloads.Add(1)
+			}
+		},
+	})
+	f.emus[mchID] = emu
+	return emu
+}
+
+// authorizationMchID is the mchid="…" of an APIv3 Authorization header.
+func authorizationMchID(h string) string {
+	_, rest, _ := strings.Cut(h, `mchid="`)
+	id, _, _ := strings.Cut(rest, `"`)
+	return id
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func pemOf(typ string, der []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }
