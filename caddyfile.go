@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/handlers/messagenotify"
+	"github.com/caddy-unicloud/unicloud/handlers/openapi"
 )
 
 // middlewareAnchor is where the verifying middleware directives
@@ -24,7 +25,6 @@ import (
 const middlewareAnchor = "forward_auth"
 
 func init() {
-	caddy.RegisterModule(handlers.OpenAPI{})
 	httpcaddyfile.RegisterHandlerDirective("unicloud_openapi", parseOpenAPI)
 	httpcaddyfile.RegisterDirectiveOrder("unicloud_openapi", httpcaddyfile.Before, "reverse_proxy")
 
@@ -52,87 +52,12 @@ func parseMessageNotify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 	return m, nil
 }
 
-// parseOpenAPI sets up the unicloud_openapi handler:
-//
-//	unicloud_openapi [<matcher>] weixin {
-//		app_id       <appid>
-//		secret       <secret>
-//		app          <appid> <secret>      # repeatable
-//		h5_app_id    <appid>
-//		h5_secret    <secret>
-//		endpoint     <url>
-//		token_mode   stable|classic
-//		access_token <token>
-//		allow        <name-or-glob...>     # repeatable
-//		allow_raw    <path-prefix...>      # repeatable
-//		expose_session_key
-//		timeout      <duration>
-//		max_body     <size>
-//	}
-//
-//	unicloud_openapi [<matcher>] alipay {
-//		app_id            <appid>
-//		private_key       <pem-or-base64>
-//		key_type          PKCS8|PKCS1
-//		alipay_public_key <pem-or-base64>
-//		endpoint          <gateway-url>
-//		sandbox
-//		timeout           <duration>
-//	}
+// parseOpenAPI sets up unicloud_openapi (the host reads its own
+// subdirectives and hands the rest to the provider's guest module).
 func parseOpenAPI(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	o := new(handlers.OpenAPI)
-	var err error
-	if o.Provider, err = providerArg(h, "weixin", "alipay"); err != nil {
+	o := new(openapi.OpenAPI)
+	if err := o.UnmarshalCaddyfile(h.Dispenser); err != nil {
 		return nil, err
-	}
-	for h.NextBlock(0) {
-		dir := h.Val()
-		switch dir {
-		case "app_id", "secret", "h5_app_id", "h5_secret", "endpoint", "token_mode", "access_token",
-			"private_key", "key_type", "alipay_public_key":
-			if err := stringArg(h, map[string]*string{
-				"app_id": &o.AppID, "secret": &o.Secret, "h5_app_id": &o.H5AppID, "h5_secret": &o.H5Secret,
-				"endpoint": &o.Endpoint, "token_mode": &o.TokenMode, "access_token": &o.AccessToken,
-				"private_key": &o.PrivateKey, "key_type": &o.KeyType, "alipay_public_key": &o.AlipayPublicKey,
-			}[dir]); err != nil {
-				return nil, err
-			}
-		case "app":
-			args := h.RemainingArgs()
-			if len(args) != 2 {
-				return nil, h.Err("app takes an appid and a secret")
-			}
-			o.Apps = append(o.Apps, handlers.App{AppID: args[0], Secret: args[1]})
-		case "allow", "allow_raw":
-			args := h.RemainingArgs()
-			if len(args) == 0 {
-				return nil, h.ArgErr()
-			}
-			if dir == "allow" {
-				o.Allow = append(o.Allow, args...)
-			} else {
-				o.AllowRaw = append(o.AllowRaw, args...)
-			}
-		case "expose_session_key", "sandbox":
-			if h.NextArg() {
-				return nil, h.ArgErr()
-			}
-			if dir == "sandbox" {
-				o.Sandbox = true
-			} else {
-				o.ExposeSessionKey = true
-			}
-		case "timeout":
-			if o.Timeout, err = durationArg(h); err != nil {
-				return nil, err
-			}
-		case "max_body":
-			if o.MaxBody, err = sizeArg(h); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, h.Errf("unknown subdirective %q", dir)
-		}
 	}
 	return o, nil
 }

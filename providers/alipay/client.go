@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,4 +277,37 @@ func transportError(ctx context.Context, err error) error {
 		return &UpstreamError{Reason: "Alipay did not answer in time", Timeout: true}
 	}
 	return &UpstreamError{Reason: "Alipay unreachable"}
+}
+
+// ParsePrivateKey reads an application private key, PEM or bare base64.
+// Both PKCS#8 and PKCS#1 are read; form says which one it was ("PKCS8",
+// "PKCS1", or "" when the PEM type does not tell), so that a caller can
+// note a key_type that names the other.
+func ParsePrivateKey(pemOrBase64 string) (key *rsa.PrivateKey, form string, err error) {
+	key, err = signing.ParseRSAPrivateKey(pemOrBase64)
+	if err != nil {
+		return nil, "", err
+	}
+	return key, keyForm(pemOrBase64), nil
+}
+
+// keyForm tells PKCS1 from PKCS8 by the PEM type, or for bare base64 by
+// trying PKCS#8.
+func keyForm(s string) string {
+	switch {
+	case strings.Contains(s, "BEGIN RSA PRIVATE KEY"):
+		return "PKCS1"
+	case strings.Contains(s, "BEGIN PRIVATE KEY"):
+		return "PKCS8"
+	case strings.Contains(s, "-----BEGIN"):
+		return ""
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil {
+		return ""
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		return "PKCS8"
+	}
+	return "PKCS1"
 }

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -24,12 +25,31 @@ import (
 // DefaultEndpoint is WeChat's API host.
 const DefaultEndpoint = "https://api.weixin.qq.com"
 
-// Client calls the WeChat server API at Endpoint.
+// Client calls the WeChat server API at Endpoint. With Tokens set, Call
+// adds the app's access token and owns the one retry when WeChat rejects it.
 type Client struct {
 	Endpoint string
 	HTTP     *http.Client
 	// MaxAnswer bounds the size of a provider answer (default 16 MiB).
 	MaxAnswer int64
+	// Tokens is the token authority (shared by every client of a
+	// process); nil when every call carries its own token or AccessToken
+	// is set.
+	Tokens *TokenManager
+	// TokenMode is TokenStable (default) or TokenClassic.
+	TokenMode string
+	// AccessToken is a fixed access token: sent with every call, never
+	// fetched nor refreshed.
+	AccessToken string
+	// TokenTimeout bounds each token fetch (default 10s).
+	TokenTimeout time.Duration
+	// OnTokenRejected, when set, is told that WeChat rejected the
+	// authority's token of appID with errcode and the call is retried once
+	// (for logs).
+	OnTokenRejected func(appID string, errcode int64)
+
+	appsMu sync.RWMutex
+	apps   map[string]*appToken // appid -> its token key and fetch
 }
 
 // UpstreamError is a failure to get a usable answer from the provider:

@@ -47,6 +47,7 @@ type SessionKeys struct {
 	// TTL is how long a session key is kept (WeChat's own session lasts
 	// days at most; a new login replaces the key).
 	TTL time.Duration
+	now func() time.Time
 }
 
 // NewSessionKeys makes a session key store; storage may be nil.
@@ -59,7 +60,7 @@ func NewSessionKeys(storage Storage) (*SessionKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SessionKeys{cache: cache, storage: storages{base: storage}, TTL: 72 * time.Hour}, nil
+	return &SessionKeys{cache: cache, storage: storages{base: storage}, TTL: 72 * time.Hour, now: time.Now}, nil
 }
 
 // UseStorage makes st the shared storage (nil: memory only) and log the
@@ -93,7 +94,7 @@ func (s *SessionKeys) Put(ctx context.Context, appid, openid, sessionKey string)
 	if st == nil {
 		return
 	}
-	raw, err := json.Marshal(storedSession{SessionKey: sessionKey, ExpiresAt: time.Now().Add(s.TTL)})
+	raw, err := json.Marshal(storedSession{SessionKey: sessionKey, ExpiresAt: s.now().Add(s.TTL)})
 	if err == nil {
 		err = st.Store(ctx, sessionStorageKey(id), raw)
 	}
@@ -120,11 +121,14 @@ func (s *SessionKeys) Get(ctx context.Context, appid, openid string) (string, bo
 	if err != nil {
 		return "", false
 	}
+	// A key read back past its expiry (a storage that keeps files
+	// forever) is absent: the caller logs in again.
 	var st storedSession
-	if json.Unmarshal(raw, &st) != nil || st.SessionKey == "" || time.Now().After(st.ExpiresAt) {
+	now := s.now()
+	if json.Unmarshal(raw, &st) != nil || st.SessionKey == "" || !now.Before(st.ExpiresAt) {
 		return "", false
 	}
-	s.cache.SetWithTTL(id, st.SessionKey, 1, time.Until(st.ExpiresAt))
+	s.cache.SetWithTTL(id, st.SessionKey, 1, st.ExpiresAt.Sub(now))
 	return st.SessionKey, true
 }
 

@@ -1,4 +1,4 @@
-package handlers
+package weixin
 
 import (
 	"bytes"
@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 
+	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/openapi"
 	"github.com/caddy-unicloud/unicloud/internal/bounded/boundedtest"
 	"github.com/caddy-unicloud/unicloud/providers/weixin"
 )
@@ -34,13 +37,7 @@ func BenchmarkOpenAPICall(b *testing.B) {
 		_, _ = io.WriteString(w, `{"errcode":0,"errmsg":"ok","url_link":"https://wxaurl.cn/aBcDeFgHiJk"}`)
 	}))
 	defer upstream.Close()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	h := &OpenAPI{Provider: "weixin", AppID: "wxbench", Secret: "s", Endpoint: upstream.URL}
-	if err := h.Provision(ctx); err != nil {
-		b.Fatal(err)
-	}
-	defer h.Cleanup()
+	h := newGateway(b, &openapi.OpenAPI{}, &Weixin{AppID: "wxbench", Secret: "s", Endpoint: upstream.URL})
 	body := []byte(`{"path":"pages/index/index","query":"a=1","isExpire":false}`)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -53,30 +50,30 @@ func BenchmarkOpenAPICall(b *testing.B) {
 	}
 }
 
-func TestOpenAPIValidate(t *testing.T) {
+func TestWeixinValidate(t *testing.T) {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
 	t.Setenv("UNICLOUD_VALIDATE_SECRET", "")
 	for name, tc := range map[string]struct {
-		h    OpenAPI
+		wx   Weixin
 		want string
 	}{
-		"ok":                 {OpenAPI{AppID: "wx1", Secret: "s"}, ""},
-		"fixed token":        {OpenAPI{AppID: "wx1", AccessToken: "t"}, ""},
-		"unset env secret":   {OpenAPI{AppID: "wx1", Secret: "{env.UNICLOUD_VALIDATE_SECRET}"}, "secret: {env.UNICLOUD_VALIDATE_SECRET} resolved to an empty value"},
-		"more apps":          {OpenAPI{AppID: "wx1", Secret: "s", Apps: []App{{AppID: "wx2"}}}, "secret of app wx2 is empty"},
-		"h5 without secret":  {OpenAPI{AppID: "wx1", Secret: "s", H5AppID: "wxoa"}, "h5_secret"},
-		"no app":             {OpenAPI{}, "app_id"},
-		"bad endpoint":       {OpenAPI{AppID: "wx1", Secret: "s", Endpoint: "ftp://x"}, "endpoint"},
-		"bad token mode":     {OpenAPI{AppID: "wx1", Secret: "s", TokenMode: "fast"}, "token_mode"},
-		"allow_raw relative": {OpenAPI{AppID: "wx1", Secret: "s", AllowRaw: []string{"wxa/"}}, "allow_raw"},
+		"ok":                 {Weixin{AppID: "wx1", Secret: "s"}, ""},
+		"fixed token":        {Weixin{AppID: "wx1", AccessToken: "t"}, ""},
+		"unset env secret":   {Weixin{AppID: "wx1", Secret: "{env.UNICLOUD_VALIDATE_SECRET}"}, "secret: {env.UNICLOUD_VALIDATE_SECRET} resolved to an empty value"},
+		"more apps":          {Weixin{AppID: "wx1", Secret: "s", Apps: []App{{AppID: "wx2"}}}, "secret of app wx2 is empty"},
+		"h5 without secret":  {Weixin{AppID: "wx1", Secret: "s", H5AppID: "wxoa"}, "h5_secret"},
+		"no app":             {Weixin{}, "app_id"},
+		"bad endpoint":       {Weixin{AppID: "wx1", Secret: "s", Endpoint: "ftp://x"}, "endpoint"},
+		"bad token mode":     {Weixin{AppID: "wx1", Secret: "s", TokenMode: "fast"}, "token_mode"},
+		"allow_raw relative": {Weixin{AppID: "wx1", Secret: "s", AllowRaw: []string{"wxa/"}}, "allow_raw"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			h := tc.h
-			err := h.Provision(ctx) // placeholders that resolve to nothing are refused here
+			wx := tc.wx
+			err := wx.Provision(ctx) // placeholders that resolve to nothing are refused here
 			if err == nil {
-				defer h.Cleanup()
-				err = h.Validate()
+				defer wx.Cleanup()
+				err = wx.Validate()
 			}
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("Validate: %v, want %q", err, tc.want)
@@ -134,25 +131,33 @@ const (
 	testSecret2 = "secret-of-wx02-0123456789"
 )
 
-// newTestOpenAPI provisions a weixin gateway with two apps (wx01, the
-// default, and wx02) against endpoint.
-func newTestOpenAPI(t *testing.T, endpoint string, edit func(*OpenAPI)) *OpenAPI {
-	t.Helper()
+// newGateway provisions the host h with wx as its provider; the config's
+// context is cancelled (and the provider cleaned up) at the end of the test.
+func newGateway(tb testing.TB, h *openapi.OpenAPI, wx *Weixin) *openapi.OpenAPI {
+	tb.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	h := &OpenAPI{Provider: "weixin", AppID: "wx01", Secret: testSecret1, Apps: []App{{AppID: "wx02", Secret: testSecret2}},
-		Endpoint: endpoint, AllowRaw: []string{"/wxa/"}}
-	if edit != nil {
-		edit(h)
-	}
+	tb.Cleanup(cancel)
+	h.ProviderRaw = caddyconfig.JSONModuleObject(wx, "name", "weixin", nil)
 	if err := h.Provision(ctx); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := h.Validate(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { _ = h.Cleanup() })
 	return h
+}
+
+// newTestOpenAPI provisions a weixin gateway with two apps (wx01, the
+// default, and wx02) against endpoint.
+func newTestOpenAPI(t *testing.T, endpoint string, edit func(*openapi.OpenAPI, *Weixin)) *openapi.OpenAPI {
+	t.Helper()
+	h := &openapi.OpenAPI{}
+	wx := &Weixin{AppID: "wx01", Secret: testSecret1, Apps: []App{{AppID: "wx02", Secret: testSecret2}},
+		Endpoint: endpoint, AllowRaw: []string{"/wxa/"}}
+	if edit != nil {
+		edit(h, wx)
+	}
+	return newGateway(t, h, wx)
 }
 
 type testAnswer struct {
@@ -163,7 +168,7 @@ type testAnswer struct {
 	msg    string
 }
 
-func callOpenAPI(t *testing.T, h *OpenAPI, r *http.Request) testAnswer {
+func callOpenAPI(t *testing.T, h *openapi.OpenAPI, r *http.Request) testAnswer {
 	t.Helper()
 	w := httptest.NewRecorder()
 	if err := h.ServeHTTP(w, r, nil); err != nil {
@@ -249,28 +254,28 @@ func TestOpenAPIAppIDMustBeAString(t *testing.T) {
 // its subdirective, the parameter in the caller's spelling.
 func TestOpenAPIErrorMessages(t *testing.T) {
 	f := newFakeWeixin(t, nil)
-	h := newTestOpenAPI(t, f.srv.URL, func(h *OpenAPI) { h.MaxBody = 1 << 10 })
+	h := newTestOpenAPI(t, f.srv.URL, func(h *openapi.OpenAPI, _ *Weixin) { h.MaxBody = 1 << 10 })
 	def := newTestOpenAPI(t, f.srv.URL, nil)
 	big := `{"content":"` + strings.Repeat("a", 2<<10) + `"}`
 	for name, tc := range map[string]struct {
-		h      *OpenAPI
+		h      *openapi.OpenAPI
 		req    *http.Request
 		status int
 		code   string
 		msg    string
 	}{
-		"typo":                {h, postJSON("/wxacode/getUnlimted", `{}`), 404, ErrAPINotFound, "unknown API: wxacode/getUnlimted (did you mean wxacode.getUnlimited?)"},
-		"typo, dotted":        {h, postJSON("/wxacode.getUnlimted", `{}`), 404, ErrAPINotFound, "unknown API: wxacode.getUnlimted (did you mean wxacode.getUnlimited?)"},
-		"typo, route prefix":  {h, postJSON("/wx/auth/code2session", `{}`), 404, ErrAPINotFound, "unknown API: wx/auth/code2session (did you mean auth.code2Session?)"},
-		"nothing near":        {h, postJSON("/nothing/here/at/all", `{}`), 404, ErrAPINotFound, "unknown API: nothing/here/at/all"},
-		"body over max_body":  {h, postJSON("/security/msgSecCheck", big), 413, ErrBodyTooLarge, "request body larger than max_body (1 KiB)"},
-		"default max_body":    {def, postJSON("/security/msgSecCheck", `{"content":"`+strings.Repeat("a", 3<<20)+`"}`), 413, ErrBodyTooLarge, "request body larger than max_body (2 MiB)"},
-		"missing toUser":      {h, postJSON("/subscribeMessage/send", `{"templateId":"t","data":{}}`), 400, ErrBadRequest, "missing required parameter: toUser"},
-		"missing templateId":  {h, postJSON("/subscribeMessage/send", `{"toUser":"o","data":{}}`), 400, ErrBadRequest, "missing required parameter: templateId"},
-		"missing msgType":     {h, postJSON("/customerServiceMessage/send", `{"toUser":"o"}`), 400, ErrBadRequest, "missing required parameter: msgType"},
-		"raw without url":     {h, postJSON("/request", `{}`), 400, ErrBadRequest, "missing required parameter: url"},
-		"GET body ignored":    {h, httptest.NewRequest(http.MethodGet, "/subscribeMessage/send?templateId=t", strings.NewReader(`{"toUser":"o"}`)), 400, ErrBadRequest, "missing required parameter: toUser (" + getBodyIgnored + ")"},
-		"GET query, no body":  {h, httptest.NewRequest(http.MethodGet, "/subscribeMessage/send?templateId=t", nil), 400, ErrBadRequest, "missing required parameter: toUser"},
+		"typo":                {h, postJSON("/wxacode/getUnlimted", `{}`), 404, handlers.ErrAPINotFound, "unknown API: wxacode/getUnlimted (did you mean wxacode.getUnlimited?)"},
+		"typo, dotted":        {h, postJSON("/wxacode.getUnlimted", `{}`), 404, handlers.ErrAPINotFound, "unknown API: wxacode.getUnlimted (did you mean wxacode.getUnlimited?)"},
+		"typo, route prefix":  {h, postJSON("/wx/auth/code2session", `{}`), 404, handlers.ErrAPINotFound, "unknown API: wx/auth/code2session (did you mean auth.code2Session?)"},
+		"nothing near":        {h, postJSON("/nothing/here/at/all", `{}`), 404, handlers.ErrAPINotFound, "unknown API: nothing/here/at/all"},
+		"body over max_body":  {h, postJSON("/security/msgSecCheck", big), 413, handlers.ErrBodyTooLarge, "request body larger than max_body (1 KiB)"},
+		"default max_body":    {def, postJSON("/security/msgSecCheck", `{"content":"`+strings.Repeat("a", 3<<20)+`"}`), 413, handlers.ErrBodyTooLarge, "request body larger than max_body (2 MiB)"},
+		"missing toUser":      {h, postJSON("/subscribeMessage/send", `{"templateId":"t","data":{}}`), 400, handlers.ErrBadRequest, "missing required parameter: toUser"},
+		"missing templateId":  {h, postJSON("/subscribeMessage/send", `{"toUser":"o","data":{}}`), 400, handlers.ErrBadRequest, "missing required parameter: templateId"},
+		"missing msgType":     {h, postJSON("/customerServiceMessage/send", `{"toUser":"o"}`), 400, handlers.ErrBadRequest, "missing required parameter: msgType"},
+		"raw without url":     {h, postJSON("/request", `{}`), 400, handlers.ErrBadRequest, "missing required parameter: url"},
+		"GET body ignored":    {h, httptest.NewRequest(http.MethodGet, "/subscribeMessage/send?templateId=t", strings.NewReader(`{"toUser":"o"}`)), 400, handlers.ErrBadRequest, "missing required parameter: toUser (" + getBodyIgnored + ")"},
+		"GET query, no body":  {h, httptest.NewRequest(http.MethodGet, "/subscribeMessage/send?templateId=t", nil), 400, handlers.ErrBadRequest, "missing required parameter: toUser"},
 		"POST body, query ok": {h, postJSON("/urllink/generate?x=1", `{"path":"p"}`), 200, "", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -281,6 +286,9 @@ func TestOpenAPIErrorMessages(t *testing.T) {
 		})
 	}
 }
+
+// getBodyIgnored is the host's warning of a GET call that came with a body.
+const getBodyIgnored = "the body of a GET request is ignored: send parameters in the query string, or use POST with a JSON body"
 
 // A GET that comes with a body is served from its query string, and the
 // caller is told that the body was ignored.
@@ -333,7 +341,7 @@ func TestRedact(t *testing.T) {
 }
 
 func TestPrepareRaw(t *testing.T) {
-	h := &OpenAPI{AllowRaw: []string{"/wxa/", "/cgi-bin/message/"}}
+	wx := &Weixin{AllowRaw: []string{"/wxa/", "/cgi-bin/message/"}}
 	for name, tc := range map[string]struct {
 		in     string
 		status int    // 0: accepted
@@ -369,14 +377,14 @@ func TestPrepareRaw(t *testing.T) {
 		"data a string":      {in: `{"url":"/wxa/x","data":"a=1"}`, status: 400, msg: "parameter must be an object: data"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			in, err := decodeObject([]byte(tc.in))
+			in, err := handlers.DecodeObject([]byte(tc.in))
 			if err != nil {
 				t.Fatal(err)
 			}
 			req := &weixin.Request{}
-			err = h.prepareRaw(req, in)
+			err = wx.prepareRaw(req, in)
 			if tc.status != 0 {
-				var ge *gatewayError
+				var ge *handlers.Error
 				if !errors.As(err, &ge) || ge.Status != tc.status || ge.Msg != tc.msg {
 					t.Fatalf("err %v, want %d %q", err, tc.status, tc.msg)
 				}
@@ -433,7 +441,7 @@ func TestOpenAPIAnswerRedaction(t *testing.T) {
 			r := postJSON(path, `{"path":"p"}`)
 			r.Header.Set("Accept", accept)
 			a = callOpenAPI(t, h, r)
-			if a.status != 502 || a.code != ErrUpstream || bytes.Contains(a.raw, []byte(token)) || bytes.Contains(a.raw, []byte(testSecret1)) {
+			if a.status != 502 || a.code != handlers.ErrUpstream || bytes.Contains(a.raw, []byte(token)) || bytes.Contains(a.raw, []byte(testSecret1)) {
 				t.Fatalf("%s (Accept %q), a file holding a credential: %d %s", path, accept, a.status, a.raw)
 			}
 		}
@@ -448,10 +456,10 @@ func TestOpenAPIAnswerRedaction(t *testing.T) {
 // A provider answer that declares 1 GiB is a 502 at once, not a timeout.
 func TestOpenAPIUpstreamDeclaresHugeAnswer(t *testing.T) {
 	f := newFakeWeixin(t, boundedtest.Lying(t, "application/json"))
-	h := newTestOpenAPI(t, f.srv.URL, func(h *OpenAPI) { h.Timeout = caddy.Duration(10 * time.Second) })
+	h := newTestOpenAPI(t, f.srv.URL, func(h *openapi.OpenAPI, _ *Weixin) { h.Timeout = caddy.Duration(10 * time.Second) })
 	// A read that waited would end in the timeout: 504, not this 502.
 	a := callOpenAPI(t, h, postJSON("/urllink/generate", `{"path":"p"}`))
-	if a.status != 502 || a.code != ErrUpstream || !strings.Contains(a.msg, "declares 1073741824 bytes") {
+	if a.status != 502 || a.code != handlers.ErrUpstream || !strings.Contains(a.msg, "declares 1073741824 bytes") {
 		t.Fatalf("got %d %s", a.status, a.raw)
 	}
 }

@@ -1,0 +1,184 @@
+// Package alipay is the Alipay provider of unicloud_openapi: the guest
+// module unicloud.openapi.providers.alipay, which serves auth.code2Session
+// through alipay.system.oauth.token, signed RSA2, the answer verified.
+package alipay
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/openapi"
+	"github.com/caddy-unicloud/unicloud/providers/alipay"
+	"github.com/caddy-unicloud/unicloud/signing"
+)
+
+func init() {
+	caddy.RegisterModule(Alipay{})
+}
+
+// Alipay calls Alipay's open platform for one application. Keys are best
+// given as placeholders ({file.*}, {env.*}).
+type Alipay struct {
+	// AppID is the application's app_id.
+	AppID string `json:"app_id,omitempty"`
+	// PrivateKey is the application private key (PEM or bare base64).
+	PrivateKey string `json:"private_key,omitempty"`
+	// KeyType is PKCS8 (default) or PKCS1.
+	KeyType string `json:"key_type,omitempty"`
+	// AlipayPublicKey verifies Alipay's answers (PEM or bare base64): not
+	// the application's own public key.
+	AlipayPublicKey string `json:"alipay_public_key,omitempty"`
+	// Endpoint is the gateway URL (default Alipay's, or its sandbox's).
+	Endpoint string `json:"endpoint,omitempty"`
+	// Sandbox uses Alipay's sandbox gateway.
+	Sandbox bool `json:"sandbox,omitempty"`
+
+	client *alipay.Client
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Alipay) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "unicloud.openapi.providers.alipay",
+		New: func() caddy.Module { return new(Alipay) },
+	}
+}
+
+// Provision resolves placeholders and reads the keys. It makes no network
+// call.
+func (a *Alipay) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if err := handlers.ResolveOptions("unicloud_openapi alipay", handlers.Option{Name: "app_id", Value: &a.AppID},
+		handlers.Option{Name: "private_key", Value: &a.PrivateKey, Key: true},
+		handlers.Option{Name: "key_type", Value: &a.KeyType},
+		handlers.Option{Name: "alipay_public_key", Value: &a.AlipayPublicKey, Key: true},
+		handlers.Option{Name: "endpoint", Value: &a.Endpoint}); err != nil {
+		return err
+	}
+	if a.KeyType == "" {
+		a.KeyType = "PKCS8"
+	}
+	a.Endpoint = strings.TrimRight(a.Endpoint, "/")
+	if a.Endpoint == "" {
+		a.Endpoint = alipay.DefaultEndpoint
+		if a.Sandbox {
+			a.Endpoint = alipay.SandboxEndpoint
+		}
+	}
+	c := &alipay.Client{
+		AppID:    a.AppID,
+		Endpoint: a.Endpoint,
+		// Each call's context carries the host's timeout.
+		HTTP: &http.Client{Transport: handlers.NewTransport(), CheckRedirect: handlers.NoRedirects},
+	}
+	if a.PrivateKey != "" {
+		key, form, err := alipay.ParsePrivateKey(a.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("unicloud_openapi alipay: private_key: %w", err)
+		}
+		if form != "" && form != a.KeyType {
+			a.logger.Info("the Alipay private key is not in the form key_type names; it is read anyway",
+				zap.String("key_type", a.KeyType), zap.String("found", form))
+		}
+		c.PrivateKey = key
+	}
+	if a.AlipayPublicKey != "" {
+		pub, err := signing.ParseRSAPublicKey(a.AlipayPublicKey)
+		if err != nil {
+			return fmt.Errorf("unicloud_openapi alipay: alipay_public_key: %w", err)
+		}
+		c.AlipayPublicKey = pub
+	}
+	a.client = c
+	return nil
+}
+
+// Describe lists the APIs: auth.code2Session (alias auth.getOpenid).
+func (a *Alipay) Describe(openapi.Settings) openapi.Info {
+	return openapi.Info{
+		Name:    "alipay",
+		APIs:    []openapi.API{{Name: apiCode2Session, Aliases: []string{"auth.getOpenid"}}},
+		MaxBody: 64 << 10,
+	}
+}
+
+// Validate checks the configuration.
+func (a *Alipay) Validate() error {
+	if a.AppID == "" || a.PrivateKey == "" || a.AlipayPublicKey == "" {
+		return errors.New("unicloud_openapi alipay: app_id, private_key and alipay_public_key are required")
+	}
+	if a.KeyType != "PKCS8" && a.KeyType != "PKCS1" {
+		return fmt.Errorf("unicloud_openapi alipay: key_type must be PKCS8 or PKCS1, not %q", a.KeyType)
+	}
+	if err := handlers.CheckHTTPURL("endpoint", a.Endpoint); err != nil {
+		return fmt.Errorf("unicloud_openapi alipay: %w", err)
+	}
+	return nil
+}
+
+// Cleanup closes the idle connections to the gateway.
+func (a *Alipay) Cleanup() error {
+	if a.client != nil && a.client.HTTP != nil {
+		a.client.HTTP.CloseIdleConnections()
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile reads the provider's part of
+//
+//	unicloud_openapi alipay {
+//		app_id            <appid>
+//		private_key       <pem-or-base64>
+//		key_type          PKCS8|PKCS1
+//		alipay_public_key <pem-or-base64>
+//		endpoint          <gateway-url>
+//		sandbox
+//	}
+//
+// (allow, timeout and max_body are the host's).
+func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the provider's name
+	for d.NextBlock(0) {
+		switch dir := d.Val(); dir {
+		case "app_id", "private_key", "key_type", "alipay_public_key", "endpoint":
+			dst := map[string]*string{"app_id": &a.AppID, "private_key": &a.PrivateKey, "key_type": &a.KeyType,
+				"alipay_public_key": &a.AlipayPublicKey, "endpoint": &a.Endpoint}[dir]
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			v := d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if *dst != "" {
+				return d.Errf("%s is given twice", dir)
+			}
+			*dst = v
+		case "sandbox":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Sandbox = true
+		default:
+			return d.Errf("unknown subdirective %q", dir)
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*Alipay)(nil)
+	_ caddy.Validator       = (*Alipay)(nil)
+	_ caddy.CleanerUpper    = (*Alipay)(nil)
+	_ caddyfile.Unmarshaler = (*Alipay)(nil)
+	_ openapi.Provider      = (*Alipay)(nil)
+)
