@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -66,8 +65,8 @@ func newPayEmulator(t *testing.T, requireCert bool) *Server {
 	return New(Config{WxpayMerchants: []WxpayMerchant{{MchID: payMchID, Key: payKey, RequireCert: requireCert}}})
 }
 
-func payClient(url string, hc *http.Client, signType string) *wxpay.Client {
-	return &wxpay.Client{AppID: payAppID, MchID: payMchID, Key: payKey, SignType: signType, Endpoint: url, HTTP: hc, CertHTTP: hc}
+func payClient(url string, hc *http.Client, signType string) *v2Client {
+	return &v2Client{AppID: payAppID, MchID: payMchID, Key: payKey, SignType: signType, Endpoint: url, HTTP: hc, CertHTTP: hc}
 }
 
 func TestWxpayFlow(t *testing.T) {
@@ -82,11 +81,11 @@ func TestWxpayFlow(t *testing.T) {
 
 			order := map[string]string{"body": "测试商品", "out_trade_no": "E-1", "total_fee": "101", "spbill_create_ip": "127.0.0.1",
 				"notify_url": sink.srv.URL + "/notify", "trade_type": "JSAPI", "openid": "oUser1", "attach": "a=1"}
-			ans, err := c.Call(ctx, wxpay.APIUnifiedOrder, order)
+			ans, err := c.Call(ctx, v2UnifiedOrder, order)
 			if err != nil || !strings.HasPrefix(ans["prepay_id"], "wx") {
 				t.Fatalf("unifiedorder: %v %v", ans, err)
 			}
-			again, err := c.Call(ctx, wxpay.APIUnifiedOrder, order)
+			again, err := c.Call(ctx, v2UnifiedOrder, order)
 			if err != nil || again["prepay_id"] != ans["prepay_id"] {
 				t.Errorf("the same order again: %v %v", again, err)
 			}
@@ -95,10 +94,10 @@ func TestWxpayFlow(t *testing.T) {
 				changed[k] = v
 			}
 			changed["total_fee"] = "102"
-			if _, err := c.Call(ctx, wxpay.APIUnifiedOrder, changed); !isBiz(err, "INVALID_REQUEST") {
+			if _, err := c.Call(ctx, v2UnifiedOrder, changed); !isBiz(err, "INVALID_REQUEST") {
 				t.Errorf("same out_trade_no, another amount: %v", err)
 			}
-			q, err := c.Call(ctx, wxpay.APIOrderQuery, map[string]string{"out_trade_no": "E-1"})
+			q, err := c.Call(ctx, v2OrderQuery, map[string]string{"out_trade_no": "E-1"})
 			if err != nil || q["trade_state"] != "NOTPAY" || q["total_fee"] != "101" {
 				t.Fatalf("orderquery before paying: %v %v", q, err)
 			}
@@ -107,74 +106,67 @@ func TestWxpayFlow(t *testing.T) {
 			if err != nil || res.NotifyStatus != 200 || res.TotalFee != 101 || res.TransactionID == "" {
 				t.Fatalf("pay: %+v %v", res, err)
 			}
-			// The notification verifies as WeChat Pay's, with the merchant key.
-			// Refund notifications are confirmed with this emulator's refund query.
-			v := &wxpay.NotifyVerifier{AppID: payAppID, MchID: payMchID, Key: payKey, Endpoint: srv.URL}
-			n, err := v.VerifyV2(ctx, sink.wait(t))
-			if err != nil {
-				t.Fatalf("notification: %v", err)
-			}
-			p := n.Event.(*wxpay.NotifyPayment)
-			if p.OutTradeNo != "E-1" || p.TotalFee != 101 || p.TransactionID != res.TransactionID || p.OpenID != "oUser1" || p.TradeState != "SUCCESS" {
-				t.Errorf("notification %+v", p)
+			// The notification is signed as WeChat Pay's, with the merchant key.
+			if p := v2Notice(t, sink.wait(t), payKey); p["out_trade_no"] != "E-1" || p["total_fee"] != "101" || p["transaction_id"] != res.TransactionID ||
+				p["openid"] != "oUser1" || p["result_code"] != "SUCCESS" || p["appid"] != payAppID || p["mch_id"] != payMchID || p["attach"] != "a=1" {
+				t.Errorf("notification %v", p)
 			}
 
-			q, err = c.Call(ctx, wxpay.APIOrderQuery, map[string]string{"transaction_id": res.TransactionID})
+			q, err = c.Call(ctx, v2OrderQuery, map[string]string{"transaction_id": res.TransactionID})
 			if err != nil || q["trade_state"] != "SUCCESS" || q["cash_fee"] != "101" || q["out_trade_no"] != "E-1" {
 				t.Fatalf("orderquery after paying: %v %v", q, err)
 			}
-			if _, err := c.Call(ctx, wxpay.APIUnifiedOrder, order); !isBiz(err, "ORDERPAID") {
+			if _, err := c.Call(ctx, v2UnifiedOrder, order); !isBiz(err, "ORDERPAID") {
 				t.Errorf("paid order placed again: %v", err)
 			}
-			if _, err := c.Call(ctx, wxpay.APICloseOrder, map[string]string{"out_trade_no": "E-1"}); !isBiz(err, "ORDERPAID") {
+			if _, err := c.Call(ctx, v2CloseOrder, map[string]string{"out_trade_no": "E-1"}); !isBiz(err, "ORDERPAID") {
 				t.Errorf("closing a paid order: %v", err)
 			}
 
 			refund := map[string]string{"out_trade_no": "E-1", "out_refund_no": "R-1", "total_fee": "101", "refund_fee": "100",
 				"notify_url": sink.srv.URL + "/refund"}
-			r, err := c.Call(ctx, wxpay.APIRefund, refund)
+			r, err := c.Call(ctx, v2Refund, refund)
 			if err != nil || r["refund_fee"] != "100" || r["refund_id"] == "" {
 				t.Fatalf("refund: %v %v", r, err)
 			}
-			rn, err := v.VerifyV2(ctx, sink.wait(t))
-			if err != nil || rn.Event.(*wxpay.NotifyRefund).RefundFee != 100 || rn.Event.(*wxpay.NotifyRefund).OutRefundNo != "R-1" {
-				t.Fatalf("refund notification: %v %v", rn, err)
-			}
-			// Every field of the emulator's refund notification but
-			// refund_request_source is confirmed by its refund query.
-			if raw := rn.Event.(*wxpay.NotifyRefund).Raw; len(raw) != 12 || raw["successTime"] == nil || raw["settlementTotalFee"] != "101" {
-				t.Errorf("refund notification confirmed fields: %v", raw)
+			// The refund notification's req_info is encrypted with the
+			// merchant key, and tells what the refund query tells.
+			rn := v2RefundNotice(t, sink.wait(t), payKey)
+			if rn["refund_fee"] != "100" || rn["out_refund_no"] != "R-1" || rn["refund_id"] != r["refund_id"] || rn["refund_status"] != "SUCCESS" ||
+				rn["settlement_total_fee"] != "101" || rn["success_time"] == "" || rn["out_trade_no"] != "E-1" {
+				t.Errorf("refund notification %v", rn)
 			}
 			refund["out_refund_no"], refund["refund_fee"] = "R-2", "2"
-			if _, err := c.Call(ctx, wxpay.APIRefund, refund); !isBiz(err, "NOTENOUGH") {
+			if _, err := c.Call(ctx, v2Refund, refund); !isBiz(err, "NOTENOUGH") {
 				t.Errorf("refunding more than paid: %v", err)
 			}
-			rq, err := c.Call(ctx, wxpay.APIRefundQuery, map[string]string{"out_refund_no": "R-1"})
-			if err != nil || rq["refund_count"] != "1" || rq["refund_fee_0"] != "100" || rq["refund_status_0"] != "SUCCESS" {
+			rq, err := c.Call(ctx, v2RefundQuery, map[string]string{"out_refund_no": "R-1"})
+			if err != nil || rq["refund_count"] != "1" || rq["refund_fee_0"] != "100" || rq["refund_status_0"] != "SUCCESS" ||
+				rq["settlement_total_fee"] != rn["settlement_total_fee"] || rq["refund_success_time_0"] != rn["success_time"] {
 				t.Fatalf("refundquery: %v %v", rq, err)
 			}
 
 			today := time.Now().In(notifyChinaTime).Format("20060102")
 			for _, kind := range []string{"ALL", "SUCCESS", "REFUND"} {
-				bill, err := c.Bill(ctx, wxpay.APIDownloadBill, map[string]string{"bill_date": today, "bill_type": kind, "tar_type": map[bool]string{true: "GZIP"}[kind == "ALL"]})
+				bill, err := c.Bill(ctx, v2DownloadBill, map[string]string{"bill_date": today, "bill_type": kind, "tar_type": map[bool]string{true: "GZIP"}[kind == "ALL"]})
 				if err != nil || !strings.Contains(string(bill), "`E-1,") || !strings.HasPrefix(string(bill), "交易时间,") || !strings.Contains(string(bill), "总交易单数") {
 					t.Errorf("%s bill: %q %v", kind, bill, err)
 				}
 			}
-			if _, err := c.Bill(ctx, wxpay.APIDownloadBill, map[string]string{"bill_date": "20000101"}); !isBiz(err, "20002") {
+			if _, err := c.Bill(ctx, v2DownloadBill, map[string]string{"bill_date": "20000101"}); !isBiz(err, "20002") {
 				t.Errorf("bill of an empty day: %v", err)
 			}
-			flow, err := c.Bill(ctx, wxpay.APIDownloadFundflow, map[string]string{"bill_date": today, "account_type": "Basic"})
+			flow, err := c.Bill(ctx, v2DownloadFundflow, map[string]string{"bill_date": today, "account_type": "Basic"})
 			if err != nil || !strings.Contains(string(flow), "`收入,`1.01,`1.01,") || !strings.Contains(string(flow), "`支出,`1.00,`0.01,") {
 				t.Errorf("fundflow: %q %v", flow, err)
 			}
 
 			// Another order, closed before it is paid.
 			order["out_trade_no"] = "E-2"
-			if _, err := c.Call(ctx, wxpay.APIUnifiedOrder, order); err != nil {
+			if _, err := c.Call(ctx, v2UnifiedOrder, order); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Call(ctx, wxpay.APICloseOrder, map[string]string{"out_trade_no": "E-2"}); err != nil {
+			if _, err := c.Call(ctx, v2CloseOrder, map[string]string{"out_trade_no": "E-2"}); err != nil {
 				t.Errorf("closeorder: %v", err)
 			}
 			if _, err := emu.PayWxpayOrder(ctx, payMchID, "E-2"); !errors.Is(err, ErrOrderClosed) {
@@ -184,11 +176,6 @@ func TestWxpayFlow(t *testing.T) {
 	}
 }
 
-func isBiz(err error, code string) bool {
-	var be *wxpay.BusinessError
-	return errors.As(err, &be) && be.Code == code
-}
-
 func TestWxpayRefusals(t *testing.T) {
 	emu := newPayEmulator(t, false)
 	srv := httptest.NewServer(emu)
@@ -196,24 +183,24 @@ func TestWxpayRefusals(t *testing.T) {
 	ctx := context.Background()
 	c := payClient(srv.URL, srv.Client(), "")
 	c.Key = "a-key-that-is-not-the-merchants"
-	if _, err := c.Call(ctx, wxpay.APIOrderQuery, map[string]string{"out_trade_no": "x"}); !isBiz(err, "FAIL") {
+	if _, err := c.Call(ctx, v2OrderQuery, map[string]string{"out_trade_no": "x"}); !isBiz(err, "FAIL") {
 		t.Errorf("wrong key: %v", err)
 	}
 	c = payClient(srv.URL, srv.Client(), "")
 	c.MchID = "1234"
-	if _, err := c.Call(ctx, wxpay.APIOrderQuery, map[string]string{"out_trade_no": "x"}); !isBiz(err, "FAIL") {
+	if _, err := c.Call(ctx, v2OrderQuery, map[string]string{"out_trade_no": "x"}); !isBiz(err, "FAIL") {
 		t.Errorf("unknown merchant: %v", err)
 	}
 	c = payClient(srv.URL, srv.Client(), "")
-	if _, err := c.Call(ctx, wxpay.APIOrderQuery, map[string]string{"out_trade_no": "x"}); !isBiz(err, "ORDERNOTEXIST") {
+	if _, err := c.Call(ctx, v2OrderQuery, map[string]string{"out_trade_no": "x"}); !isBiz(err, "ORDERNOTEXIST") {
 		t.Errorf("unknown order: %v", err)
 	}
-	if _, err := c.Call(ctx, wxpay.APIUnifiedOrder, map[string]string{"body": "b", "out_trade_no": "x", "total_fee": "1",
+	if _, err := c.Call(ctx, v2UnifiedOrder, map[string]string{"body": "b", "out_trade_no": "x", "total_fee": "1",
 		"spbill_create_ip": "127.0.0.1", "notify_url": "http://127.0.0.1:1/", "trade_type": "JSAPI"}); !isBiz(err, "PARAM_ERROR") {
 		t.Errorf("JSAPI without openid: %v", err)
 	}
 	// downloadfundflow is HMAC-SHA256 only: a raw MD5 request is refused.
-	body, _ := c.Request(wxpay.APIDownloadFundflow, map[string]string{"bill_date": "20240101"}, payKey, signing.SignTypeMD5)
+	body := c.Request(v2DownloadFundflow, map[string]string{"bill_date": "20240101"}, payKey, signing.SignTypeMD5)
 	resp, err := http.Post(srv.URL+"/pay/downloadfundflow", "text/xml", strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +229,7 @@ func TestWxpaySandbox(t *testing.T) {
 	c := payClient(srv.URL, srv.Client(), "")
 	c.Sandbox = true
 	ctx := context.Background()
-	ans, err := c.Call(ctx, wxpay.APIUnifiedOrder, map[string]string{"body": "b", "out_trade_no": "S-1", "total_fee": "101",
+	ans, err := c.Call(ctx, v2UnifiedOrder, map[string]string{"body": "b", "out_trade_no": "S-1", "total_fee": "101",
 		"spbill_create_ip": "127.0.0.1", "notify_url": "http://127.0.0.1:1/", "trade_type": "APP"})
 	if err != nil || ans["prepay_id"] == "" {
 		t.Fatalf("sandbox unifiedorder: %v %v", ans, err)
@@ -301,7 +288,7 @@ func TestWxpayRefundNeedsTheCertificate(t *testing.T) {
 	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}}}}
 	ctx := context.Background()
 	c := payClient(srv.URL, plain, "")
-	if _, err := c.Call(ctx, wxpay.APIUnifiedOrder, map[string]string{"body": "b", "out_trade_no": "M-1", "total_fee": "5",
+	if _, err := c.Call(ctx, v2UnifiedOrder, map[string]string{"body": "b", "out_trade_no": "M-1", "total_fee": "5",
 		"spbill_create_ip": "127.0.0.1", "notify_url": "http://127.0.0.1:1/", "trade_type": "APP"}); err != nil {
 		t.Fatal(err)
 	}
@@ -309,17 +296,17 @@ func TestWxpayRefundNeedsTheCertificate(t *testing.T) {
 		t.Fatal(err) // the notification fails (nobody listens), the payment stands
 	}
 	refund := map[string]string{"out_trade_no": "M-1", "out_refund_no": "MR-1", "total_fee": "5", "refund_fee": "5"}
-	if _, err := c.Call(ctx, wxpay.APIRefund, refund); !isBiz(err, "FAIL") {
+	if _, err := c.Call(ctx, v2Refund, refund); !isBiz(err, "FAIL") {
 		t.Errorf("refund without the certificate: %v", err)
 	}
 	c.CertHTTP = withCert
-	if r, err := c.Call(ctx, wxpay.APIRefund, refund); err != nil || r["refund_fee"] != "5" {
+	if r, err := c.Call(ctx, v2Refund, refund); err != nil || r["refund_fee"] != "5" {
 		t.Errorf("refund with the certificate: %v %v", r, err)
 	}
 	// A certificate of another CA is refused (by the TLS layer).
 	_, otherCert, _ := testPKI(t, "1111111111")
 	c.CertHTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{otherCert}}}}
-	if _, err := c.Call(ctx, wxpay.APIRefund, refund); err == nil {
+	if _, err := c.Call(ctx, v2Refund, refund); err == nil {
 		t.Error("refund with another CA's certificate")
 	}
 }
@@ -330,7 +317,7 @@ func TestWxpayPayHook(t *testing.T) {
 	defer srv.Close()
 	sink := newNotifySink(t, "<xml><return_code><![CDATA[SUCCESS]]></return_code></xml>")
 	c := payClient(srv.URL, srv.Client(), "")
-	if _, err := c.Call(context.Background(), wxpay.APIUnifiedOrder, map[string]string{"body": "b", "out_trade_no": "H-1", "total_fee": "1",
+	if _, err := c.Call(context.Background(), v2UnifiedOrder, map[string]string{"body": "b", "out_trade_no": "H-1", "total_fee": "1",
 		"spbill_create_ip": "127.0.0.1", "notify_url": sink.srv.URL, "trade_type": "NATIVE", "product_id": "p"}); err != nil {
 		t.Fatal(err)
 	}
