@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -89,13 +88,13 @@ func newV3Emulator(t *testing.T) (*Server, *httptest.Server) {
 }
 
 // platformKeys are a merchant's platform keys as the emulator tells them.
-func platformKeys(t *testing.T, emu *Server, mchID string) wxpay.StaticPlatformKeys {
+func platformKeys(t *testing.T, emu *Server, mchID string) map[string]*rsa.PublicKey {
 	t.Helper()
 	p, err := emu.WxpayV3Platform(mchID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := wxpay.StaticPlatformKeys{}
+	keys := map[string]*rsa.PublicKey{}
 	for _, c := range p.Certificates {
 		pub, err := signing.ParseRSAPublicKey(c.PEM)
 		if err != nil {
@@ -113,8 +112,8 @@ func platformKeys(t *testing.T, emu *Server, mchID string) wxpay.StaticPlatformK
 	return keys
 }
 
-func v3Client(srv *httptest.Server, mchID string, keys wxpay.PlatformKeySource) *wxpay.ClientV3 {
-	return &wxpay.ClientV3{AppID: v3AppID, MchID: mchID, PrivateKey: v3TestKeys.merchant, SerialNo: v3Serial,
+func newV3Client(srv *httptest.Server, mchID string, keys map[string]*rsa.PublicKey) *v3Client {
+	return &v3Client{AppID: v3AppID, MchID: mchID, PrivateKey: v3TestKeys.merchant, SerialNo: v3Serial,
 		PlatformKeys: keys, Endpoint: srv.URL, HTTP: srv.Client()}
 }
 
@@ -150,9 +149,8 @@ func TestWxpayV3Flow(t *testing.T) {
 	emu, srv := newV3Emulator(t)
 	sink := newV3Sink(t)
 	keys := platformKeys(t, emu, v3MchID)
-	c := v3Client(srv, v3MchID, keys)
+	c := newV3Client(srv, v3MchID, keys)
 	ctx := context.Background()
-	verifier := &wxpay.NotifyVerifier{AppID: v3AppID, MchID: v3MchID, APIv3Key: v3Key, PlatformKeys: keys}
 
 	order := map[string]any{"description": "demo", "out_trade_no": "v3-1", "notify_url": sink.srv.URL,
 		"amount": map[string]any{"total": 88, "currency": "CNY"}, "payer": map[string]any{"openid": "oV3User"}}
@@ -177,22 +175,20 @@ func TestWxpayV3Flow(t *testing.T) {
 	if err != nil || res.NotifyStatus != http.StatusNoContent {
 		t.Fatalf("pay: %+v %v", res, err)
 	}
-	msg := sink.wait(t)
-	n, err := verifier.VerifyV3(ctx, msg.Header, msg.Body)
-	if err != nil {
-		t.Fatalf("the payment notification does not verify: %v", err)
-	}
-	pay, _ := n.Event.(*wxpay.NotifyPayment)
-	if pay == nil || pay.OutTradeNo != "v3-1" || pay.TotalFee != 88 || pay.OpenID != "oV3User" || pay.TransactionID != res.TransactionID {
-		t.Errorf("notification %+v", n.Event)
+	if pay := v3Notice(t, sink.wait(t), keys, v3Key); pay["event_type"] != "TRANSACTION.SUCCESS" || pay["out_trade_no"] != "v3-1" ||
+		jsonInt(at(pay, "amount", "total")) != 88 || at(pay, "payer", "openid") != "oV3User" || pay["transaction_id"] != res.TransactionID ||
+		pay["trade_state"] != "SUCCESS" || pay["mchid"] != v3MchID || pay["appid"] != v3AppID {
+		t.Errorf("notification %v", pay)
 	}
 	q, err = c.QueryOrder(ctx, res.TransactionID, "")
 	if err != nil || q["trade_state"] != "SUCCESS" || q["out_trade_no"] != "v3-1" {
 		t.Fatalf("after paying, by id: %v %v", q, err)
 	}
-	got := wxpay.V3OrderAnswer(q)
-	if got["totalFee"] != int64(88) || got["cashFee"] != int64(88) || got["openid"] != "oV3User" || len(got["timeEnd"].(string)) != 14 {
-		t.Errorf("order answer %v", got)
+	if jsonInt(at(q, "amount", "total")) != 88 || jsonInt(at(q, "amount", "payer_total")) != 88 || at(q, "payer", "openid") != "oV3User" {
+		t.Errorf("order answer %v", q)
+	}
+	if st, _ := q["success_time"].(string); !strings.HasSuffix(st, "+08:00") {
+		t.Errorf("success_time %q", q["success_time"])
 	}
 
 	r, err := c.Refund(ctx, map[string]any{"out_trade_no": "v3-1", "out_refund_no": "v3-r1", "notify_url": sink.srv.URL,
@@ -200,31 +196,26 @@ func TestWxpayV3Flow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ra := wxpay.V3RefundAnswer(r); ra["refundFee"] != int64(30) || ra["refundStatus"] != "SUCCESS" || ra["refundId"] == "" {
-		t.Errorf("refund %v", ra)
+	if jsonInt(at(r, "amount", "refund")) != 30 || r["status"] != "SUCCESS" || r["refund_id"] == nil || r["refund_id"] == "" {
+		t.Errorf("refund %v", r)
 	}
-	msg = sink.wait(t)
-	n, err = verifier.VerifyV3(ctx, msg.Header, msg.Body)
-	if err != nil {
-		t.Fatalf("the refund notification does not verify: %v", err)
-	}
-	if rf, _ := n.Event.(*wxpay.NotifyRefund); rf == nil || rf.RefundFee != 30 || rf.OutRefundNo != "v3-r1" {
-		t.Errorf("refund notification %+v", n.Event)
+	if rf := v3Notice(t, sink.wait(t), keys, v3Key); rf["event_type"] != "REFUND.SUCCESS" || jsonInt(at(rf, "amount", "refund")) != 30 ||
+		rf["out_refund_no"] != "v3-r1" || rf["refund_id"] != r["refund_id"] {
+		t.Errorf("refund notification %v", rf)
 	}
 	_, err = c.Refund(ctx, map[string]any{"out_trade_no": "v3-1", "out_refund_no": "v3-r2",
 		"amount": map[string]any{"refund": 59, "total": 88, "currency": "CNY"}})
-	var be *wxpay.BusinessError
-	if !errors.As(err, &be) || be.Code != "NOT_ENOUGH" {
+	if !isV3Biz(err, "NOT_ENOUGH") {
 		t.Errorf("refund over the total: %v", err)
 	}
 	rq, err := c.QueryRefund(ctx, "v3-r1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := wxpay.V3RefundQueryAnswer(rq); a["refundFee"] != int64(30) || a["totalFee"] != int64(88) {
-		t.Errorf("refund query %v", a)
+	if jsonInt(at(rq, "amount", "refund")) != 30 || jsonInt(at(rq, "amount", "total")) != 88 || rq["out_refund_no"] != "v3-r1" {
+		t.Errorf("refund query %v", rq)
 	}
-	if _, err := c.QueryRefund(ctx, "v3-none"); !errors.As(err, &be) || be.Code != "RESOURCE_NOT_EXISTS" {
+	if _, err := c.QueryRefund(ctx, "v3-none"); !isV3Biz(err, "RESOURCE_NOT_EXISTS") {
 		t.Errorf("unknown refund: %v", err)
 	}
 
@@ -241,11 +232,11 @@ func TestWxpayV3Flow(t *testing.T) {
 	if err != nil || !strings.Contains(string(flow), "`v3-1") {
 		t.Errorf("fund-flow bill: %v\n%s", err, flow)
 	}
-	if _, err := c.TradeBill(ctx, "2001-01-01", "ALL", ""); !errors.As(err, &be) || be.Code != "NO_STATEMENT_EXIST" {
+	if _, err := c.TradeBill(ctx, "2001-01-01", "ALL", ""); !isV3Biz(err, "NO_STATEMENT_EXIST") {
 		t.Errorf("no bill: %v", err)
 	}
 
-	if err := c.CloseOrder(ctx, "v3-1"); !errors.As(err, &be) || be.Code != "ORDERPAID" {
+	if err := c.CloseOrder(ctx, "v3-1"); !isV3Biz(err, "ORDERPAID") {
 		t.Errorf("closing a paid order: %v", err)
 	}
 	order["out_trade_no"] = "v3-2"
@@ -258,13 +249,13 @@ func TestWxpayV3Flow(t *testing.T) {
 	if q, err := c.QueryOrder(ctx, "", "v3-2"); err != nil || q["trade_state"] != "CLOSED" {
 		t.Errorf("closed: %v %v", q, err)
 	}
-	if _, err := c.Prepay(ctx, "native", order); !errors.As(err, &be) || be.Code != "ORDER_CLOSED" {
+	if _, err := c.Prepay(ctx, "native", order); !isV3Biz(err, "ORDER_CLOSED") {
 		t.Errorf("closed order placed again: %v", err)
 	}
 	if _, err := emu.PayWxpayOrder(ctx, v3MchID, "v3-2"); !errors.Is(err, ErrOrderClosed) {
 		t.Errorf("paying a closed order: %v", err)
 	}
-	if _, err := c.QueryOrder(ctx, "", "v3-none"); !errors.As(err, &be) || be.Code != "ORDER_NOT_EXIST" {
+	if _, err := c.QueryOrder(ctx, "", "v3-none"); !isV3Biz(err, "ORDER_NOT_EXIST") {
 		t.Errorf("unknown order: %v", err)
 	}
 
@@ -275,12 +266,12 @@ func TestWxpayV3Flow(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", ct, err)
 		}
-		if _, err := c.OrderInfo(ct, a); err != nil {
-			t.Errorf("%s: orderInfo: %v (%v)", ct, err, a)
+		if want := map[string]string{"app-plus": "prepay_id", "native": "code_url", "h5": "h5_url"}[ct]; a[want] == nil || a[want] == "" {
+			t.Errorf("%s: no %s in %v", ct, want, a)
 		}
 	}
 	if _, err := c.Prepay(ctx, "h5", map[string]any{"description": "demo", "out_trade_no": "v3-h5b", "notify_url": sink.srv.URL,
-		"amount": map[string]any{"total": 1}}); !errors.As(err, &be) || be.Code != "PARAM_ERROR" {
+		"amount": map[string]any{"total": 1}}); !isV3Biz(err, "PARAM_ERROR") {
 		t.Errorf("h5 without scene_info: %v", err)
 	}
 }
@@ -289,30 +280,26 @@ func TestWxpayV3RequestChecks(t *testing.T) {
 	emu, srv := newV3Emulator(t)
 	keys := platformKeys(t, emu, v3MchID)
 	ctx := context.Background()
-	var be *wxpay.BusinessError
-	for name, mod := range map[string]func(*wxpay.ClientV3){
-		"another private key": func(c *wxpay.ClientV3) { c.PrivateKey = v3TestKeys.other },
-		"another serial_no":   func(c *wxpay.ClientV3) { c.SerialNo = "00FF" },
-		"stale timestamp": func(c *wxpay.ClientV3) {
-			c.Now = func() time.Time { return time.Now().Add(-10 * time.Minute) }
-			c.MaxSkew = time.Hour
-		},
+	for name, mod := range map[string]func(*v3Client){
+		"another private key": func(c *v3Client) { c.PrivateKey = v3TestKeys.other },
+		"another serial_no":   func(c *v3Client) { c.SerialNo = "00FF" },
+		"stale timestamp":     func(c *v3Client) { c.Now = func() time.Time { return time.Now().Add(-10 * time.Minute) } },
 	} {
-		c := v3Client(srv, v3MchID, keys)
+		c := newV3Client(srv, v3MchID, keys)
 		mod(c)
-		if _, err := c.QueryOrder(ctx, "", "x"); !errors.As(err, &be) || be.Code != "SIGN_ERROR" {
+		if _, err := c.QueryOrder(ctx, "", "x"); !isV3Biz(err, "SIGN_ERROR") {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	// The merchant given as a public key: any serial_no.
-	c := v3Client(srv, v3MchID2, platformKeys(t, emu, v3MchID2))
+	c := newV3Client(srv, v3MchID2, platformKeys(t, emu, v3MchID2))
 	c.SerialNo = "ANY"
-	if _, err := c.QueryOrder(ctx, "", "x"); !errors.As(err, &be) || be.Code != "ORDER_NOT_EXIST" {
+	if _, err := c.QueryOrder(ctx, "", "x"); !isV3Biz(err, "ORDER_NOT_EXIST") {
 		t.Errorf("public-key merchant: %v", err)
 	}
 	// Unknown merchant: an unsigned refusal.
-	c = v3Client(srv, "1999999999", keys)
-	if _, err := c.QueryOrder(ctx, "", "x"); !errors.As(err, &be) || be.Code != "MCH_NOT_EXISTS" {
+	c = newV3Client(srv, "1999999999", keys)
+	if _, err := c.QueryOrder(ctx, "", "x"); !isV3Biz(err, "MCH_NOT_EXISTS") {
 		t.Errorf("unknown merchant: %v", err)
 	}
 	// No Authorization at all.
@@ -325,9 +312,9 @@ func TestWxpayV3RequestChecks(t *testing.T) {
 		t.Errorf("no Authorization: %d", resp.StatusCode)
 	}
 	// A mchid in the body that is not the caller's.
-	c = v3Client(srv, v3MchID, keys)
+	c = newV3Client(srv, v3MchID, keys)
 	if _, err := c.DoJSON(ctx, http.MethodPost, "/v3/pay/transactions/native", map[string]any{"appid": v3AppID, "mchid": v3MchID2,
-		"description": "d", "out_trade_no": "o", "notify_url": "http://n", "amount": map[string]any{"total": 1}}); !errors.As(err, &be) || be.Code != "PARAM_ERROR" {
+		"description": "d", "out_trade_no": "o", "notify_url": "http://n", "amount": map[string]any{"total": 1}}); !isV3Biz(err, "PARAM_ERROR") {
 		t.Errorf("mchid mismatch: %v", err)
 	}
 }
@@ -347,7 +334,7 @@ func TestWxpayV3CertificatesAndRotation(t *testing.T) {
 
 	// /v3/certificates: each certificate decrypts with the APIv3 key,
 	// chains to the root, and the answer verifies with one of them.
-	c := v3Client(srv, v3MchID, before)
+	c := newV3Client(srv, v3MchID, before)
 	download := func() (map[string]*x509.Certificate, string) {
 		t.Helper()
 		resp, err := c.Do(ctx, http.MethodGet, "/v3/certificates", nil)
@@ -395,8 +382,7 @@ func TestWxpayV3CertificatesAndRotation(t *testing.T) {
 	if err != nil || len(p2.Certificates) != 2 || p2.Serial == p.Serial || p2.Serial != p2.Certificates[1].SerialNo {
 		t.Fatalf("rotate: %+v %v", p2, err)
 	}
-	var se *wxpay.SignatureError
-	if _, err := c.QueryOrder(ctx, "", "x"); !errors.As(err, &se) || !errors.Is(err, wxpay.ErrUnknownSerial) {
+	if _, err := c.QueryOrder(ctx, "", "x"); !errors.Is(err, errV3UnknownSerial) {
 		t.Errorf("answer signed with the new key, old keys only: %v", err)
 	}
 	c.PlatformKeys = platformKeys(t, emu, v3MchID)
@@ -404,8 +390,7 @@ func TestWxpayV3CertificatesAndRotation(t *testing.T) {
 	if len(certs) != 2 || signedBy != p2.Serial {
 		t.Errorf("download after rotation: %d certificates, signed by %s", len(certs), signedBy)
 	}
-	var be *wxpay.BusinessError
-	if _, err := c.QueryOrder(ctx, "", "x"); !errors.As(err, &be) || be.Code != "ORDER_NOT_EXIST" {
+	if _, err := c.QueryOrder(ctx, "", "x"); !isV3Biz(err, "ORDER_NOT_EXIST") {
 		t.Errorf("with the new key: %v", err)
 	}
 
@@ -414,11 +399,11 @@ func TestWxpayV3CertificatesAndRotation(t *testing.T) {
 	if err != nil || p3.Mode != "public_key" || p3.PublicKey == nil || !strings.HasPrefix(p3.Serial, "PUB_KEY_ID_") || p3.Serial != p3.PublicKey.ID {
 		t.Fatalf("public key mode: %+v %v", p3, err)
 	}
-	if _, err := c.QueryOrder(ctx, "", "x"); !errors.As(err, &se) {
+	if _, err := c.QueryOrder(ctx, "", "x"); !errors.Is(err, errV3UnknownSerial) {
 		t.Errorf("public key not known yet: %v", err)
 	}
 	c.PlatformKeys = platformKeys(t, emu, v3MchID)
-	if _, err := c.QueryOrder(ctx, "", "x"); !errors.As(err, &be) {
+	if _, err := c.QueryOrder(ctx, "", "x"); !isV3Biz(err, "ORDER_NOT_EXIST") {
 		t.Errorf("with the public key: %v", err)
 	}
 	// /v3/certificates is still signed by a certificate.
@@ -436,8 +421,8 @@ func TestWxpayV3CertificatesAndRotation(t *testing.T) {
 	}
 
 	// The configured public-key mode merchant signs with its PUB_KEY_ID.
-	c2 := v3Client(srv, v3MchID2, wxpay.StaticPlatformKeys{"PUB_KEY_ID_0119000072922025010100000000000001": &v3TestKeys.pubMode.PublicKey})
-	if _, err := c2.QueryOrder(ctx, "", "x"); !errors.As(err, &be) || be.Code != "ORDER_NOT_EXIST" {
+	c2 := newV3Client(srv, v3MchID2, map[string]*rsa.PublicKey{"PUB_KEY_ID_0119000072922025010100000000000001": &v3TestKeys.pubMode.PublicKey})
+	if _, err := c2.QueryOrder(ctx, "", "x"); !isV3Biz(err, "ORDER_NOT_EXIST") {
 		t.Errorf("configured public key: %v", err)
 	}
 }
