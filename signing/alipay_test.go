@@ -141,6 +141,21 @@ func TestAlipaySignVerifyAppKeys(t *testing.T) {
 		}
 	}
 	rsa2, _ := AlipaySign(priv, content, SignTypeRSA2)
+	// PKCS#1 v1.5 is deterministic: the exact signatures, as openssl makes
+	// them (printf '%s' "$content" | openssl dgst -sha256|-sha1 -sign
+	// keys/app-private-key.pem | base64 -w0).
+	if want := `app_id=2014072300007148&biz_content={"out_trade_no":"20150320010101001"}&charset=utf-8&method=alipay.trade.query&timestamp=2014-07-24 03:07:50&version=1.0`; string(content) != want {
+		t.Fatalf("content %s\nwant    %s", content, want)
+	}
+	for st, want := range map[string]string{
+		SignTypeRSA2: pinnedAlipayRSA2,
+		"":           pinnedAlipayRSA2,
+		SignTypeRSA:  "tBBf4JfC+UiLFoftqJByLYTON/uSPAZtW8888S+PPgXmFHNlH0KXkZpKAkayluR6hhTUt6giv7Tf8nopTXa4preQ1p1qPDI3g4+0FjfHjkybYL/Z6IBZXTDpdiTXAPdipdKsyQHfOJrAegLSlsq//7ANbfMs4q02mG0YefUYJZOkcTq2LfdycY/2EOJi26LgsUcnv4UcagM2Tubalu9hAh5qAquFU/TDxAyblhGTzqkwBVLXTwgmJh2fHyWucDdQjXjsZ7DybXU6PSeXIPwJBMkybLnCc4XDZYbP9AvrRL21DwAOK3OQMu5epvPrsSkXJEwDnp4Av3B2hEsA9bMgCg==",
+	} {
+		if got, _ := AlipaySign(priv, content, st); got != want {
+			t.Errorf("sign_type %q: signature\n got %s\nwant %s", st, got, want)
+		}
+	}
 	if err := AlipayVerify(pub, content, rsa2, SignTypeRSA); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("RSA2 signature accepted as RSA: %v", err)
 	}
@@ -158,3 +173,7 @@ func TestAlipaySignVerifyAppKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// pinnedAlipayRSA2 is the RSA2 (SHA256withRSA) signature of the request
+// of TestAlipaySignVerifyAppKeys with keys/app-private-key.pem.
+const pinnedAlipayRSA2 = "mX1Wct8DNJzfrRf0e/SUw5j/msUskB3zgQKDwk4dfQlQn8xpoQLlqnFcrhrqy1OK0pnfGmOWPUFZ0CBGY629Y4V1B36Dzydtj37UgCH431K4R85vt3UGUQuKrrWqnvgDDBeQm41W261ftZk38d7VPeqdv5wNkub4M6svpzAIeRZzZ5bY0Alo+d7DNQoSGbmJnakDzhSnXFXyP6sMjCecismtHDH8L1B3z7J0/D8c48UIG+k3T9Ub3non0pX9Wq8Sbj32wj+i1c7cnCaB7xEIXRSjOElaIYjWaEsryzm42cS2VyQwCaWecnbunl/fc+x7Q8GZvU0CDNWq05M5PB8Tdw=="
