@@ -50,7 +50,7 @@ type WxpayV3Merchant struct {
 	// the platform certificate (PEM) the emulator signs with in
 	// certificate mode instead of one it makes, so that a test chooses its
 	// serial and its issuer (the gateway's platform_root). Certificates of
-	// later rotations are the emulator's own. JSON only.
+	// later rotations are the emulator's own. Not in the Caddyfile.
 	PlatformCertificate string `json:"platform_certificate,omitempty"`
 }
 
