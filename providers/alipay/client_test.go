@@ -170,6 +170,16 @@ func TestRequestSignatureKeyForms(t *testing.T) {
 	if signs[0] != signs[1] || signs[1] != signs[2] {
 		t.Errorf("PKCS#1, PKCS#8 and bare base64 signatures differ: %v", signs)
 	}
+	// The exact signature, as openssl makes it over the sorted parameters
+	// (sign_type kept): printf '%s' 'app_id=2021000117600000&biz_content=
+	// {"out_trade_no":"20150320010101001"}&charset=utf-8&format=JSON&method=
+	// alipay.trade.query&sign_type=RSA2&timestamp=2024-05-01 20:00:00&
+	// version=1.0' | openssl dgst -sha256 -sign keys/app-private-key.pem |
+	// base64 -w0.
+	const want = "c58Y6aadeTQMPA3Wjy7cFT1+GHLCDS6R91yf4MvYo2zFuAbsyztROOD1KS/E8oqHYViWwI67G48mrq84uNl4HhwsNqU+Qi1F98JfapSiDWZHsB9bCww4SVpLquoD2r6uB/954TiU/kjudeq8/8Jy4Hw12yI1WN1gIqOBizIsfGp7a5U2n7qyCnEG4EhytPZhP3HyAD0ktC3TLgfWuYBKqaoswUVNW1z6PSFPV4Rxyl/jETK1PASheYZFJOPlo9iY60+yskqoxWOjDBbjGJVZuLD5YLgTdYsznpUiQCAUski3wj4nJZ7GzAlN2kplM9ulL3EyszoeRb9IR/1+fPAbCQ=="
+	if signs[0] != want {
+		t.Errorf("request signature\n got %s\nwant %s", signs[0], want)
+	}
 }
 
 func TestAppPayOrderString(t *testing.T) {
