@@ -57,3 +57,44 @@ func TestSessionKeyFromStoragePastExpiry(t *testing.T) {
 		t.Fatal("another openid's session was found")
 	}
 }
+
+// A session record past its expiry in the shared storage (written by an
+// instance whose clock has moved on, or kept by a storage that never
+// deletes) is absent, is not taken into memory, and a new login replaces
+// it.
+func TestSessionKeyExpiredRecordNotServed(t *testing.T) {
+	ctx := context.Background()
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	c := &clock{t: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
+	s, err := NewSessionKeys(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	s.now = c.now
+	id := sessionID("wx01", "openid-1")
+	for _, rec := range []string{
+		`{"session_key":"old-key","expires_at":"2026-05-06T07:08:08Z"}`, // a second ago
+		`{"session_key":"old-key","expires_at":"2026-05-06T07:08:09Z"}`, // now
+		`{"session_key":"old-key"}`,                                     // no expiry: never valid
+		`{"session_key":"","expires_at":"2027-01-01T00:00:00Z"}`,        // no key
+		`not json`,
+	} {
+		if err := st.Store(ctx, sessionStorageKey(id), []byte(rec)); err != nil {
+			t.Fatal(err)
+		}
+		if k, ok := s.Get(ctx, "wx01", "openid-1"); ok || k != "" {
+			t.Fatalf("%s: Get = %q, %v; want absent", rec, k, ok)
+		}
+		if k, ok := s.cache.Get(id); ok {
+			t.Fatalf("%s: the refused key %q was taken into memory", rec, k)
+		}
+	}
+	// A new login replaces the expired record.
+	s.TTL = time.Hour
+	s.Put(ctx, "wx01", "openid-1", "new-key")
+	s.cache.Clear()
+	if k, ok := s.Get(ctx, "wx01", "openid-1"); !ok || k != "new-key" {
+		t.Fatalf("after a new login: Get = %q, %v", k, ok)
+	}
+}
