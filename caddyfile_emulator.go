@@ -25,6 +25,7 @@ func init() {
 //		wxpay_merchant <mch_id> <APIv2 key> [require_cert]   # repeatable
 //		wxpay_v3_merchant <mchid> <APIv3 key> <merchant public key or cert> [<PUB_KEY_ID_…> <platform private key>]
 //		alipay_app <app_id> <app public key> [<alipay private key>]   # repeatable
+//		weixin_xpay <appid> <offer_id> <app_key> <sandbox_app_key>    # virtual payment of a weixin_app; repeatable
 //		allow_remote                               # serve non-loopback clients too (default: 403)
 //	}
 //
@@ -116,6 +117,12 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 				app.AlipayPrivateKey = args[2]
 			}
 			e.AlipayApps = append(e.AlipayApps, app)
+		case "weixin_xpay": // <appid> <offer_id> <app_key> <sandbox_app_key>: virtual payment of a test mini-program; repeatable
+			args := h.RemainingArgs()
+			if len(args) != 4 {
+				return nil, h.Err("weixin_xpay takes an appid, an offer_id, the production app_key and the sandbox_app_key")
+			}
+			e.WeixinXpay = append(e.WeixinXpay, emulator.WeixinXpay{AppID: args[0], OfferID: args[1], AppKey: args[2], SandboxAppKey: args[3]})
 		default:
 			return nil, h.Errf("unrecognized unicloud_emulator option %q", dir)
 		}

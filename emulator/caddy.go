@@ -82,6 +82,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	cfg := h.Config
 	cfg.WeixinApps = replaceAll(h.WeixinApps)
 	cfg.WeixinOfficialAccounts = replaceAll(h.WeixinOfficialAccounts)
+	cfg.WeixinXpay = replaceXpay(repl, h.WeixinXpay)
 
 	// The pool key is a digest, so no secret is kept in it.
 	raw, err := json.Marshal(cfg)
@@ -104,7 +105,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) Validate() error {
 	if h.Backend {
 		if h.WeixinApps != nil || h.WeixinOfficialAccounts != nil || h.TokenTTL != 0 || h.TokenGrace != 0 ||
-			h.Latency != 0 || h.WxpayMerchants != nil || h.AlipayApps != nil || h.WxpayV3Merchants != nil {
+			h.Latency != 0 || h.WxpayMerchants != nil || h.AlipayApps != nil || h.WxpayV3Merchants != nil || h.WeixinXpay != nil {
 			return fmt.Errorf("unicloud_emulator: backend takes no other option (give the demo backend its own site)")
 		}
 		return nil
@@ -128,6 +129,9 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("unicloud_emulator: %w", err)
 	}
 	if err := h.srv.validateAlipay(); err != nil {
+		return fmt.Errorf("unicloud_emulator: %w", err)
+	}
+	if err := h.srv.validateXpay(); err != nil {
 		return fmt.Errorf("unicloud_emulator: %w", err)
 	}
 	return nil

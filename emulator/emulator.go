@@ -54,6 +54,10 @@ type Config struct {
 	// Message servers of the test apps, where pushes go (weixin_push.go).
 	WeixinMessagePushes []WeixinMessagePush `json:"weixin_message_pushes,omitempty"`
 
+	// Test mini-programs with virtual payment (/xpay/*, xpay.go); each
+	// appid is one of WeixinApps.
+	WeixinXpay []WeixinXpay `json:"weixin_xpay,omitempty"`
+
 	// Record, when set, sees every provider request (not the /_emulator/
 	// hooks) with its body (at most MaxRecordedBody bytes of it) before the
 	// emulator answers it; it must not keep r past its return. A Recorder's
@@ -83,6 +87,7 @@ const (
 //	POST /_emulator/alipay/pay                     PayAlipayOrder, PayAlipayOrderString
 //	GET  /_emulator/alipay/public_key?app_id=      AlipayPublicKey
 //	POST /_emulator/weixin/push?appid=             SendWeixinPush
+//	POST /_emulator/xpay/pay                       pays a wx.requestVirtualPayment order (xpay_pay.go)
 type Server struct {
 	cfg Config
 
