@@ -26,6 +26,11 @@ func FuzzWxpayV3Authorization(f *testing.F) {
 			if strings.Contains(v, ",") {
 				t.Fatalf("%s holds a comma: the fields were not split", k)
 			}
+			// Each field is read from the header itself, k="v", after the
+			// scheme: nothing is made up or taken from another field.
+			if !strings.Contains(h[strings.IndexByte(h, ' ')+1:], k+`="`+v+`"`) {
+				t.Fatalf("%s=%q is not in the header %q", k, v, h)
+			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package alipay_test
 import (
 	"crypto/rsa"
 	"encoding/json"
+	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -432,6 +433,16 @@ func FuzzYuanToFen(f *testing.F) {
 		// Canonical forms round-trip exactly.
 		if y := alipay.FenToYuan(fen); strings.Contains(s, ".") && len(s)-strings.IndexByte(s, '.') == 3 && y != s {
 			t.Fatalf("%q → %d → %q", s, fen, y)
+		}
+		// Every accepted amount goes back and forth, and is exactly the
+		// decimal amount ×100 (math/big reads it independently).
+		if back, err := alipay.YuanToFen(alipay.FenToYuan(fen)); err != nil || back != fen {
+			t.Fatalf("%q → %d → %q → %d, %v", s, fen, alipay.FenToYuan(fen), back, err)
+		}
+		if r, ok := new(big.Rat).SetString(s); ok {
+			if want := new(big.Rat).Mul(r, big.NewRat(100, 1)); !want.IsInt() || want.Num().Cmp(big.NewInt(fen)) != 0 {
+				t.Fatalf("%q → %d fen, but it is %s fen", s, fen, want.RatString())
+			}
 		}
 	})
 }
