@@ -1,6 +1,9 @@
 package unicloud
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
@@ -42,5 +45,53 @@ func TestOpenAPIAlipayCode2Session(t *testing.T) {
 	status, m = payPost(t, "http://"+addr+"/ali/auth/code2Session", `{"code":"4b203fe6c11548bcabd8da5bb087a83b"}`)
 	if status != 502 || m["errCode"] != "UNICLOUD_UPSTREAM_BAD_SIGNATURE" || m["openid"] != nil || m["userId"] != nil {
 		t.Errorf("tampered answer: %d %v", status, m)
+	}
+}
+
+// The allow list restricts Alipay's APIs as it does WeChat's: an API that no
+// pattern names is refused (403) before Alipay is called, and a pattern that
+// names an alias allows the API under every name.
+func TestOpenAPIAlipayAllow(t *testing.T) {
+	_, ali, _, aliURL := payStartFakes(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "app_private_key.pem")
+	if err := os.WriteFile(keyFile, []byte(payKeys.appPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	block := func(allow string) string {
+		return fmt.Sprintf(`unicloud_openapi alipay {
+			app_id %s
+			private_key {file.%s}
+			alipay_public_key %s
+			endpoint %s
+			allow %s
+		}`, payAliAppID, keyFile, payKeys.aliPubB64, aliURL, allow)
+	}
+	addr := freeAddr(t)
+	loadCaddy(t, globalOptions(filepath.Join(dir, "storage"), "")+fmt.Sprintf(`
+http://%s {
+	handle_path /closed/* {
+		%s
+	}
+	handle_path /alias/* {
+		%s
+	}
+}
+`, addr, block("phoneNumber.* urllink.generate"), block("auth.getOpenid")))
+	base := "http://" + addr
+	for _, p := range []string{"/closed/auth/code2Session", "/closed/auth/getOpenid"} {
+		status, m := payPost(t, base+p, `{"code":"4b203fe6c11548bcabd8da5bb087a83b"}`)
+		if status != 403 || m["errCode"] != "UNICLOUD_API_NOT_ALLOWED" || m["errMsg"] != "API not allowed: auth.code2Session" {
+			t.Errorf("%s: %d %v", p, status, m)
+		}
+	}
+	if form := ali.lastForm(alipay.MethodOAuthToken); form != nil {
+		t.Fatalf("a refused call reached Alipay: %v", form)
+	}
+	for _, p := range []string{"/alias/auth/getOpenid", "/alias/auth/code2Session"} {
+		status, m := payPost(t, base+p, `{"code":"4b203fe6c11548bcabd8da5bb087a83b"}`)
+		if status != 200 || num(m["errCode"]) != 0 || m["openid"] == nil {
+			t.Errorf("%s: %d %v", p, status, m)
+		}
 	}
 }
