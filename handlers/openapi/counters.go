@@ -13,22 +13,28 @@ import (
 // call.
 type callCounters struct {
 	provider string
-	m        sync.Map // callKey -> prometheus.Counter
+	mu       sync.RWMutex
+	m        map[callKey]prometheus.Counter
 }
 
 type callKey struct{ api, outcome string }
 
 func newCallCounters(provider string) *callCounters {
-	return &callCounters{provider: provider}
+	return &callCounters{provider: provider, m: make(map[callKey]prometheus.Counter)}
 }
 
 func (c *callCounters) inc(api, outcome string) {
 	k := callKey{api, outcome}
-	if v, ok := c.m.Load(k); ok {
-		v.(prometheus.Counter).Inc()
-		return
+	c.mu.RLock()
+	ctr, ok := c.m[k]
+	c.mu.RUnlock()
+	if !ok {
+		// api is a catalog name or "unknown", outcome a fixed label:
+		// the map stays as small as the metric's own children.
+		ctr = handlers.OpenAPICalls.WithLabelValues(c.provider, api, outcome)
+		c.mu.Lock()
+		c.m[k] = ctr
+		c.mu.Unlock()
 	}
-	ctr := handlers.OpenAPICalls.WithLabelValues(c.provider, api, outcome)
-	c.m.Store(k, ctr)
 	ctr.Inc()
 }

@@ -29,7 +29,12 @@ const DefaultEndpoint = "https://api.weixin.qq.com"
 // adds the app's access token and owns the one retry when WeChat rejects it.
 type Client struct {
 	Endpoint string
-	HTTP     *http.Client
+	// Transport, when set, sends every call straight to the transport
+	// (the gateway's way: no redirect is ever followed, a 3xx is an
+	// answer, and no per-call client machinery runs). Otherwise HTTP
+	// sends them (default http.DefaultClient).
+	Transport http.RoundTripper
+	HTTP      *http.Client
 	// MaxAnswer bounds the size of a provider answer (default 16 MiB).
 	MaxAnswer int64
 	// Tokens is the token authority (shared by every client of a
@@ -113,11 +118,25 @@ func (c *Client) endpoint() string {
 	return strings.TrimRight(c.Endpoint, "/")
 }
 
-func (c *Client) httpClient() *http.Client {
-	if c.HTTP == nil {
-		return http.DefaultClient
+// roundTrip sends req through Transport or HTTP.
+func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
+	if c.Transport != nil {
+		return c.Transport.RoundTrip(req)
 	}
-	return c.HTTP
+	if c.HTTP == nil {
+		return http.DefaultClient.Do(req)
+	}
+	return c.HTTP.Do(req)
+}
+
+// CloseIdleConnections closes the idle connections of Transport or HTTP.
+func (c *Client) CloseIdleConnections() {
+	if t, ok := c.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+	if c.HTTP != nil {
+		c.HTTP.CloseIdleConnections()
+	}
 }
 
 // Do sends the request and reads the answer.
@@ -129,58 +148,76 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Answer, error) {
 	if path == "" {
 		path = r.API.Path
 	}
-	q := url.Values{}
-	for k, vs := range r.Query {
-		q[k] = vs
+	var inQuery []string
+	if r.API != nil {
+		inQuery = r.API.InQuery
 	}
 	var body io.Reader
 	contentType := ""
 	params := r.Params
-	if method == http.MethodGet {
-		if err := addQuery(q, params, sortedKeys(params)); err != nil {
-			return nil, err
+	u := c.endpoint() + path
+	if method == http.MethodPost && len(r.Query) == 0 && len(inQuery) == 0 && r.Upload == nil {
+		// The common call: a JSON body and only the token in the query.
+		b := []byte("{}")
+		if params != nil {
+			var err error
+			if b, err = marshalParams(params); err != nil {
+				return nil, err
+			}
+		}
+		body, contentType = bytes.NewReader(b), "application/json"
+		if r.Token != "" {
+			u += querySep(u) + "access_token=" + url.QueryEscape(r.Token)
 		}
 	} else {
-		// A POST carries its parameters in the body; only the row's
-		// InQuery parameters (and the token) go in the query string.
-		var inQuery []string
-		if r.API != nil {
-			inQuery = r.API.InQuery
+		q := url.Values{}
+		for k, vs := range r.Query {
+			q[k] = vs
 		}
-		rest := make(map[string]any, len(params))
-		for k, v := range params {
-			rest[k] = v
-		}
-		if err := addQuery(q, params, inQuery); err != nil {
-			return nil, err
-		}
-		for _, k := range inQuery {
-			delete(rest, k)
-		}
-		if r.Upload != nil {
-			buf, ct, err := multipartBody(r.API.Upload, r.Upload, rest)
-			if err != nil {
+		if method == http.MethodGet {
+			if err := addQuery(q, params, sortedKeys(params)); err != nil {
 				return nil, err
 			}
-			body, contentType = buf, ct
 		} else {
-			b, err := json.Marshal(rest)
-			if err != nil {
+			// A POST carries its parameters in the body; only the
+			// row's InQuery parameters (and the token) go in the
+			// query string.
+			rest := params
+			if rest == nil {
+				rest = map[string]any{}
+			}
+			if len(inQuery) > 0 {
+				rest = make(map[string]any, len(params))
+				for k, v := range params {
+					rest[k] = v
+				}
+				for _, k := range inQuery {
+					delete(rest, k)
+				}
+			}
+			if err := addQuery(q, params, inQuery); err != nil {
 				return nil, err
 			}
-			body, contentType = bytes.NewReader(b), "application/json"
+			if r.Upload != nil {
+				buf, ct, err := multipartBody(r.API.Upload, r.Upload, rest)
+				if err != nil {
+					return nil, err
+				}
+				body, contentType = buf, ct
+			} else {
+				b, err := marshalParams(rest)
+				if err != nil {
+					return nil, err
+				}
+				body, contentType = bytes.NewReader(b), "application/json"
+			}
 		}
-	}
-	if r.Token != "" {
-		q.Set("access_token", r.Token)
-	}
-	u := c.endpoint() + path
-	if len(q) > 0 {
-		sep := "?"
-		if strings.Contains(u, "?") {
-			sep = "&"
+		if r.Token != "" {
+			q.Set("access_token", r.Token)
 		}
-		u += sep + q.Encode()
+		if len(q) > 0 {
+			u += querySep(u) + q.Encode()
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
@@ -192,8 +229,16 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Answer, error) {
 	return c.send(req)
 }
 
+// querySep is what joins a query to u: "?", or "&" when u has one.
+func querySep(u string) string {
+	if strings.Contains(u, "?") {
+		return "&"
+	}
+	return "?"
+}
+
 func (c *Client) send(req *http.Request) (*Answer, error) {
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
 		return nil, transportError(err)
 	}

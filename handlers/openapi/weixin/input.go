@@ -1,7 +1,9 @@
 package weixin
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -9,6 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/providers/weixin"
@@ -40,7 +45,7 @@ func (wx *Weixin) parse(r *http.Request, api *weixin.API) (*call, error) {
 			if err != nil {
 				return nil, handlers.BodyError(err)
 			}
-			m, err := handlers.DecodeObject(b)
+			m, err := decodeObject(b)
 			if err != nil {
 				return nil, err
 			}
@@ -79,6 +84,71 @@ func (wx *Weixin) parse(r *http.Request, api *weixin.API) (*call, error) {
 		c.upload = up
 	}
 	return c, nil
+}
+
+// decodeObject reads a caller's JSON body as handlers.DecodeObject does
+// (empty: no parameters; one JSON object, numbers as json.Number), in one
+// pass over a validated body instead of encoding/json's reflection.
+func decodeObject(b []byte) (map[string]any, error) {
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 {
+		return map[string]any{}, nil
+	}
+	if t[0] != '{' || !json.Valid(t) { // json.Valid: iterative, depth-bounded
+		return handlers.DecodeObject(b) // and its error
+	}
+	m, _ := jsonValue(gjson.ParseBytes(t)).(map[string]any)
+	return m, nil
+}
+
+// jsonValue is r as encoding/json decodes it into an any (UseNumber). r is
+// valid JSON.
+func jsonValue(r gjson.Result) any {
+	switch r.Type {
+	case gjson.Null:
+		return nil
+	case gjson.False:
+		return false
+	case gjson.True:
+		return true
+	case gjson.Number:
+		return json.Number(r.Raw)
+	case gjson.String:
+		return validUTF8(r.Str)
+	}
+	if r.IsArray() {
+		arr := []any{}
+		r.ForEach(func(_, v gjson.Result) bool {
+			arr = append(arr, jsonValue(v))
+			return true
+		})
+		return arr
+	}
+	m := map[string]any{}
+	r.ForEach(func(k, v gjson.Result) bool {
+		m[validUTF8(k.Str)] = jsonValue(v)
+		return true
+	})
+	return m
+}
+
+// validUTF8 replaces each invalid byte of s with U+FFFD, as encoding/json
+// does.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // controlNames maps every accepted spelling of a control parameter (the

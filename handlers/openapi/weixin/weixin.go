@@ -7,7 +7,6 @@ package weixin
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -164,7 +163,8 @@ func (wx *Weixin) Provision(ctx caddy.Context) error {
 		Endpoint: wx.Endpoint,
 		// Each call's context carries the deadline (the host's
 		// timeout); token fetches bound their own (TokenTimeout).
-		HTTP:        &http.Client{Transport: handlers.NewTransport(), CheckRedirect: handlers.NoRedirects},
+		// Straight to the transport: no redirect is ever followed.
+		Transport:   handlers.NewTransport(),
 		Tokens:      wx.shared.tokens,
 		TokenMode:   wx.TokenMode,
 		AccessToken: wx.AccessToken,
@@ -228,8 +228,8 @@ func (wx *Weixin) Cleanup() error {
 		wx.releaseStorage = nil
 	}
 	// The old config's connections to the provider are not reused.
-	if wx.client != nil && wx.client.HTTP != nil {
-		wx.client.HTTP.CloseIdleConnections()
+	if wx.client != nil {
+		wx.client.CloseIdleConnections()
 	}
 	if wx.shared != nil {
 		wx.shared = nil
