@@ -1,0 +1,133 @@
+// Package alipay is the Alipay provider of unicloud_payment_notify: the
+// guest module unicloud.notify.providers.alipay, which verifies Alipay's
+// asynchronous trade and refund notifications with providers/alipay.
+package alipay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/notify/internal/guest"
+	"github.com/caddy-unicloud/unicloud/providers/alipay"
+	"github.com/caddy-unicloud/unicloud/signing"
+)
+
+func init() {
+	caddy.RegisterModule(Alipay{})
+}
+
+// Alipay verifies the notifications of one Alipay app: the RSA2 (or RSA)
+// signature with the Alipay public key, then the app_id. Secrets are best
+// given as placeholders ({env.*}, {file.*}).
+type Alipay struct {
+	// AppID, when set, must equal the notification's app_id.
+	AppID string `json:"app_id,omitempty"`
+	// AlipayPublicKey is the Alipay public key (PEM or bare base64; not
+	// the app's own key) that verifies notifications. Required.
+	AlipayPublicKey string `json:"alipay_public_key,omitempty"`
+
+	verifier *alipay.NotifyVerifier
+}
+
+// CaddyModule returns the Caddy module information.
+func (Alipay) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "unicloud.notify.providers.alipay",
+		New: func() caddy.Module { return new(Alipay) },
+	}
+}
+
+// Provision replaces placeholders and parses the key.
+func (a *Alipay) Provision(caddy.Context) error {
+	if err := handlers.ResolveOptions("unicloud_payment_notify", handlers.Option{Name: "app_id", Value: &a.AppID},
+		handlers.Option{Name: "alipay_public_key", Value: &a.AlipayPublicKey, Key: true}); err != nil {
+		return err
+	}
+	a.verifier = &alipay.NotifyVerifier{AppID: a.AppID}
+	if a.AlipayPublicKey != "" {
+		pub, err := signing.ParseRSAPublicKey(a.AlipayPublicKey)
+		if err != nil {
+			return fmt.Errorf("alipay_public_key: %w", err)
+		}
+		a.verifier.PublicKey = pub
+	}
+	return nil
+}
+
+// Validate checks that the configuration can verify notifications.
+func (a *Alipay) Validate() error {
+	if a.AlipayPublicKey == "" {
+		return errors.New("alipay: alipay_public_key is required")
+	}
+	return nil
+}
+
+// Cleanup has nothing to give back: the provider holds no connection or
+// shared state.
+func (a *Alipay) Cleanup() error { return nil }
+
+// Name is "alipay".
+func (a *Alipay) Name() string { return "alipay" }
+
+// Verify checks a notification's form body.
+func (a *Alipay) Verify(_ context.Context, _ *http.Request, body []byte) (string, any, error) {
+	nt, err := a.verifier.Verify(body)
+	if err != nil {
+		return "", nil, guest.Refuse(err)
+	}
+	return nt.Kind, nt.Event, nil
+}
+
+var (
+	ackBody  = []byte("success")
+	failBody = []byte("fail")
+)
+
+// Ack is "success", as Alipay expects.
+func (a *Alipay) Ack(*http.Request, []byte) (int, string, []byte) {
+	return http.StatusOK, "text/plain; charset=utf-8", ackBody
+}
+
+// Fail is "fail" (Alipay's form has no room for a reason).
+func (a *Alipay) Fail(*http.Request, []byte, string) (string, []byte) {
+	return "text/plain; charset=utf-8", failBody
+}
+
+// UnmarshalCaddyfile reads the provider's part of
+//
+//	unicloud_payment_notify alipay {
+//		app_id            <appid>
+//		alipay_public_key <pem-or-base64>
+//	}
+func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the provider's name
+	for d.NextBlock(0) {
+		var err error
+		switch dir := d.Val(); dir {
+		case "app_id":
+			err = guest.StringArg(d, &a.AppID)
+		case "alipay_public_key":
+			err = guest.StringArg(d, &a.AlipayPublicKey)
+		default:
+			return d.Errf("unknown subdirective %q of unicloud_payment_notify alipay", dir)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*Alipay)(nil)
+	_ caddy.Validator       = (*Alipay)(nil)
+	_ caddy.CleanerUpper    = (*Alipay)(nil)
+	_ caddyfile.Unmarshaler = (*Alipay)(nil)
+)

@@ -1,0 +1,56 @@
+package wxpay
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/notify/internal/guest"
+)
+
+// UnmarshalCaddyfile reads the provider's part of
+//
+//	unicloud_payment_notify wxpay {
+//		app_id       <appid>
+//		mch_id       <mchid>
+//		key          <APIv2 key>              # v2
+//		api_v3_key   <APIv3 key>              # v3
+//		platform_key <serial> <pem>           # v3; repeatable
+//		max_skew     <duration>               # default 5m
+//		endpoint     <url>                    # default https://api.mch.weixin.qq.com (v2 refund query)
+//		timeout      <duration>               # the refund query's, default 10s
+//	}
+func (w *Wxpay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the provider's name
+	for d.NextBlock(0) {
+		dir := d.Val()
+		var err error
+		switch dir {
+		case "app_id":
+			err = guest.StringArg(d, &w.AppID)
+		case "mch_id":
+			err = guest.StringArg(d, &w.MchID)
+		case "key":
+			err = guest.StringArg(d, &w.Key)
+		case "api_v3_key":
+			err = guest.StringArg(d, &w.APIv3Key)
+		case "endpoint":
+			err = guest.StringArg(d, &w.Endpoint)
+		case "platform_key":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Err("platform_key takes a serial (or PUB_KEY_ID_…) and a public key or certificate")
+			}
+			w.PlatformKeys = append(w.PlatformKeys, handlers.NotifyPlatformKey{Serial: args[0], Key: args[1]})
+		case "max_skew":
+			w.MaxSkew, err = guest.DurationArg(d)
+		case "timeout":
+			w.Timeout, err = guest.DurationArg(d)
+		default:
+			return d.Errf("unknown subdirective %q of unicloud_payment_notify wxpay", dir)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
