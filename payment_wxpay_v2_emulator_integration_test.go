@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,14 +22,17 @@ import (
 // gateway), a Recorder showing what WeChat Pay received: orders of each
 // client type, queries before and after paying, closing, a refund and a
 // fund-flow bill over mutual TLS with the merchant certificate (which the
-// emulator requires, CN = mch_id), the refund query and the bills.
+// emulator requires, CN = mch_id), the refund query and the bills; then
+// answers signed with another key, which the gateway refuses.
 func TestPaymentWxpayV2ThroughEmulator(t *testing.T) {
 	t.Setenv("UNICLOUD_PAY_TEST_KEY", payWxKey)
 	pki := newPayPKI(t, payWxMchID) // WeChat Pay issues it with mch_id as password
 	var rec emulator.Recorder
+	var badSign atomic.Bool
 	emu := emulator.New(emulator.Config{
 		WxpayMerchants: []emulator.WxpayMerchant{{MchID: payWxMchID, Key: payWxKey, RequireCert: true}},
 		Record:         rec.Record,
+		BadSignature:   func(*http.Request) bool { return badSign.Load() },
 	})
 	srv := httptest.NewUnstartedServer(emu)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientAuth: tls.VerifyClientCertIfGiven,
@@ -167,5 +172,15 @@ http://%s {
 	}
 	if r, f := sent(t, "/pay/downloadfundflow"); r.ClientCert != payWxMchID || f["account_type"] != "Basic" || f["sign_type"] != "HMAC-SHA256" {
 		t.Errorf("downloadfundflow request (client certificate %q) %v", r.ClientCert, f)
+	}
+
+	// Answers signed with a key that is not the merchant's: refused, and
+	// nothing of them reaches the caller.
+	badSign.Store(true)
+	for _, call := range []string{"orderQuery", "getOrderInfo"} {
+		status, m := payPost(t, base+call, `{"outTradeNo":"e-5","body":"b","totalFee":1,"clientType":"app-plus"}`)
+		if status != 502 || m["errCode"] != "UNICLOUD_UPSTREAM_BAD_SIGNATURE" || m["orderInfo"] != nil || m["tradeState"] != nil {
+			t.Errorf("%s answered with a bad signature: %d %v", call, status, m)
+		}
 	}
 }

@@ -160,6 +160,9 @@ type aliCall struct {
 	method string
 	params map[string]string
 	biz    map[string]any
+	// wrongKey: sign the answer with a key that is not Alipay's
+	// (Config.BadSignature).
+	wrongKey bool
 }
 
 // answer writes {"<method>_response": member, "sign": …}, signed over the
@@ -172,7 +175,11 @@ func (c *aliCall) answer(key string, member map[string]any) {
 	b.WriteString(`":`)
 	b.Write(raw)
 	if c.app != nil && c.app.key != nil {
-		if sign, err := signing.AlipaySign(c.app.key, raw, signing.SignTypeRSA2); err == nil {
+		key := c.app.key
+		if c.wrongKey {
+			key = wrongRSAKey()
+		}
+		if sign, err := signing.AlipaySign(key, raw, signing.SignTypeRSA2); err == nil {
 			b.WriteString(`,"sign":"` + sign + `"`)
 		}
 	}
@@ -203,7 +210,7 @@ func (c *aliCall) refuse(code, msg, subCode, subMsg string) {
 func (c *aliCall) str(k string) string { return str(c.biz, k) }
 
 func (x *alipayEmu) gateway(w http.ResponseWriter, r *http.Request) {
-	c := &aliCall{w: w}
+	c := &aliCall{w: w, wrongKey: x.s.badSignature(r)}
 	r.Body = http.MaxBytesReader(w, r.Body, maxAlipayBody)
 	if err := r.ParseForm(); err != nil {
 		c.refuse("40002", "Invalid Arguments", "isv.invalid-parameter", "请求参数无法解析")

@@ -63,6 +63,12 @@ type Config struct {
 	// emulator answers it; it must not keep r past its return. A Recorder's
 	// Record method fits. Go only.
 	Record func(r *http.Request, body []byte) `json:"-"`
+
+	// BadSignature, when set and true for a request, makes the emulator
+	// sign its answer to it (WeChat Pay v2 and APIv3, Alipay) with a key
+	// that is not the provider's, as a key mix-up or a changed answer
+	// would look: a gateway must refuse it. Go only.
+	BadSignature func(r *http.Request) bool `json:"-"`
 }
 
 // Defaults WeChat uses.

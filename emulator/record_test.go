@@ -2,10 +2,15 @@ package emulator
 
 import (
 	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddy-unicloud/unicloud/signing"
@@ -50,5 +55,51 @@ func TestRecorder(t *testing.T) {
 	}
 	if got.ClientCert != "" {
 		t.Errorf("client certificate %q on a plain connection", got.ClientCert)
+	}
+}
+
+// Config.BadSignature signs the answers it picks with a key that is not
+// the provider's: each provider's client refuses them, and only them.
+func TestBadSignature(t *testing.T) {
+	v3Keys(t)
+	app, ali := aliKeys(t)
+	var bad atomic.Bool
+	emu := New(Config{
+		WxpayMerchants:   []WxpayMerchant{{MchID: payMchID, Key: payKey}},
+		WxpayV3Merchants: []WxpayV3Merchant{{MchID: v3MchID, APIv3Key: v3Key, MerchantKey: v3TestKeys.certPEM}},
+		AlipayApps: []AlipayApp{{AppID: aliAppID, AppPublicKey: pubPEM(&app.PublicKey),
+			AlipayPrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(ali)}))}},
+		BadSignature: func(*http.Request) bool { return bad.Load() },
+	})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	ctx := context.Background()
+	v2 := payClient(srv.URL, srv.Client(), "")
+	v3 := newV3Client(srv, v3MchID, platformKeys(t, emu, v3MchID))
+	alic := &aliClient{AppID: aliAppID, PrivateKey: app, AlipayPublicKey: &ali.PublicKey, Endpoint: srv.URL + "/gateway.do", HTTP: srv.Client()}
+	calls := map[string]func() error{
+		"v2": func() error {
+			_, err := v2.Call(ctx, v2OrderQuery, map[string]string{"out_trade_no": "x"})
+			return err
+		},
+		"v3": func() error {
+			_, err := v3.QueryOrder(ctx, "", "x")
+			return err
+		},
+		"alipay": func() error {
+			_, err := alic.Execute(ctx, aliTradeQuery, []byte(`{"out_trade_no":"x"}`), nil)
+			return err
+		},
+	}
+	wantBad := map[string]error{"v2": errV2Signature, "v3": errV3Signature, "alipay": errAliSignature}
+	for name, call := range calls {
+		bad.Store(false)
+		if err := call(); errors.Is(err, wantBad[name]) || err == nil {
+			t.Errorf("%s: %v, want the provider's signed refusal", name, err)
+		}
+		bad.Store(true)
+		if err := call(); !errors.Is(err, wantBad[name]) {
+			t.Errorf("%s with BadSignature: %v, want %v", name, err, wantBad[name])
+		}
 	}
 }

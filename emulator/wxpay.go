@@ -160,7 +160,11 @@ func (c *wxpayCall) answer(result, errCode, errDes string, fields map[string]str
 			delete(a, k)
 		}
 	}
-	sign, err := signing.WxpayV2Sign(a, c.key, c.signType)
+	key := c.key
+	if c.x.s.badSignature(c.r) {
+		key = wrongV2Key
+	}
+	sign, err := signing.WxpayV2Sign(a, key, c.signType)
 	if err != nil {
 		c.fail("签名失败")
 		return

@@ -345,6 +345,9 @@ func (c *wxv3Call) answer(status int, v any) {
 		writeV3Error(c.w, http.StatusInternalServerError, "SYSTEM_ERROR", "系统错误")
 		return
 	}
+	if c.x.s.badSignature(c.r) {
+		k = &wxv3Key{serial: k.serial, key: wrongRSAKey()}
+	}
 	if err := signV3Answer(c.w.Header(), k, c.x.s.now(), body); err != nil {
 		writeV3Error(c.w, http.StatusInternalServerError, "SYSTEM_ERROR", "系统错误")
 		return
