@@ -3,6 +3,7 @@ package unicloud
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"io"
 	"net"
@@ -161,6 +162,51 @@ func TestExampleCaddyfile(t *testing.T) {
 		t.Fatalf("v3 orderQuery: %s", a.raw)
 	}
 	backendLogged(t, logFile, "wxpay", "demo-v3-1")
+
+	// An asynchronous content check: mediaCheckAsync answers a traceId, the
+	// emulator pushes the wxa_media_check result (safe mode) to /wx/push,
+	// and the verified result reaches the demo backend.
+	a = g.post("/wx/request", map[string]any{"method": "POST", "url": "/wxa/media_check_async", "data": map[string]any{
+		"media_url": "https://example.com/risky.jpg", "media_type": 2, "version": 2, "scene": 1, "openid": "oDemoUser",
+	}}).expect(t, 200, 0)
+	trace := a.str("traceId")
+	if trace == "" {
+		t.Fatalf("mediaCheckAsync: %s", a.raw)
+	}
+	pushed := (&gateway{t: t, base: "http://" + emu}).do("GET", "/_emulator/weixin/pushes?trace_id="+trace, "", nil, nil)
+	if pushed.status != 200 || fmt.Sprint(pushed.obj["status"]) != "200" || pushed.obj["body"] != "success" {
+		t.Fatalf("the wxa_media_check push was not taken: %s", pushed.raw)
+	}
+	pushLogged(t, logFile, trace)
+}
+
+// pushLogged fails the test unless the demo backend logged the verified
+// wxa_media_check push carrying traceID: camelCase JSON, its result, and
+// the X-Unicloud-* headers.
+func pushLogged(t *testing.T, logFile, traceID string) {
+	t.Helper()
+	raw, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		var entry struct {
+			Msg     string
+			Headers map[string]string
+			Body    map[string]any
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "backend received" || entry.Body["traceId"] != traceID {
+			continue
+		}
+		result, _ := entry.Body["result"].(map[string]any)
+		if entry.Body["event"] != "wxa_media_check" || entry.Body["fromUserName"] != "oDemoUser" || result["suggest"] != "risky" ||
+			entry.Headers["X-Unicloud-Provider"] != "weixin" || entry.Headers["X-Unicloud-Event"] != "wxa_media_check" ||
+			!strings.HasPrefix(entry.Headers["X-Unicloud-Signature"], "sha256=") {
+			t.Errorf("the backend's line for the push of %s: %s", traceID, line)
+		}
+		return
+	}
+	t.Fatalf("the demo backend logged no push of %s; the log:\n%s", traceID, raw)
 }
 
 // backendLogged fails the test unless Caddy's JSON log has the demo

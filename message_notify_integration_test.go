@@ -174,6 +174,21 @@ http://%[2]s {
 		p.header.Get("X-Unicloud-Event") != "wxa_media_check" || !strings.HasPrefix(p.header.Get("X-Unicloud-Message-Id"), "evt-") {
 		t.Fatalf("media check push %s %v", p.raw, p.header)
 	}
+	// The emulator's hook answers once the gateway has answered the push
+	// (counted, recorded for dedupe): nothing of it outlives the test.
+	done, err := testClient.Get("http://" + emu + "/_emulator/weixin/pushes?trace_id=" + url.QueryEscape(mc.TraceID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pushed struct {
+		Status int    `json:"status"`
+		Body   string `json:"body"`
+	}
+	_ = json.NewDecoder(done.Body).Decode(&pushed)
+	done.Body.Close()
+	if pushed.Status != 200 || pushed.Body != "success" {
+		t.Fatalf("the gateway answered the media check push %d %q", pushed.Status, pushed.Body)
+	}
 
 	// A forged push never reaches the backend.
 	forged, err := testClient.Post("http://"+gw+"/wx/push?timestamp=1&nonce=n&encrypt_type=aes&msg_signature=00", "application/json", strings.NewReader(`{"Encrypt":"AAAA"}`))
@@ -217,5 +232,78 @@ http://%[1]s {
 	}
 	if code, body := post("timestamp="+ts+"&nonce=n&signature="+signing.OASignature(mnToken2, ts, "n"), msg); code != 200 || body != "success" {
 		t.Fatalf("signed push: %d %q", code, body)
+	}
+}
+
+// TestMessageNotifyMetrics: caddy_unicloud_message_pushes_total counts URL
+// checks, accepted, deduplicated, refused (by check) and failed pushes, in
+// Caddy's metrics.
+func TestMessageNotifyMetrics(t *testing.T) {
+	gw := freeAddr(t)
+	loadCaddy(t, globalOptions(filepath.Join(t.TempDir(), "storage"), "")+fmt.Sprintf(`
+http://%[1]s {
+	handle /metrics {
+		metrics
+	}
+	handle /wx/push {
+		unicloud_message_notify weixin {
+			token %[2]s
+			dedupe 10m
+		}
+		respond 200
+	}
+	handle /wx/broken {
+		unicloud_message_notify weixin {
+			token %[2]s
+		}
+		respond "down" 503
+	}
+}
+`, gw, mnToken2))
+	send := func(method, path, query, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+gw+path+"?"+query, strings.NewReader(body))
+		resp, err := testClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ts := fmt.Sprint(time.Now().Unix())
+	signed := "timestamp=" + ts + "&nonce=n&signature=" + signing.OASignature(mnToken2, ts, "n")
+	msg := `<xml><ToUserName><![CDATA[gh_1]]></ToUserName><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>42</MsgId></xml>`
+
+	scrape := func() map[string]float64 { return scrapeMetrics(t, "http://"+gw+"/metrics") }
+	before := scrape()
+	for _, c := range []struct {
+		method, path, query, body string
+		status                    int
+	}{
+		{"GET", "/wx/push", signed + "&echostr=e1", "", 200},
+		{"POST", "/wx/push", signed, msg, 200},
+		{"POST", "/wx/push", signed, msg, 200}, // the same MsgId: answered from dedupe
+		{"POST", "/wx/push", "timestamp=" + ts + "&nonce=n&signature=" + strings.Repeat("0", 40), msg, 401},
+		{"POST", "/wx/push", "timestamp=" + ts + "&nonce=n&signature=" + strings.Repeat("0", 40), msg, 401},
+		{"PUT", "/wx/push", signed, msg, 405},
+		{"POST", "/wx/broken", signed, msg, 500},
+	} {
+		if got := send(c.method, c.path, c.query, c.body); got != c.status {
+			t.Fatalf("%s %s: %d, want %d", c.method, c.path, got, c.status)
+		}
+	}
+	after := scrape()
+	for name, delta := range map[string]float64{
+		`caddy_unicloud_message_pushes_total{provider="weixin",result="url_check"}`:         1,
+		`caddy_unicloud_message_pushes_total{provider="weixin",result="accepted"}`:          1,
+		`caddy_unicloud_message_pushes_total{provider="weixin",result="deduplicated"}`:      1,
+		`caddy_unicloud_message_pushes_total{provider="weixin",result="refused_signature"}`: 2,
+		`caddy_unicloud_message_pushes_total{provider="weixin",result="refused_method"}`:    1,
+		`caddy_unicloud_message_pushes_total{provider="weixin",result="backend_failed"}`:    1,
+	} {
+		if got := after[name] - before[name]; got != delta {
+			t.Errorf("%s went up by %v, want %v", name, got, delta)
+		}
 	}
 }
