@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -64,33 +65,71 @@ type Limits struct {
 // Parse reads doc with the default Limits and returns its root element.
 func Parse(doc []byte) (*Element, error) { return Limits{}.Parse(doc) }
 
+// Leaf is Limits.Leaf with the default Limits.
+func Leaf(doc []byte, name string) (text string, found bool, err error) {
+	return Limits{}.Leaf(doc, name)
+}
+
 // Parse reads doc, which must be one root element with optional leading
 // XML declaration, comments and whitespace around it, and returns the root.
 func (l Limits) Parse(doc []byte) (*Element, error) {
+	// One copy of the document: every name and most texts are substrings
+	// of it. The parser's scratch is pooled, and each element's children
+	// are gathered there and copied out once, so a flat push costs two
+	// allocations: the copy, and the root with its children.
+	p := parsers.Get().(*parser)
+	defer p.release()
+	root, err := p.document(doc, l)
+	if err != nil {
+		return nil, err
+	}
+	r := p.root
+	if r == nil {
+		r = new(Element)
+	}
+	*r = root
+	return r, nil
+}
+
+// Leaf reads doc as Parse does, with every refusal the same, and returns
+// the text of the root's first child named name when that child is a leaf
+// (found is false when there is none). The root's other children are read
+// and checked but not kept: reading a document for one field costs one
+// allocation.
+func (l Limits) Leaf(doc []byte, name string) (text string, found bool, err error) {
+	p := parsers.Get().(*parser)
+	defer p.release()
+	p.want, p.leafOnly = name, true
+	if _, err := p.document(doc, l); err != nil {
+		return "", false, err
+	}
+	return p.leafText, p.found, nil
+}
+
+// document reads doc's prolog, root element and trailing misc.
+func (p *parser) document(doc []byte, l Limits) (Element, error) {
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = 16
 	}
 	if l.MaxElements <= 0 {
 		l.MaxElements = 4096
 	}
-	// One copy of the document: every name and most texts are substrings
-	// of it, so a typical push costs a handful of allocations.
-	p := parser{s: string(doc), lim: l}
+	p.s, p.pos, p.n, p.lim = string(doc), 0, 0, l
 	if err := p.prolog(); err != nil {
-		return nil, err
+		return Element{}, err
 	}
 	if p.pos >= len(p.s) || p.s[p.pos] != '<' {
-		return nil, p.fail("want the root element")
+		return Element{}, p.fail("want the root element")
 	}
-	root := new(Element)
-	if err := p.element(root, 1); err != nil {
-		return nil, err
+	root, err := p.element(1)
+	if err != nil {
+		return Element{}, err
 	}
 	if err := p.misc(); err != nil {
-		return nil, err
+		return Element{}, err
 	}
 	if p.pos < len(p.s) {
-		return nil, p.fail("data after the root element")
+		return Element{}, p.fail("data after the root element")
 	}
 	return root, nil
 }
@@ -100,8 +139,34 @@ type parser struct {
 	pos   int
 	n     int // elements read
 	lim   Limits
-	buf   []byte // scratch for texts that need decoding
-	texts []span // the current element's text pieces (reused)
+	buf   []byte    // scratch for texts that need decoding
+	texts []span    // the open elements' text pieces (a stack)
+	kids  []Element // the open elements' children so far (a stack)
+	root  *Element  // where Parse puts the root, allocated with its children
+
+	// Leaf mode: the root's children are not kept; the first leaf named
+	// want is.
+	leafOnly bool
+	want     string
+	found    bool
+	leafText string
+}
+
+var parsers = sync.Pool{New: func() any { return new(parser) }}
+
+// maxPooledScratch bounds the scratch a pooled parser keeps: a huge
+// document's does not stay in memory.
+const maxPooledScratch = 256
+
+// release clears the parser (it must not keep the document or its
+// strings alive) and pools it.
+func (p *parser) release() {
+	if cap(p.kids) > maxPooledScratch || cap(p.texts) > maxPooledScratch || cap(p.buf) > 64<<10 {
+		return
+	}
+	clear(p.kids[:cap(p.kids)])
+	*p = parser{kids: p.kids[:0], texts: p.texts[:0], buf: p.buf[:0]}
+	parsers.Put(p)
 }
 
 // span is a piece of text: s[start:end], raw (CDATA) or to be decoded.
@@ -192,18 +257,21 @@ func (p *parser) comment() error {
 	return nil
 }
 
-// element reads one element starting at '<' into e.
-func (p *parser) element(e *Element, depth int) error {
+// element reads one element starting at '<'. It returns the element by
+// value: a child is built on the stack and copied into its parent's
+// children, never allocated on its own.
+func (p *parser) element(depth int) (Element, error) {
+	var e Element
 	if depth > p.lim.MaxDepth {
-		return fmt.Errorf("%w: nested deeper than %d", ErrTooLarge, p.lim.MaxDepth)
+		return e, fmt.Errorf("%w: nested deeper than %d", ErrTooLarge, p.lim.MaxDepth)
 	}
 	if p.n++; p.n > p.lim.MaxElements {
-		return fmt.Errorf("%w: more than %d elements", ErrTooLarge, p.lim.MaxElements)
+		return e, fmt.Errorf("%w: more than %d elements", ErrTooLarge, p.lim.MaxElements)
 	}
 	p.pos++ // '<'
 	name, err := p.name()
 	if err != nil {
-		return err
+		return e, err
 	}
 	e.Name = name
 	for p.pos < len(p.s) && isSpace(p.s[p.pos]) {
@@ -211,24 +279,26 @@ func (p *parser) element(e *Element, depth int) error {
 	}
 	if strings.HasPrefix(p.s[p.pos:], "/>") {
 		p.pos += 2
-		return nil
+		return e, nil
 	}
 	if p.pos >= len(p.s) || p.s[p.pos] != '>' {
-		return p.fail("attributes are not read")
+		return e, p.fail("attributes are not read")
 	}
 	p.pos++
 
-	mark := len(p.texts)
-	defer func() { p.texts = p.texts[:mark] }()
+	// The scratch stacks are cut back to mark and kidMark on success; after
+	// an error the parser is reset as a whole.
+	mark, kidMark := len(p.texts), len(p.kids)
 	blank := true // no text but whitespace so far
+	children := 0
 	for {
 		i := strings.IndexByte(p.s[p.pos:], '<')
 		if i < 0 {
-			return p.fail("unterminated element <" + name + ">")
+			return e, p.fail("unterminated element <" + name + ">")
 		}
 		if i > 0 {
 			if strings.Contains(p.s[p.pos:p.pos+i], "]]>") {
-				return p.fail("]]> in text")
+				return e, p.fail("]]> in text")
 			}
 			p.texts = append(p.texts, span{p.pos, p.pos + i, false})
 			if blank && !isBlank(p.s[p.pos:p.pos+i]) {
@@ -242,30 +312,41 @@ func (p *parser) element(e *Element, depth int) error {
 			p.pos += 2
 			end, err := p.name()
 			if err != nil {
-				return err
+				return e, err
 			}
 			if end != name {
-				return p.fail("</" + end + "> closes <" + name + ">")
+				return e, p.fail("</" + end + "> closes <" + name + ">")
 			}
 			for p.pos < len(p.s) && isSpace(p.s[p.pos]) {
 				p.pos++
 			}
 			if p.pos >= len(p.s) || p.s[p.pos] != '>' {
-				return p.fail("bad end tag")
+				return e, p.fail("bad end tag")
 			}
 			p.pos++
-			if len(e.Children) > 0 {
+			if children > 0 {
 				if !blank {
-					return p.fail("text beside child elements in <" + name + ">")
+					return e, p.fail("text beside child elements in <" + name + ">")
 				}
-				return nil
+				if kids := p.kids[kidMark:]; len(kids) > 0 && depth == 1 && !p.leafOnly {
+					// The root and its children in one allocation.
+					all := make([]Element, 1+len(kids))
+					copy(all[1:], kids)
+					e.Children, p.root = all[1:], &all[0]
+				} else if len(kids) > 0 {
+					e.Children = make([]Element, len(kids))
+					copy(e.Children, kids)
+				}
+				p.texts, p.kids = p.texts[:mark], p.kids[:kidMark]
+				return e, nil
 			}
 			e.Text, err = p.text(p.texts[mark:])
-			return err
+			p.texts = p.texts[:mark]
+			return e, err
 		case strings.HasPrefix(rest, "<![CDATA["):
 			end := strings.Index(rest[9:], "]]>")
 			if end < 0 {
-				return p.fail("unterminated CDATA section")
+				return e, p.fail("unterminated CDATA section")
 			}
 			p.texts = append(p.texts, span{p.pos + 9, p.pos + 9 + end, true})
 			if end > 0 {
@@ -274,17 +355,25 @@ func (p *parser) element(e *Element, depth int) error {
 			p.pos += 9 + end + 3
 		case strings.HasPrefix(rest, "<!--"):
 			if err := p.comment(); err != nil {
-				return err
+				return e, err
 			}
 		case strings.HasPrefix(rest, "<!"):
-			return fmt.Errorf("%w (offset %d)", ErrDTD, p.pos)
+			return e, fmt.Errorf("%w (offset %d)", ErrDTD, p.pos)
 		case strings.HasPrefix(rest, "<?"):
-			return p.fail("processing instructions are refused")
+			return e, p.fail("processing instructions are refused")
 		default:
-			e.Children = append(e.Children, Element{})
-			if err := p.element(&e.Children[len(e.Children)-1], depth+1); err != nil {
-				return err
+			c, err := p.element(depth + 1)
+			if err != nil {
+				return e, err
 			}
+			children++
+			if p.leafOnly && depth == 1 {
+				if !p.found && c.Name == p.want && c.Children == nil {
+					p.found, p.leafText = true, c.Text
+				}
+				continue
+			}
+			p.kids = append(p.kids, c)
 		}
 	}
 }
@@ -427,6 +516,15 @@ func hexVal(c byte) int {
 // s[start:end], as encoding/xml does.
 func (p *parser) checkChars(start, end int) error {
 	for i := start; i < end; {
+		// Eight bytes at a time while they are printable ASCII (no byte
+		// with the high bit set, none below 0x20): the base64 of an
+		// encrypted push is all such bytes.
+		for i+8 <= end && printableASCII8(p.s[i:i+8]) {
+			i += 8
+		}
+		if i >= end {
+			break
+		}
 		c := p.s[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
@@ -444,6 +542,16 @@ func (p *parser) checkChars(start, end int) error {
 		i += size
 	}
 	return nil
+}
+
+// printableASCII8 reports whether the 8 bytes of s are all in 0x20–0x7F.
+func printableASCII8(s string) bool {
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	// A byte has its high bit set, or is below 0x20 (x - 0x20 borrows into
+	// the high bit of a byte that had it clear).
+	return (x|(x-0x20*lo)&^x)&hi == 0
 }
 
 func isXMLChar(r rune) bool {

@@ -3,6 +3,7 @@ package wxxml
 import (
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -232,6 +233,47 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// leafOf is what Leaf returns, computed with Parse.
+func leafOf(doc []byte, name string) (string, bool, error) {
+	root, err := Parse(doc)
+	if err != nil {
+		return "", false, err
+	}
+	if c := root.Child(name); c != nil && len(c.Children) == 0 {
+		return c.Text, true, nil
+	}
+	return "", false, nil
+}
+
+// TestLeafAgreesWithParse: Leaf refuses every document Parse refuses, with
+// the same error, and otherwise finds the same leaf.
+func TestLeafAgreesWithParse(t *testing.T) {
+	docs := append([]string{}, seeds...)
+	docs = append(docs,
+		`<xml><Encrypt><![CDATA[abc]]></Encrypt></xml>`,
+		`<xml><ToUserName>x</ToUserName><Encrypt> abc </Encrypt><Encrypt>second</Encrypt></xml>`,
+		`<xml><Encrypt><a>1</a></Encrypt></xml>`,
+		`<xml><Encrypt/></xml>`,
+		`<xml>Encrypt</xml>`,
+		`<xml><a><Encrypt>nested</Encrypt></a></xml>`,
+		`<xml><Encrypt>x</Encrypt>text</xml>`,
+		`<xml><Encrypt>x</Encrypt><!DOCTYPE a></xml>`,
+		`<!DOCTYPE xml><xml><Encrypt>x</Encrypt></xml>`,
+		`<xml><Encrypt>x</Encrypt><b a="1"/></xml>`,
+		`<xml><Encrypt>x</Encrypt></xml><junk/>`,
+		strings.Repeat("<a>", 17)+strings.Repeat("</a>", 17),
+	)
+	for _, doc := range docs {
+		for _, name := range []string{"Encrypt", "a", "MsgType"} {
+			text, found, err := Leaf([]byte(doc), name)
+			wText, wFound, wErr := leafOf([]byte(doc), name)
+			if fmt.Sprint(err) != fmt.Sprint(wErr) || text != wText || found != wFound {
+				t.Errorf("%q %s: Leaf (%q, %v, %v), Parse (%q, %v, %v)", doc, name, text, found, err, wText, wFound, wErr)
+			}
+		}
+	}
+}
+
 func BenchmarkParse(b *testing.B) {
 	doc := []byte(pushXML)
 	b.Run("wxxml", func(b *testing.B) {
@@ -250,4 +292,24 @@ func BenchmarkParse(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestPrintableASCII8 checks the eight-byte fast path against the byte
+// test, every byte value at every position.
+func TestPrintableASCII8(t *testing.T) {
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			b := []byte("AAAAAAAA")
+			b[pos] = byte(c)
+			want := c >= 0x20 && c < 0x80
+			if got := printableASCII8(string(b)); got != want {
+				t.Fatalf("byte %#x at %d: %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"\x1f\x1f\x1f\x1f\x1f\x1f\x1f\x1f", "\x00\xff\x00\xff\x00\xff\x00\xff", "        ", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f"} {
+		if got, want := printableASCII8(s), s[0] == ' ' || s[0] == 0x7f; got != want {
+			t.Errorf("%q: %v", s, got)
+		}
+	}
 }

@@ -43,14 +43,6 @@ func (v *value) str(key string) string {
 	return ""
 }
 
-// numericLeaves are the XML elements WeChat documents as numbers: their text
-// becomes a JSON number when it is a decimal number.
-var numericLeaves = map[string]bool{
-	"CreateTime": true, "MsgId": true, "MsgID": true, "MsgDataId": true, "Idx": true,
-	"errcode": true, "version": true, "Latitude": true, "Longitude": true,
-	"Precision": true, "Location_X": true, "Location_Y": true, "Scale": true,
-}
-
 // parseMessage reads a message (plaintext body or decrypted) into a
 // Message. check names the refusal for an unreadable message.
 func parseMessage(b []byte, encrypted bool, check string) (*Message, error) {
@@ -58,21 +50,16 @@ func parseMessage(b []byte, encrypted bool, check string) (*Message, error) {
 	if !ok {
 		return nil, refuse(check, 400, "message is neither XML nor JSON")
 	}
-	var root value
 	if f == XML {
 		el, err := wxxml.Parse(b)
 		if err != nil {
 			return nil, xmlRefusal(err, check)
 		}
-		if len(el.Children) == 0 {
-			return nil, refuse(CheckMsgType, 400, "no MsgType in the message")
-		}
-		root = fromXML(el)
-	} else {
-		var err error
-		if root, err = parseJSON(b); err != nil || root.kind != 'o' {
-			return nil, refuse(check, 400, "message is not a JSON object")
-		}
+		return xmlMessage(el, len(b), encrypted)
+	}
+	root, err := parseJSON(b)
+	if err != nil || root.kind != 'o' {
+		return nil, refuse(check, 400, "message is not a JSON object")
 	}
 	m := &Message{Format: f, Encrypted: encrypted}
 	m.MsgType = root.str("MsgType")
@@ -85,7 +72,7 @@ func parseMessage(b []byte, encrypted bool, check string) (*Message, error) {
 
 	var out bytes.Buffer
 	out.Grow(len(b))
-	writeJSON(&out, &root, writePushKey, true)
+	writeJSON(&out, &root, camelKeys, true)
 	m.JSON = out.Bytes()
 	m.ID = messageID(&root, m.JSON)
 	return m, nil
@@ -100,6 +87,11 @@ func messageID(root *value, converted []byte) string {
 			return strings.TrimLeft(v.s, "0")
 		}
 	}
+	return eventID(converted)
+}
+
+// eventID is the id of a push without a MsgId: a hash of its fields.
+func eventID(converted []byte) string {
 	sum := sha256.Sum256(converted)
 	return "evt-" + hex.EncodeToString(sum[:16])
 }
@@ -114,48 +106,6 @@ func isDecimal(s string) bool {
 		}
 	}
 	return true
-}
-
-// fromXML turns an element into a value: an element with children an
-// object (a repeated name an array), a leaf its trimmed text, numeric for
-// numericLeaves.
-func fromXML(e *wxxml.Element) value {
-	if len(e.Children) == 0 {
-		t := strings.TrimSpace(e.Text)
-		if numericLeaves[e.Name] && isNumber(t) {
-			return value{kind: 'n', s: t}
-		}
-		return value{kind: 's', s: t}
-	}
-	obj := make([]member, 0, len(e.Children))
-	for i := range e.Children {
-		c := &e.Children[i]
-		v := fromXML(c)
-		if j := indexKey(obj, c.Name); j >= 0 {
-			if obj[j].val.kind != 'a' || !obj[j].val.repeated() {
-				obj[j].val = value{kind: 'a', arr: []value{obj[j].val}, s: repeatMark}
-			}
-			obj[j].val.arr = append(obj[j].val.arr, v)
-			continue
-		}
-		obj = append(obj, member{key: c.Name, val: v})
-	}
-	return value{kind: 'o', obj: obj}
-}
-
-// repeatMark marks an array made of repeated XML elements (s is otherwise
-// unused for arrays).
-const repeatMark = "\x00repeat"
-
-func (v *value) repeated() bool { return v.s == repeatMark }
-
-func indexKey(obj []member, k string) int {
-	for i := range obj {
-		if obj[i].key == k {
-			return i
-		}
-	}
-	return -1
 }
 
 // isNumber reports a decimal number: optional '-', digits, optional
@@ -252,9 +202,18 @@ func readJSON(d *json.Decoder, depth int) (value, error) {
 	return value{}, errors.New("unexpected JSON token")
 }
 
-// writeJSON writes v as JSON with keys converted by key (recursively);
-// top-level Encrypt is left out when dropEncrypt.
-func writeJSON(w *bytes.Buffer, v *value, key func(*bytes.Buffer, string), dropEncrypt bool) {
+// keyStyle is how writeJSON spells keys.
+type keyStyle bool
+
+const (
+	camelKeys  keyStyle = false // the backend's camelCase (pushKey)
+	pascalKeys keyStyle = true  // WeChat's reply keys (pascalKey)
+)
+
+// writeJSON writes v as JSON with keys converted per key (recursively);
+// top-level Encrypt is left out when dropEncrypt. (A direct call per
+// style, not a func value: the buffer stays on the caller's stack.)
+func writeJSON(w *bytes.Buffer, v *value, key keyStyle, dropEncrypt bool) {
 	switch v.kind {
 	case 's':
 		writeString(w, v.s)
@@ -287,7 +246,11 @@ func writeJSON(w *bytes.Buffer, v *value, key func(*bytes.Buffer, string), dropE
 				w.WriteByte(',')
 			}
 			first = false
-			key(w, m.key)
+			if key == pascalKeys {
+				writePascalKey(w, m.key)
+			} else {
+				writePushKey(w, m.key)
+			}
 			w.WriteByte(':')
 			writeJSON(w, &m.val, key, false)
 		}

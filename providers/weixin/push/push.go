@@ -241,15 +241,14 @@ func detect(b []byte) (Format, bool) {
 func envelope(f Format, body []byte) (string, error) {
 	var enc string
 	if f == XML {
-		root, err := wxxml.Parse(body)
+		text, found, err := wxxml.Leaf(body, "Encrypt")
 		if err != nil {
 			return "", xmlRefusal(err, CheckFormat)
 		}
-		c := root.Child("Encrypt")
-		if c == nil || len(c.Children) > 0 {
+		if !found {
 			return "", refuse(CheckEncrypt, 400, "no Encrypt in the push")
 		}
-		enc = strings.TrimSpace(c.Text)
+		enc = strings.TrimSpace(text)
 	} else {
 		var env struct {
 			Encrypt *string `json:"Encrypt"`

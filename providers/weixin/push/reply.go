@@ -150,7 +150,7 @@ func passiveReply(m *Message, obj *value, unix int64) []byte {
 	reply := value{kind: 'o', obj: append(head, rest...)}
 	var b bytes.Buffer
 	if m.Format == JSON {
-		writeJSON(&b, &reply, writePascalKey, false)
+		writeJSON(&b, &reply, pascalKeys, false)
 	} else {
 		b.WriteString("<xml>")
 		writeXMLMembers(&b, reply.obj)
