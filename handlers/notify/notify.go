@@ -147,7 +147,12 @@ func (n *Notify) Provision(ctx caddy.Context) error {
 // provider must be provisioned already. It is for tests and for programs
 // that run the handler outside a Caddy config.
 func (n *Notify) UseEnv(logger *zap.Logger, p Provider) {
-	n.logger, n.provider = logger, p
+	if logger != nil {
+		n.logger = logger
+	}
+	if p != nil {
+		n.provider = p
+	}
 }
 
 // Validate checks the host's own fields (the provider validates its own).

@@ -249,3 +249,31 @@ func TestProvisionValidate(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkNotifyHandler(b *testing.B) {
+	b.Run("alipay-rsa2", func(b *testing.B) {
+		n, _ := newHandler(b)
+		n.UseEnv(zap.NewNop(), nil)
+		m, err := emulator.AlipayTradeNotification(testOrder(), testKey(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		})
+		b.ReportAllocs()
+		for b.Loop() {
+			r := httptest.NewRequest(http.MethodPost, "/notify", bytes.NewReader(m.Body))
+			for k, v := range m.Header {
+				r.Header[k] = v
+			}
+			w := httptest.NewRecorder()
+			_ = n.ServeHTTP(w, r, next)
+			if w.Code != 200 {
+				b.Fatalf("%d %s", w.Code, w.Body.String())
+			}
+		}
+	})
+}
