@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/handlers/messagenotify"
+	"github.com/caddy-unicloud/unicloud/handlers/payment"
 	"github.com/caddy-unicloud/unicloud/handlers/openapi"
 )
 
@@ -28,8 +29,21 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("unicloud_openapi", parseOpenAPI)
 	httpcaddyfile.RegisterDirectiveOrder("unicloud_openapi", httpcaddyfile.Before, "reverse_proxy")
 
+	httpcaddyfile.RegisterHandlerDirective("unicloud_payment", parsePayment)
+	httpcaddyfile.RegisterDirectiveOrder("unicloud_payment", httpcaddyfile.Before, "reverse_proxy")
+
 	httpcaddyfile.RegisterHandlerDirective("unicloud_message_notify", parseMessageNotify)
 	httpcaddyfile.RegisterDirectiveOrder("unicloud_message_notify", httpcaddyfile.After, middlewareAnchor)
+}
+
+// parsePayment sets up unicloud_payment (the host reads version, timeout
+// and max_body, and hands the rest to the provider's guest module).
+func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	p := new(payment.Payment)
+	if err := p.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // parseMessageNotify sets up unicloud_message_notify (the host reads its

@@ -8,6 +8,12 @@ import (
 	_ "github.com/caddy-unicloud/unicloud/handlers/openapi/alipay"
 	_ "github.com/caddy-unicloud/unicloud/handlers/openapi/weixin"
 
+	// The payment host and its provider guest modules register themselves.
+	_ "github.com/caddy-unicloud/unicloud/handlers/payment"
+	_ "github.com/caddy-unicloud/unicloud/handlers/payment/alipay"
+	_ "github.com/caddy-unicloud/unicloud/handlers/payment/wxpayv2"
+	_ "github.com/caddy-unicloud/unicloud/handlers/payment/wxpayv3"
+
 	// The message-push provider guest modules register themselves.
 	_ "github.com/caddy-unicloud/unicloud/handlers/messagenotify/weixin"
 )

@@ -1,0 +1,102 @@
+// Package conf holds what the payment provider modules share: reading
+// their Caddyfile subdirectives and building their HTTP client.
+package conf
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-unicloud/unicloud/handlers"
+)
+
+// Directive is the host directive, as error messages name it.
+const Directive = "unicloud_payment"
+
+// OneArg reads exactly one argument of the current subdirective.
+func OneArg(d *caddyfile.Dispenser) (string, error) {
+	if !d.NextArg() {
+		return "", d.ArgErr()
+	}
+	v := d.Val()
+	if d.NextArg() {
+		return "", d.ArgErr()
+	}
+	return v, nil
+}
+
+// StringArg sets *dst to the subdirective's one argument; a subdirective
+// given twice is an error.
+func StringArg(d *caddyfile.Dispenser, dst *string) error {
+	dir := d.Val()
+	v, err := OneArg(d)
+	if err != nil {
+		return err
+	}
+	if *dst != "" {
+		return d.Errf("%s is given twice", dir)
+	}
+	*dst = v
+	return nil
+}
+
+// DurationArg reads the subdirective's one argument, a positive duration.
+func DurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	dir := d.Val()
+	v, err := OneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("%s: %q is not a positive duration", dir, v)
+	}
+	return caddy.Duration(dur), nil
+}
+
+// FlagArg reads a subdirective that takes no argument.
+func FlagArg(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// Transport is the transport to a provider, trusting the PEM certificates
+// of caCert (PEM text or a file path) besides the system roots.
+func Transport(caCert string) (*http.Transport, error) {
+	t := handlers.NewTransport()
+	if caCert != "" {
+		pool, err := handlers.CAPool(caCert)
+		if err != nil {
+			return nil, fmt.Errorf("%s: ca_cert: %w", Directive, err)
+		}
+		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return t, nil
+}
+
+// Client is the HTTP client over t (no redirects). Its Timeout is set
+// from the host's timeout when the host takes the provider.
+func Client(t *http.Transport) *http.Client {
+	return &http.Client{Transport: t, CheckRedirect: handlers.NoRedirects}
+}
+
+// CheckURLs checks notify_url and endpoint: absolute http(s) URLs (the
+// provider calls notify_url from the internet).
+func CheckURLs(prefix, notifyURL, endpoint string) error {
+	if notifyURL != "" {
+		if err := handlers.CheckHTTPURL("notify_url", notifyURL); err != nil {
+			return fmt.Errorf("%s: %w", prefix, err)
+		}
+	}
+	if endpoint != "" {
+		if err := handlers.CheckHTTPURL("endpoint", endpoint); err != nil {
+			return fmt.Errorf("%s: %w", prefix, err)
+		}
+	}
+	return nil
+}
