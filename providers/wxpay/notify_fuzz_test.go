@@ -12,8 +12,22 @@ import (
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
+// FuzzParseNotifyXML: whatever the XML reader accepts has no entity
+// declaration and plain keys; and a parsed document whose v2 signature
+// verifies with the merchant key carries exactly the signed fields of a
+// seed (the same sign string), however the fuzzer rewrote the XML around
+// them.
 func FuzzParseNotifyXML(f *testing.F) {
-	f.Add(ntSignedV2(f, ntV2PaymentParams(), ntTestV2Key, ""))
+	hp := ntV2PaymentParams()
+	hp["sign_type"] = "HMAC-SHA256"
+	var signed []string
+	for _, p := range []struct {
+		params   map[string]string
+		signType string
+	}{{ntV2PaymentParams(), ""}, {hp, "HMAC-SHA256"}} {
+		f.Add(ntSignedV2(f, p.params, ntTestV2Key, p.signType))
+		signed = append(signed, signing.WxpayV2SignString(p.params, ntTestV2Key))
+	}
 	f.Add([]byte(`<?xml version="1.0" encoding="UTF-8"?><xml><a><![CDATA[1]]></a><b>2</b></xml>`))
 	f.Add([]byte(`<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><a>&x;</a></xml>`))
 	f.Add([]byte(`<xml><a><b/></a></xml>`))
@@ -31,19 +45,95 @@ func FuzzParseNotifyXML(f *testing.F) {
 				t.Fatalf("odd key %q", k)
 			}
 		}
+		if signing.WxpayV2Verify(m, ntTestV2Key) != nil {
+			return
+		}
+		got := signing.WxpayV2SignString(m, ntTestV2Key)
+		for _, s := range signed {
+			if got == s {
+				return
+			}
+		}
+		t.Fatalf("fields that were never signed verify: %q", data)
 	})
 }
 
+// FuzzParseNotifyV3Envelope: whatever the envelope parser accepts,
+// encoding/json reads the same event_type and resource members from it; and
+// a resource that decrypts (AES-256-GCM authenticates its ciphertext,
+// nonce and associated data) is one of the seeds' resources, with the
+// seed's plaintext: the parser hands over exactly the authenticated
+// members, never a mix of several.
 func FuzzParseNotifyV3Envelope(f *testing.F) {
-	_, body := ntV3Notification{EventType: "TRANSACTION.SUCCESS", Resource: ntV3Transaction()}.build(f)
-	f.Add(body)
+	type sealed struct {
+		key   string
+		res   wxpay.NotifyV3Resource
+		plain []byte
+	}
+	var seeds []sealed
+	for _, n := range []ntV3Notification{
+		{EventType: "TRANSACTION.SUCCESS", Resource: ntV3Transaction()},
+		{EventType: "REFUND.SUCCESS", Resource: ntV3Refund()},
+	} {
+		_, body := n.build(f)
+		f.Add(body)
+		env, err := wxpay.ParseNotifyV3Envelope(body)
+		if err != nil {
+			f.Fatal(err)
+		}
+		plain, err := signing.DecryptAEADAES256GCM(ntTestAPIv3Key, env.Resource.AssociatedData, env.Resource.Nonce, env.Resource.Ciphertext)
+		if err != nil {
+			f.Fatal(err)
+		}
+		seeds = append(seeds, sealed{ntTestAPIv3Key, *env.Resource, plain})
+	}
+	// The published AEAD vector (wechatpay-java's), as a notification.
+	vec := sealed{"a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb", wxpay.NotifyV3Resource{
+		OriginalType: "transaction", Algorithm: "AEAD_AES_256_GCM", Ciphertext: "ulwSiIajGClcvcOYvOQ7+l+0PAbzzwI=",
+		AssociatedData: "associatedData", Nonce: "uluk4a9R25RW"}, []byte("message")}
+	seeds = append(seeds, vec)
+	vecBody, _ := json.Marshal(map[string]any{"id": "EV-1", "event_type": "TRANSACTION.SUCCESS", "resource": vec.res})
+	f.Add(vecBody)
 	f.Add([]byte(`{"event_type":"X","resource":{}}`))
 	f.Add([]byte(`{"resource":null}`))
 	f.Add([]byte(`[]`))
+	keys := []string{ntTestAPIv3Key, vec.key}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env, err := wxpay.ParseNotifyV3Envelope(data)
-		if err == nil && (env.Resource == nil || env.EventType == "") {
+		if err != nil {
+			if env != nil {
+				t.Fatal("an envelope and an error")
+			}
+			return
+		}
+		if env.Resource == nil || env.EventType == "" {
 			t.Fatalf("accepted without resource or event_type: %q", data)
+		}
+		var std struct {
+			EventType string                  `json:"event_type"`
+			Resource  *wxpay.NotifyV3Resource `json:"resource"`
+		}
+		if err := json.Unmarshal(data, &std); err != nil {
+			t.Fatalf("encoding/json refuses an accepted envelope: %v", err)
+		}
+		if std.EventType != env.EventType || std.Resource == nil || *std.Resource != *env.Resource {
+			t.Fatalf("the envelope's members differ from encoding/json's: %q", data)
+		}
+		r := env.Resource
+		for _, k := range keys {
+			plain, err := signing.DecryptAEADAES256GCM(k, r.AssociatedData, r.Nonce, r.Ciphertext)
+			if err != nil {
+				continue
+			}
+			found := false
+			for _, s := range seeds {
+				if s.key == k && bytes.Equal(s.plain, plain) && s.res.Nonce == r.Nonce && s.res.AssociatedData == r.AssociatedData {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("a resource that was never sealed decrypts: %+v", *r)
+			}
 		}
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,31 +30,40 @@ import (
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
-// Test keys are 2048-bit RSA, made once per test binary.
+// Test keys are 2048-bit RSA, read once per test binary from
+// testdata/platform_test_keys.pem (fixed keys: generating eight keys in
+// every fuzz worker would take most of a short fuzzing run).
 var (
 	ptKeysOnce sync.Once
 	ptKeys     []*rsa.PrivateKey
+	ptKeysErr  error
 )
 
 // ptKey returns the i-th test key (0..7).
 func ptKey(tb testing.TB, i int) *rsa.PrivateKey {
 	tb.Helper()
 	ptKeysOnce.Do(func() {
-		ptKeys = make([]*rsa.PrivateKey, 8)
-		var wg sync.WaitGroup
-		for j := range ptKeys {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				k, err := rsa.GenerateKey(rand.Reader, 2048)
-				if err != nil {
-					panic(err)
-				}
-				ptKeys[j] = k
-			}()
+		raw, err := os.ReadFile(filepath.Join("testdata", "platform_test_keys.pem"))
+		if err != nil {
+			ptKeysErr = err
+			return
 		}
-		wg.Wait()
+		for {
+			var b *pem.Block
+			if b, raw = pem.Decode(raw); b == nil {
+				break
+			}
+			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+			if err != nil {
+				ptKeysErr = err
+				return
+			}
+			ptKeys = append(ptKeys, k.(*rsa.PrivateKey))
+		}
 	})
+	if ptKeysErr != nil || i >= len(ptKeys) {
+		tb.Fatalf("test key %d: %v (%d keys)", i, ptKeysErr, len(ptKeys))
+	}
 	return ptKeys[i]
 }
 
@@ -83,12 +94,18 @@ type testCA struct {
 
 func newTestCA(tb testing.TB, keyIndex int, name string) *testCA {
 	tb.Helper()
+	return newTestCAAt(tb, keyIndex, name, time.Now())
+}
+
+// newTestCAAt is a test root valid from a day before at for ten years.
+func newTestCAAt(tb testing.TB, keyIndex int, name string, at time.Time) *testCA {
+	tb.Helper()
 	key := ptKey(tb, keyIndex)
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(int64(keyIndex) + 1),
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"Tenpay.com"}},
-		NotBefore:             time.Now().Add(-24 * time.Hour),
-		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
+		NotBefore:             at.Add(-24 * time.Hour),
+		NotAfter:              at.Add(10 * 365 * 24 * time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
