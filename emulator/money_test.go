@@ -22,3 +22,17 @@ func TestParseYuan(t *testing.T) {
 		}
 	}
 }
+
+// What yuan writes, parseYuan reads back, up to Alipay's largest amount.
+func TestYuanRoundTrip(t *testing.T) {
+	for _, fen := range []int64{0, 1, 9, 10, 99, 100, 101, 999, 1000, 123456, 99999999, maxYuanFen - 1, maxYuanFen} {
+		if got, ok := parseYuan(yuan(fen)); !ok || got != fen {
+			t.Errorf("parseYuan(yuan(%d)) = %d, %v", fen, got, ok)
+		}
+	}
+	for fen := int64(0); fen < 20000; fen += 7 {
+		if got, ok := parseYuan(yuan(fen)); !ok || got != fen {
+			t.Fatalf("parseYuan(yuan(%d)) = %d, %v", fen, got, ok)
+		}
+	}
+}
