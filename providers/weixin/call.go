@@ -62,7 +62,7 @@ func (c *Client) Call(ctx context.Context, app App, req *Request) (*Answer, erro
 	}
 	req.Token = tok.Value
 	ans, err := c.Do(ctx, req)
-	if err != nil || !ans.JSON || !ans.TokenRejected() {
+	if err != nil || !ans.JSON || !ans.tokenRejected() {
 		return ans, err
 	}
 	if c.OnTokenRejected != nil {

@@ -316,18 +316,6 @@ var Catalog = []API{
 	},
 }
 
-// MaxNameParts is the most dotted parts an API name or alias has
-// ("h5.templateMessage.send": 3).
-var MaxNameParts = func() int {
-	n := 0
-	for _, a := range Catalog {
-		for _, name := range append([]string{a.Name}, a.Aliases...) {
-			n = max(n, strings.Count(name, ".")+1)
-		}
-	}
-	return n
-}()
-
 var byName = func() map[string]*API {
 	m := make(map[string]*API, len(Catalog)*2)
 	for i := range Catalog {

@@ -123,9 +123,6 @@ func (m *TokenManager) UseStorage(st Storage, log *zap.Logger) (release func()) 
 	return m.storage.use(st, log)
 }
 
-// SetClock replaces the clock (tests).
-func (m *TokenManager) SetClock(now func() time.Time) { m.now = now }
-
 // Close releases the memory cache.
 func (m *TokenManager) Close() { m.cache.Close() }
 
@@ -166,11 +163,6 @@ func (m *TokenManager) Token(ctx context.Context, key string, fetch FetchFunc) (
 		}
 	}
 	return m.load(ctx, key, "", fetch)
-}
-
-// Peek returns the token in memory for key, if any (tests, metrics).
-func (m *TokenManager) Peek(key string) (Token, bool) {
-	return m.cache.Get(key)
 }
 
 // Invalidate drops the token bad for key, if it is still the current one,

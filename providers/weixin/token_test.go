@@ -81,7 +81,7 @@ func newTestManager(t *testing.T, st Storage, c *clock) *TokenManager {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	m.SetClock(c.now)
+	m.now = c.now
 	return m
 }
 
