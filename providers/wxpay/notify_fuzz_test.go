@@ -28,6 +28,12 @@ func FuzzParseNotifyXML(f *testing.F) {
 		f.Add(ntSignedV2(f, p.params, ntTestV2Key, p.signType))
 		signed = append(signed, signing.WxpayV2SignString(p.params, ntTestV2Key))
 	}
+	// The 安全规范 example is signed with the same key.
+	vec, _ := loadVectors(f)
+	if vec.WxpayV2Sign.Key != ntTestV2Key {
+		f.Fatal("the v2 vector's key is not the notification tests' key")
+	}
+	signed = append(signed, signing.WxpayV2SignString(vec.WxpayV2Sign.Params, ntTestV2Key))
 	f.Add([]byte(`<?xml version="1.0" encoding="UTF-8"?><xml><a><![CDATA[1]]></a><b>2</b></xml>`))
 	f.Add([]byte(`<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><a>&x;</a></xml>`))
 	f.Add([]byte(`<xml><a><b/></a></xml>`))
