@@ -85,6 +85,10 @@ type Request struct {
 	Query url.Values
 	// Params are the provider parameters (see API.PrepareParams).
 	Params map[string]any
+	// Body, when set, is a POST's JSON body, sent as these exact bytes
+	// instead of Params (a signed body: virtual payment's pay_sig covers
+	// them, so a retry resends them unchanged).
+	Body []byte
 	// Token is the access token to send; empty for calls without one.
 	Token  string
 	Upload *Upload
@@ -101,9 +105,9 @@ type Answer struct {
 	ErrCode int64
 }
 
-// tokenRejected reports whether the provider refused the access token: the
+// TokenRejected reports whether the provider refused the access token: the
 // caller should drop it, get another and retry once.
-func (a *Answer) tokenRejected() bool {
+func (a *Answer) TokenRejected() bool {
 	switch a.ErrCode {
 	case 40001, 40014, 42001:
 		return true
@@ -159,7 +163,9 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Answer, error) {
 	if method == http.MethodPost && len(r.Query) == 0 && len(inQuery) == 0 && r.Upload == nil {
 		// The common call: a JSON body and only the token in the query.
 		b := []byte("{}")
-		if params != nil {
+		if r.Body != nil {
+			b = r.Body
+		} else if params != nil {
 			var err error
 			if b, err = marshalParams(params); err != nil {
 				return nil, err
@@ -204,6 +210,8 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Answer, error) {
 					return nil, err
 				}
 				body, contentType = buf, ct
+			} else if r.Body != nil {
+				body, contentType = bytes.NewReader(r.Body), "application/json"
 			} else {
 				b, err := marshalParams(rest)
 				if err != nil {

@@ -4,21 +4,45 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/providers/pay"
+	"github.com/caddy-unicloud/unicloud/providers/weixin"
 	"github.com/caddy-unicloud/unicloud/providers/xpay"
 )
 
-// PayProvider returns the payment API; timeout bounds each HTTP exchange and token fetch.
+// PayProvider returns the payment API; timeout bounds each token fetch (the host bounds each call).
 func (w *WxpayVirtual) PayProvider(timeout time.Duration) pay.Provider {
-	w.http.Timeout = timeout
-	if t, ok := w.client.Caller.(*xpay.HTTPCaller); ok {
-		t.Tokens.(*tokens).timeout = timeout
-	}
+	w.wx.TokenTimeout = timeout
 	return &Provider{client: w.client}
+}
+
+// caller is the xpay.Caller over the shared WeChat client: the token authority's token of the app (the same as
+// every unicloud_openapi weixin handler's), and the one retry with the same body, pay_sig and signature when
+// WeChat refuses the token (40001, 40014, 42001).
+type caller struct {
+	wx  *weixin.Client
+	app weixin.App
+}
+
+func (c *caller) Post(ctx context.Context, path string, query url.Values, body []byte) ([]byte, error) {
+	ans, err := c.wx.Call(ctx, c.app, &weixin.Request{Method: http.MethodPost, Path: path, Query: query, Body: body})
+	var te *weixin.TokenUnavailableError
+	var ue *weixin.UpstreamError
+	switch {
+	case errors.As(err, &te):
+		return nil, &pay.Error{Kind: xpay.ErrTokenUnavailable, Msg: "no access token could be obtained: check app_id and secret", Err: err}
+	case errors.As(err, &ue):
+		return nil, pay.Upstream(ue.Timeout || errors.Is(ctx.Err(), context.DeadlineExceeded), ue.Reason, nil)
+	case err != nil:
+		return nil, pay.Upstream(errors.Is(ctx.Err(), context.DeadlineExceeded), "WeChat could not be reached", nil)
+	case !ans.JSON:
+		return nil, pay.Upstream(false, "WeChat's answer is not JSON", nil)
+	}
+	return ans.Body, nil
 }
 
 // Provider is virtual payment behind the unified payment API: the calls it shares with uni-pay (getOrderInfo,

@@ -4,12 +4,9 @@
 package wxpayvirtual
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -61,7 +58,7 @@ type WxpayVirtual struct {
 	logger  *zap.Logger
 	state   *handlers.WeixinState
 	release func()
-	http    *http.Client
+	wx      *weixin.Client
 	client  *xpay.Client
 }
 
@@ -100,25 +97,24 @@ func (w *WxpayVirtual) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	w.http = conf.Client(transport)
 	env := xpay.EnvProduction
 	if w.Env == EnvSandbox {
 		env = xpay.EnvSandbox
 	}
 	logger := w.logger
-	w.client = &xpay.Client{
-		Config: xpay.Config{AppID: w.AppID, OfferID: w.OfferID, Env: env, AppKey: w.AppKey, SandboxAppKey: w.SandboxAppKey},
-		Caller: &xpay.HTTPCaller{
-			Endpoint: w.Endpoint, HTTP: w.http,
-			Tokens: &tokens{
-				manager: state.Tokens, key: weixin.TokenKey(w.Endpoint, w.AppID),
-				wx: &weixin.Client{Endpoint: w.Endpoint, Transport: transport}, appid: w.AppID, secret: w.Secret,
-			},
-			OnTokenRejected: func(errcode int64) {
-				logger.Info("provider rejected the access token; refreshing once",
-					zap.String("app_id", w.AppID), zap.Int64("errcode", errcode))
-			},
+	w.wx = &weixin.Client{
+		Endpoint: w.Endpoint,
+		// Straight to the transport: no redirect is ever followed.
+		Transport: transport,
+		Tokens:    state.Tokens,
+		OnTokenRejected: func(appID string, errcode int64) {
+			logger.Info("provider rejected the access token; refreshing once",
+				zap.String("app_id", appID), zap.Int64("errcode", errcode))
 		},
+	}
+	w.client = &xpay.Client{
+		Config:   xpay.Config{AppID: w.AppID, OfferID: w.OfferID, Env: env, AppKey: w.AppKey, SandboxAppKey: w.SandboxAppKey},
+		Caller:   &caller{wx: w.wx, app: weixin.App{ID: w.AppID, Secret: w.Secret}},
 		Sessions: state.Sessions,
 	}
 	return nil
@@ -142,8 +138,8 @@ func (w *WxpayVirtual) Validate() error {
 
 // Cleanup gives back the shared WeChat state and closes idle connections; it works after a half-failed Provision.
 func (w *WxpayVirtual) Cleanup() error {
-	if w.http != nil {
-		w.http.CloseIdleConnections()
+	if w.wx != nil {
+		w.wx.CloseIdleConnections()
 	}
 	if w.release != nil {
 		w.release()
@@ -154,36 +150,6 @@ func (w *WxpayVirtual) Cleanup() error {
 
 // Name is the provider in logs and metrics.
 func (*WxpayVirtual) Name() string { return "wxpay_virtual" }
-
-// tokens is the xpay.TokenSource of one app over the shared token authority: the same token (and key) as every
-// unicloud_openapi weixin and unicloud_payment wxpay_virtual handler of that endpoint and appid.
-type tokens struct {
-	manager       *weixin.TokenManager
-	key           string
-	wx            *weixin.Client
-	appid, secret string
-	timeout       time.Duration
-}
-
-func (t *tokens) fetch(ctx context.Context, force bool) (weixin.Token, error) {
-	timeout := t.timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return t.wx.FetchStableToken(ctx, t.appid, t.secret, force)
-}
-
-func (t *tokens) Token(ctx context.Context) (string, error) {
-	tok, err := t.manager.Token(ctx, t.key, t.fetch)
-	return tok.Value, err
-}
-
-func (t *tokens) Refresh(ctx context.Context, rejected string) (string, error) {
-	tok, err := t.manager.Invalidate(ctx, t.key, rejected, t.fetch)
-	return tok.Value, err
-}
 
 // UnmarshalCaddyfile reads the provider's part of
 //
@@ -227,5 +193,5 @@ var (
 	_ caddy.Validator       = (*WxpayVirtual)(nil)
 	_ caddy.CleanerUpper    = (*WxpayVirtual)(nil)
 	_ caddyfile.Unmarshaler = (*WxpayVirtual)(nil)
-	_ xpay.TokenSource      = (*tokens)(nil)
+	_ xpay.Caller           = (*caller)(nil)
 )

@@ -139,6 +139,14 @@ func TestAgainstEmulator(t *testing.T) {
 	if _, err := p.Call(ctx, "queryUserBalance", pay.Params{"openid": login.Openid, "userIp": "127.0.0.1"}); err != nil {
 		t.Errorf("queryUserBalance: %v", err)
 	}
+	// A revoked token: refused (40001), a fresh one fetched, the same signed body sent again once.
+	emu.RevokeTokens(testApp)
+	if _, err := p.Call(ctx, "queryUserBalance", pay.Params{"openid": login.Openid, "userIp": "127.0.0.1"}); err != nil {
+		t.Errorf("queryUserBalance after revoke: %v", err)
+	}
+	if n := emu.Stats().Calls["/xpay/query_user_balance"]; n != 3 {
+		t.Errorf("%d balance calls, want 3 (one retried)", n)
+	}
 	_, err = p.Call(ctx, "currencyPay", pay.Params{"openid": login.Openid, "userIp": "1", "orderId": "U1", "amount": "5"})
 	var be *pay.BusinessError
 	if !errors.As(err, &be) || be.Code != "268490006" {
@@ -156,7 +164,7 @@ func TestAgainstEmulator(t *testing.T) {
 			t.Errorf("%s: %v, want %s", call, err, code)
 		}
 	}
-	if emu.Stats().TokenIssues[testApp].Stable != 1 {
-		t.Errorf("token issues %v, want one stable token", emu.Stats().TokenIssues)
+	if emu.Stats().TokenIssues[testApp].Stable != 2 {
+		t.Errorf("token issues %v, want two stable tokens (one after the revocation)", emu.Stats().TokenIssues)
 	}
 }
