@@ -17,6 +17,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/caddy-unicloud/unicloud/internal/bounded"
+	"github.com/caddy-unicloud/unicloud/providers/perr"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -51,13 +52,9 @@ type Client struct {
 }
 
 // UpstreamError is a call that produced no usable answer: the gateway
-// unreachable, too slow, an HTTP error, or an unreadable answer.
-type UpstreamError struct {
-	Reason  string
-	Timeout bool
-}
-
-func (e *UpstreamError) Error() string { return "alipay: " + e.Reason }
+// unreachable, too slow, an HTTP error, or an unreadable answer. It is the
+// type every provider client shares (Provider "alipay").
+type UpstreamError = perr.UpstreamError
 
 // SignatureError is an answer whose sign is missing or does not verify
 // with the Alipay public key: its content must not be used.
@@ -178,7 +175,7 @@ func (c *Client) Execute(ctx context.Context, method string, bizContent []byte, 
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(), strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, &UpstreamError{Reason: "bad endpoint"}
+		return nil, &UpstreamError{Provider: "alipay", Reason: "bad endpoint"}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
 	req.Header.Set("Accept", "application/json")
@@ -194,13 +191,13 @@ func (c *Client) Execute(ctx context.Context, method string, bizContent []byte, 
 	body, err := bounded.ReadBody(resp, maxAnswerBytes)
 	var tooLarge *bounded.TooLargeError
 	if errors.As(err, &tooLarge) {
-		return nil, &UpstreamError{Reason: "Alipay " + tooLarge.Error()}
+		return nil, &UpstreamError{Provider: "alipay", Reason: "Alipay " + tooLarge.Error()}
 	}
 	if err != nil {
 		return nil, transportError(ctx, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &UpstreamError{Reason: fmt.Sprintf("HTTP %d from the gateway", resp.StatusCode)}
+		return nil, &UpstreamError{Provider: "alipay", Reason: fmt.Sprintf("HTTP %d from the gateway", resp.StatusCode)}
 	}
 	return c.ParseAnswer(method, body)
 }
@@ -210,7 +207,7 @@ func (c *Client) Execute(ctx context.Context, method string, bizContent []byte, 
 // as they were received, before the member is decoded.
 func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error) {
 	if !json.Valid(body) { // not gjson.ValidBytes: it recurses without a depth limit
-		return nil, &UpstreamError{Reason: "unreadable answer: not JSON"}
+		return nil, &UpstreamError{Provider: "alipay", Reason: "unreadable answer: not JSON"}
 	}
 	member := gjson.GetBytes(body, ResponseKey(method))
 	isError := false
@@ -219,7 +216,7 @@ func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error)
 		isError = true
 	}
 	if !member.IsObject() {
-		return nil, &UpstreamError{Reason: "answer has no " + ResponseKey(method)}
+		return nil, &UpstreamError{Provider: "alipay", Reason: "answer has no " + ResponseKey(method)}
 	}
 	// Success is code 10000; alipay.system.oauth.token answers success
 	// without a code.
@@ -246,7 +243,7 @@ func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error)
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&fields); err != nil {
-		return nil, &UpstreamError{Reason: "unreadable answer"}
+		return nil, &UpstreamError{Provider: "alipay", Reason: "unreadable answer"}
 	}
 	if isError {
 		return nil, businessError(member, fields)
@@ -270,13 +267,13 @@ func businessError(member gjson.Result, fields map[string]any) *BusinessError {
 
 func transportError(ctx context.Context, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
-		return &UpstreamError{Reason: "Alipay did not answer in time", Timeout: true}
+		return &UpstreamError{Provider: "alipay", Reason: "Alipay did not answer in time", Timeout: true}
 	}
 	var te interface{ Timeout() bool }
 	if errors.As(err, &te) && te.Timeout() {
-		return &UpstreamError{Reason: "Alipay did not answer in time", Timeout: true}
+		return &UpstreamError{Provider: "alipay", Reason: "Alipay did not answer in time", Timeout: true}
 	}
-	return &UpstreamError{Reason: "Alipay unreachable"}
+	return &UpstreamError{Provider: "alipay", Reason: "Alipay unreachable"}
 }
 
 // ParsePrivateKey reads an application private key, PEM or bare base64.

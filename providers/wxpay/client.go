@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddy-unicloud/unicloud/internal/bounded"
+	"github.com/caddy-unicloud/unicloud/providers/perr"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -77,13 +78,9 @@ type Client struct {
 var ErrNoCertificate = errors.New("wxpay: this call needs the merchant certificate (pfx)")
 
 // UpstreamError is a call that did not produce a usable answer: WeChat Pay
-// unreachable, too slow, an HTTP error, or an unreadable document.
-type UpstreamError struct {
-	Reason  string
-	Timeout bool
-}
-
-func (e *UpstreamError) Error() string { return "wxpay: " + e.Reason }
+// unreachable, too slow, an HTTP error, or an unreadable document. It is
+// the type every provider client shares (Provider "wxpay").
+type UpstreamError = perr.UpstreamError
 
 // SignatureError is an answer whose sign is missing or does not verify
 // with the merchant's key: its content must not be used.
@@ -216,7 +213,7 @@ func (c *Client) SignKey(ctx context.Context) (string, error) {
 	}
 	k := fields["sandbox_signkey"]
 	if k == "" {
-		return "", &UpstreamError{Reason: "getsignkey answered no sandbox_signkey"}
+		return "", &UpstreamError{Provider: "wxpay", Reason: "getsignkey answered no sandbox_signkey"}
 	}
 	c.sandboxKey = k
 	return k, nil
@@ -274,7 +271,7 @@ func (c *Client) Call(ctx context.Context, api API, params map[string]string) (m
 	// fraction or a text where an amount or a count belongs is not used.
 	for k, v := range fields {
 		if v != "" && numberField(k) && !isDigits(v) {
-			return nil, &UpstreamError{Reason: "answer: " + k + " is not an integer"}
+			return nil, &UpstreamError{Provider: "wxpay", Reason: "answer: " + k + " is not an integer"}
 		}
 	}
 	return fields, nil
@@ -311,13 +308,13 @@ func (c *Client) Bill(ctx context.Context, api API, params map[string]string) ([
 	if trimmed := bytes.TrimLeft(body, " \t\r\n"); bytes.HasPrefix(trimmed, []byte("<xml>")) {
 		fields, err := ParseNotifyXML(trimmed, "xml")
 		if err != nil {
-			return nil, &UpstreamError{Reason: "bill: unreadable failure document: " + err.Error()}
+			return nil, &UpstreamError{Provider: "wxpay", Reason: "bill: unreadable failure document: " + err.Error()}
 		}
 		if _, err := c.verify(fields, key, signType); err != nil {
 			return nil, err
 		}
 		// A document where a bill was expected but that reports no failure.
-		return nil, &UpstreamError{Reason: "bill: an XML document instead of the bill"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "bill: an XML document instead of the bill"}
 	}
 	return body, nil
 }
@@ -342,7 +339,7 @@ func (c *Client) send(ctx context.Context, api API, params map[string]string, ke
 	}
 	fields, err := ParseNotifyXML(body, "xml")
 	if err != nil {
-		return nil, &UpstreamError{Reason: "unreadable answer: " + err.Error()}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "unreadable answer: " + err.Error()}
 	}
 	return fields, nil
 }
@@ -354,7 +351,7 @@ func (c *Client) post(ctx context.Context, api API, params map[string]string, ke
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL(api), bytes.NewReader(reqBody))
 	if err != nil {
-		return nil, &UpstreamError{Reason: "bad endpoint"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "bad endpoint"}
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	req.Header.Set("Accept", "text/xml, text/plain, application/octet-stream")
@@ -375,7 +372,7 @@ func (c *Client) post(ctx context.Context, api API, params map[string]string, ke
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &UpstreamError{Reason: fmt.Sprintf("HTTP %d from %s", resp.StatusCode, api.Path)}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: fmt.Sprintf("HTTP %d from %s", resp.StatusCode, api.Path)}
 	}
 	return body, nil
 }
@@ -386,7 +383,7 @@ func readAnswer(ctx context.Context, resp *http.Response, limit int64) ([]byte, 
 	b, err := bounded.ReadBody(resp, limit)
 	var tooLarge *bounded.TooLargeError
 	if errors.As(err, &tooLarge) {
-		return nil, &UpstreamError{Reason: "WeChat Pay " + tooLarge.Error()}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "WeChat Pay " + tooLarge.Error()}
 	}
 	if err != nil {
 		return nil, transportError(ctx, err)
@@ -396,13 +393,13 @@ func readAnswer(ctx context.Context, resp *http.Response, limit int64) ([]byte, 
 
 func transportError(ctx context.Context, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
-		return &UpstreamError{Reason: "WeChat Pay did not answer in time", Timeout: true}
+		return &UpstreamError{Provider: "wxpay", Reason: "WeChat Pay did not answer in time", Timeout: true}
 	}
 	var te interface{ Timeout() bool }
 	if errors.As(err, &te) && te.Timeout() {
-		return &UpstreamError{Reason: "WeChat Pay did not answer in time", Timeout: true}
+		return &UpstreamError{Provider: "wxpay", Reason: "WeChat Pay did not answer in time", Timeout: true}
 	}
-	return &UpstreamError{Reason: "WeChat Pay unreachable"}
+	return &UpstreamError{Provider: "wxpay", Reason: "WeChat Pay unreachable"}
 }
 
 // checkReturn turns return_code FAIL into a *BusinessError. Such answers
@@ -429,10 +426,10 @@ func (c *Client) verify(fields map[string]string, key, signType string) (map[str
 		return nil, &SignatureError{Err: err}
 	}
 	if m := fields["mch_id"]; m != "" && m != c.MchID {
-		return nil, &UpstreamError{Reason: "answer for another merchant"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "answer for another merchant"}
 	}
 	if a := fields["appid"]; a != "" && c.AppID != "" && a != c.AppID {
-		return nil, &UpstreamError{Reason: "answer for another appid"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "answer for another appid"}
 	}
 	if rc := fields["result_code"]; rc != "" && rc != "SUCCESS" {
 		code := firstOf(fields, "err_code", "error_code", "result_code")
@@ -481,14 +478,14 @@ func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b 
 func gunzipBill(body []byte) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
-		return nil, &UpstreamError{Reason: "bill: bad gzip stream"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "bill: bad gzip stream"}
 	}
 	text, err := io.ReadAll(io.LimitReader(zr, MaxBillBytes+1))
 	if err != nil {
-		return nil, &UpstreamError{Reason: "bill: bad gzip stream"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "bill: bad gzip stream"}
 	}
 	if len(text) > MaxBillBytes {
-		return nil, &UpstreamError{Reason: "bill: too large"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "bill: too large"}
 	}
 	return text, nil
 }

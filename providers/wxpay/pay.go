@@ -37,12 +37,12 @@ func (c *Client) OrderInfo(ctx context.Context, clientType string, answer map[st
 	switch clientType {
 	case "native":
 		if answer["code_url"] == "" {
-			return nil, &UpstreamError{Reason: "unifiedorder answered no code_url"}
+			return nil, &UpstreamError{Provider: "wxpay", Reason: "unifiedorder answered no code_url"}
 		}
 		return map[string]string{"codeUrl": answer["code_url"]}, nil
 	case "h5":
 		if answer["mweb_url"] == "" {
-			return nil, &UpstreamError{Reason: "unifiedorder answered no mweb_url"}
+			return nil, &UpstreamError{Provider: "wxpay", Reason: "unifiedorder answered no mweb_url"}
 		}
 		return map[string]string{"mwebUrl": answer["mweb_url"]}, nil
 	case "mp-weixin", "app-plus":
@@ -51,7 +51,7 @@ func (c *Client) OrderInfo(ctx context.Context, clientType string, answer map[st
 	}
 	prepay := answer["prepay_id"]
 	if prepay == "" {
-		return nil, &UpstreamError{Reason: "unifiedorder answered no prepay_id"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "unifiedorder answered no prepay_id"}
 	}
 	key, err := c.SignKey(ctx)
 	if err != nil {

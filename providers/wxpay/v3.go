@@ -113,7 +113,7 @@ func (c *ClientV3) NewRequest(ctx context.Context, method, pathQuery string, bod
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.endpoint()+pathQuery, rd)
 	if err != nil {
-		return nil, &UpstreamError{Reason: "bad endpoint or path"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "bad endpoint or path"}
 	}
 	auth, err := signing.WxpayV3Authorization(c.MchID, c.SerialNo, c.PrivateKey, method,
 		req.URL.RequestURI(), string(body), strconv.FormatInt(c.now().Unix(), 10), c.nonce())
@@ -188,7 +188,7 @@ func v3Failure(resp *V3Response, pathQuery string) error {
 		return &BusinessError{Code: e.Code, Msg: e.Message}
 	}
 	path, _, _ := strings.Cut(pathQuery, "?")
-	return &UpstreamError{Reason: fmt.Sprintf("HTTP %d from %s", resp.Status, path)}
+	return &UpstreamError{Provider: "wxpay", Reason: fmt.Sprintf("HTTP %d from %s", resp.Status, path)}
 }
 
 // Verify checks an APIv3 answer's signature headers over its exact body:
@@ -269,10 +269,10 @@ func (c *ClientV3) DoJSON(ctx context.Context, method, pathQuery string, in any)
 		return out, nil
 	}
 	if err := decodeOneJSON(resp.Body, &out); err != nil || out == nil {
-		return nil, &UpstreamError{Reason: "unreadable answer: not a JSON object"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "unreadable answer: not a JSON object"}
 	}
 	if field, ok := v3AmountsAreFen(out, false); !ok {
-		return nil, &UpstreamError{Reason: "answer: " + field + " is not an amount in fen"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "answer: " + field + " is not an amount in fen"}
 	}
 	return out, nil
 }

@@ -84,12 +84,12 @@ func (c *ClientV3) OrderInfo(clientType string, answer map[string]any) (map[stri
 	switch clientType {
 	case "native":
 		if str("code_url") == "" {
-			return nil, &UpstreamError{Reason: "the native order answered no code_url"}
+			return nil, &UpstreamError{Provider: "wxpay", Reason: "the native order answered no code_url"}
 		}
 		return map[string]string{"codeUrl": str("code_url")}, nil
 	case "h5":
 		if str("h5_url") == "" {
-			return nil, &UpstreamError{Reason: "the h5 order answered no h5_url"}
+			return nil, &UpstreamError{Provider: "wxpay", Reason: "the h5 order answered no h5_url"}
 		}
 		return map[string]string{"mwebUrl": str("h5_url")}, nil
 	case "mp-weixin", "app-plus":
@@ -98,7 +98,7 @@ func (c *ClientV3) OrderInfo(clientType string, answer map[string]any) (map[stri
 	}
 	prepay := str("prepay_id")
 	if prepay == "" {
-		return nil, &UpstreamError{Reason: "the order answered no prepay_id"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "the order answered no prepay_id"}
 	}
 	ts := strconv.FormatInt(c.now().Unix(), 10)
 	nonce := c.nonce()
@@ -215,14 +215,14 @@ func (c *ClientV3) bill(ctx context.Context, pathQuery string) ([]byte, error) {
 	hashValue, _ := ans["hash_value"].(string)
 	download, _ := ans["download_url"].(string)
 	if download == "" || hashValue == "" {
-		return nil, &UpstreamError{Reason: "bill: the answer has no download_url or hash_value"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "bill: the answer has no download_url or hash_value"}
 	}
 	if hashType != "" && !strings.EqualFold(hashType, "SHA1") {
-		return nil, &UpstreamError{Reason: "bill: hash_type " + strconv.Quote(shortID(hashType)) + " is not SHA1"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "bill: hash_type " + strconv.Quote(shortID(hashType)) + " is not SHA1"}
 	}
 	u, err := url.Parse(download)
 	if err != nil || !strings.HasPrefix(u.Path, "/") {
-		return nil, &UpstreamError{Reason: "bill: download_url is not a URL"}
+		return nil, &UpstreamError{Provider: "wxpay", Reason: "bill: download_url is not a URL"}
 	}
 	// The file is fetched from the configured endpoint (the same host as
 	// WeChat Pay's download_url), so the signed request never goes to a
