@@ -382,19 +382,36 @@ func (p *parser) element(depth int) (Element, error) {
 // not starting with a digit, '-' or '.'.
 func (p *parser) name() (string, error) {
 	start := p.pos
-	for p.pos < len(p.s) {
-		c := p.s[p.pos]
-		if isLetter(c) || c == '_' || c == ':' || (p.pos > start && (isDigit(c) || c == '-' || c == '.')) {
+	if p.pos < len(p.s) && nameChars[p.s[p.pos]] == nameStart {
+		p.pos++
+		for p.pos < len(p.s) && nameChars[p.s[p.pos]] != 0 {
 			p.pos++
-			continue
 		}
-		break
 	}
 	if p.pos == start {
 		return "", p.fail("want an element name")
 	}
 	return p.s[start:p.pos], nil
 }
+
+// nameChars classifies the bytes of element names: nameStart may begin a
+// name (letters, '_', ':'), nameRest only continue one (digits, '-', '.').
+var nameChars = func() (t [256]byte) {
+	for c := 0; c < 256; c++ {
+		switch b := byte(c); {
+		case isLetter(b) || b == '_' || b == ':':
+			t[c] = nameStart
+		case isDigit(b) || b == '-' || b == '.':
+			t[c] = nameRest
+		}
+	}
+	return t
+}()
+
+const (
+	nameStart = 1
+	nameRest  = 2
+)
 
 // text joins an element's text pieces: one piece that needs no decoding is
 // returned as a substring of the document.

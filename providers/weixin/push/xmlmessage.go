@@ -34,7 +34,7 @@ func xmlMessage(root *wxxml.Element, size int, encrypted bool) (*Message, error)
 	m.FromUserName = xmlField(root, "FromUserName")
 
 	var out bytes.Buffer
-	out.Grow(size + size/8)
+	out.Grow(size) // the JSON of WeChat's XML is shorter than the XML
 	writeXMLObject(&out, root, true)
 	m.JSON = out.Bytes()
 	for _, k := range []string{"MsgId", "MsgID"} {
