@@ -81,7 +81,6 @@ type Provider interface {
 type Settings struct {
 	// Timeout bounds each provider call, token fetches included.
 	Timeout time.Duration
-	Logger  *zap.Logger
 }
 
 // Info describes a provider to its host.
@@ -133,7 +132,7 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("unicloud_openapi: module %T is not an openapi provider", mod)
 	}
 	h.provider = p
-	info := p.Describe(Settings{Timeout: time.Duration(h.Timeout), Logger: h.logger})
+	info := p.Describe(Settings{Timeout: time.Duration(h.Timeout)})
 	h.name, h.suggest = info.Name, info.Suggest
 	if h.MaxBody <= 0 {
 		h.MaxBody = info.MaxBody

@@ -23,7 +23,11 @@ import (
 // multipart form (uploads).
 func (wx *Weixin) parse(r *http.Request, api *weixin.API) (*call, error) {
 	c := &call{params: map[string]any{}}
-	for k, vs := range r.URL.Query() {
+	var query url.Values
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+	}
+	for k, vs := range query {
 		if len(vs) > 1 && controlNames[k] != "" {
 			// ?appId=a&appId=b: which app is meant is not the
 			// gateway's guess.
