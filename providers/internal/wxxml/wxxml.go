@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Errors returned by Parse wrap one of these (test with errors.Is).
@@ -65,6 +66,9 @@ type Limits struct {
 // Parse reads doc with the default Limits and returns its root element.
 func Parse(doc []byte) (*Element, error) { return Limits{}.Parse(doc) }
 
+// ParseOwned is Limits.ParseOwned with the default Limits.
+func ParseOwned(doc []byte) (*Element, error) { return Limits{}.ParseOwned(doc) }
+
 // Leaf is Limits.Leaf with the default Limits.
 func Leaf(doc []byte, name string) (text string, found bool, err error) {
 	return Limits{}.Leaf(doc, name)
@@ -77,6 +81,18 @@ func (l Limits) Parse(doc []byte) (*Element, error) {
 	// of it. The parser's scratch is pooled, and each element's children
 	// are gathered there and copied out once, so a flat push costs two
 	// allocations: the copy, and the root with its children.
+	return l.parse(string(doc))
+}
+
+// ParseOwned is Parse without the copy of the document: the element names
+// and texts share doc's memory, so doc must never change afterwards. It is
+// for a buffer the caller made and hands over, such as a message it has
+// just decrypted.
+func (l Limits) ParseOwned(doc []byte) (*Element, error) {
+	return l.parse(unsafe.String(unsafe.SliceData(doc), len(doc)))
+}
+
+func (l Limits) parse(doc string) (*Element, error) {
 	p := parsers.Get().(*parser)
 	defer p.release()
 	root, err := p.document(doc, l)
@@ -100,21 +116,21 @@ func (l Limits) Leaf(doc []byte, name string) (text string, found bool, err erro
 	p := parsers.Get().(*parser)
 	defer p.release()
 	p.want, p.leafOnly = name, true
-	if _, err := p.document(doc, l); err != nil {
+	if _, err := p.document(string(doc), l); err != nil {
 		return "", false, err
 	}
 	return p.leafText, p.found, nil
 }
 
 // document reads doc's prolog, root element and trailing misc.
-func (p *parser) document(doc []byte, l Limits) (Element, error) {
+func (p *parser) document(doc string, l Limits) (Element, error) {
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = 16
 	}
 	if l.MaxElements <= 0 {
 		l.MaxElements = 4096
 	}
-	p.s, p.pos, p.n, p.lim = string(doc), 0, 0, l
+	p.s, p.pos, p.n, p.lim = doc, 0, 0, l
 	if err := p.prolog(); err != nil {
 		return Element{}, err
 	}

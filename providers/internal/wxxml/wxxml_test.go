@@ -313,3 +313,17 @@ func TestPrintableASCII8(t *testing.T) {
 		}
 	}
 }
+
+// TestParseOwnedAgrees: ParseOwned reads every document as Parse does.
+func TestParseOwnedAgrees(t *testing.T) {
+	for _, doc := range append(seeds, `<xml><a>1</b></xml>`, `<!DOCTYPE x><xml/>`) {
+		want, wantErr := Parse([]byte(doc))
+		got, err := ParseOwned([]byte(doc))
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("%q: %v, want %v", doc, err, wantErr)
+		}
+		if err == nil && strings.Join(leaves(got, "", nil), "\x00") != strings.Join(leaves(want, "", nil), "\x00") {
+			t.Fatalf("%q: leaves differ", doc)
+		}
+	}
+}

@@ -45,13 +45,20 @@ func (v *value) str(key string) string {
 
 // parseMessage reads a message (plaintext body or decrypted) into a
 // Message. check names the refusal for an unreadable message.
+//
+// A decrypted message (encrypted) is a buffer Open made and never changes:
+// the message's strings share it instead of copying it.
 func parseMessage(b []byte, encrypted bool, check string) (*Message, error) {
 	f, ok := detect(b)
 	if !ok {
 		return nil, refuse(check, 400, "message is neither XML nor JSON")
 	}
 	if f == XML {
-		el, err := wxxml.Parse(b)
+		parse := wxxml.Parse
+		if encrypted {
+			parse = wxxml.ParseOwned
+		}
+		el, err := parse(b)
 		if err != nil {
 			return nil, xmlRefusal(err, check)
 		}
