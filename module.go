@@ -13,6 +13,7 @@ import (
 	_ "github.com/caddy-unicloud/unicloud/handlers/payment/alipay"
 	_ "github.com/caddy-unicloud/unicloud/handlers/payment/wxpayv2"
 	_ "github.com/caddy-unicloud/unicloud/handlers/payment/wxpayv3"
+	_ "github.com/caddy-unicloud/unicloud/handlers/payment/wxpayvirtual"
 
 	// The message-push provider guest modules register themselves.
 	_ "github.com/caddy-unicloud/unicloud/handlers/messagenotify/weixin"

@@ -55,6 +55,7 @@ type Payment struct {
 
 	provider Provider
 	pay      pay.Provider
+	named    map[string]bool // the NamedCaller's own calls
 	logger   *zap.Logger
 	timeout  time.Duration
 }
@@ -70,6 +71,14 @@ type Provider interface {
 	// the host's bound on each call; the provider applies it to its HTTP
 	// client too.
 	PayProvider(timeout time.Duration) pay.Provider
+}
+
+// NamedCaller is a pay.Provider with calls of its own besides the unified
+// ones (virtual payment's queryUserBalance, currencyPay…): every name
+// Calls lists is answered through Call.
+type NamedCaller interface {
+	Calls() []string
+	Call(ctx context.Context, name string, in pay.Params) (pay.Answer, error)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -116,6 +125,14 @@ func (h *Payment) Provision(ctx caddy.Context) error {
 	}
 	h.provider = p
 	h.pay = p.PayProvider(h.timeout)
+	if nc, ok := h.pay.(NamedCaller); ok {
+		h.named = map[string]bool{}
+		for _, name := range nc.Calls() {
+			if _, unified := calls[name]; !unified {
+				h.named[name] = true
+			}
+		}
+	}
 	return nil
 }
 
@@ -169,6 +186,9 @@ func callName(p string) (string, bool) {
 // called.
 func (h *Payment) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	name, known := callName(r.URL.Path)
+	if !known && h.named[name] {
+		known = true
+	}
 	label := name
 	if !known {
 		label = "unknown"
@@ -196,12 +216,22 @@ func (h *Payment) serve(w http.ResponseWriter, r *http.Request, name string, kno
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	out, err := calls[name](ctx, h.pay, in)
+	var out pay.Answer
+	if call, unified := calls[name]; unified {
+		out, err = call(ctx, h.pay, in)
+	} else {
+		out, err = h.pay.(NamedCaller).Call(ctx, name, in)
+	}
 	if err != nil {
 		var be *pay.BusinessError
 		if errors.As(err, &be) {
 			// A provider's business failure: HTTP 200 with its code.
 			handlers.WriteAnswer(w, map[string]any{"errCode": be.Code, "errMsg": be.Msg})
+			return "provider_error", nil
+		}
+		var ne *pay.NumericBusinessError
+		if errors.As(err, &ne) {
+			handlers.WriteAnswer(w, map[string]any{"errCode": ne.Code, "errMsg": ne.Msg})
 			return "provider_error", nil
 		}
 		return "", callError(err)

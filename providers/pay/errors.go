@@ -1,6 +1,9 @@
 package pay
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // The kinds of Error: what went wrong, whichever provider it was.
 var (
@@ -63,3 +66,13 @@ type BusinessError struct {
 }
 
 func (e *BusinessError) Error() string { return e.Code + ": " + e.Msg }
+
+// NumericBusinessError is a provider's refusal whose code is a number
+// (WeChat's errcode, as virtual payment's 268490003): the caller gets HTTP
+// 200 with errCode as that number.
+type NumericBusinessError struct {
+	Code int64
+	Msg  string
+}
+
+func (e *NumericBusinessError) Error() string { return strconv.FormatInt(e.Code, 10) + ": " + e.Msg }

@@ -51,7 +51,7 @@ func (wx *Weixin) serveCode2Session(ctx context.Context, w http.ResponseWriter, 
 	sk, _ := m["session_key"].(string)
 	openid, _ := m["openid"].(string)
 	if ans.ErrCode == 0 && sk != "" && openid != "" {
-		wx.shared.sessions.Put(ctx, cc.AppID, openid, sk)
+		wx.shared.Sessions.Put(ctx, cc.AppID, openid, sk)
 	}
 	if !wx.ExposeSessionKey {
 		delete(m, "session_key")
@@ -87,7 +87,7 @@ func (wx *Weixin) serveDecryptPhone(ctx context.Context, w http.ResponseWriter, 
 			return "", handlers.NewError(http.StatusBadRequest, handlers.ErrBadRequest, "missing required parameter: openid (or sessionKey)")
 		}
 		var ok bool
-		sk, ok = wx.shared.sessions.Get(ctx, cc.AppID, openid)
+		sk, ok = wx.shared.Sessions.Get(ctx, cc.AppID, openid)
 		if !ok {
 			return "", handlers.NewError(http.StatusBadRequest, handlers.ErrBadRequest, "no session for openid: call auth.code2Session first")
 		}

@@ -54,7 +54,7 @@ type Weixin struct {
 	apps       map[string]string // appid -> secret
 	defaultApp string            // app_id, or the first app
 	client     *weixin.Client
-	shared     *shared
+	shared     *handlers.WeixinState
 	// releaseStorage gives back the storage this config lent the shared
 	// token authority and session keys.
 	releaseStorage func()
@@ -76,23 +76,6 @@ func (Weixin) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(Weixin) },
 	}
 }
-
-// shared is the state that outlives config reloads: one token authority
-// and one session key store per process.
-type shared struct {
-	tokens   *weixin.TokenManager
-	sessions *weixin.SessionKeys
-}
-
-func (s *shared) Destruct() error {
-	s.tokens.Close()
-	s.sessions.Close()
-	return nil
-}
-
-var sharedPool = caddy.NewUsagePool()
-
-const sharedKey = "unicloud.weixin"
 
 // Provision sets defaults, resolves placeholders and takes the shared token
 // authority. It makes no network call.
@@ -133,31 +116,13 @@ func (wx *Weixin) Provision(ctx caddy.Context) error {
 	}
 	wx.Endpoint = strings.TrimRight(endpoint, "/")
 
-	val, _, err := sharedPool.LoadOrNew(sharedKey, func() (caddy.Destructor, error) {
-		tm, err := weixin.NewTokenManager(nil)
-		if err != nil {
-			return nil, err
-		}
-		tm.Events.Fetch = func(result string) { handlers.TokenFetches.WithLabelValues("weixin", result).Inc() }
-		tm.Events.Shared = func() { handlers.TokenFetches.WithLabelValues("weixin", "shared").Inc() }
-		sk, err := weixin.NewSessionKeys(nil)
-		if err != nil {
-			tm.Close()
-			return nil, err
-		}
-		return &shared{tokens: tm, sessions: sk}, nil
-	})
+	st, release, err := handlers.AcquireWeixinState(ctx, wx.logger)
 	if err != nil {
 		return err
 	}
-	wx.shared = val.(*shared)
-	if st := handlers.ContextStorage(ctx); st != nil {
-		// Held until Cleanup: a config that fails to load gives its
-		// storage back, and the running config's stays in use.
-		releaseTokens := wx.shared.tokens.UseStorage(st, wx.logger)
-		releaseSessions := wx.shared.sessions.UseStorage(st, wx.logger)
-		wx.releaseStorage = func() { releaseTokens(); releaseSessions() }
-	}
+	// Held until Cleanup: a config that fails to load gives its storage
+	// back, and the running config's stays in use.
+	wx.shared, wx.releaseStorage = st, release
 	logger := wx.logger
 	wx.client = &weixin.Client{
 		Endpoint: wx.Endpoint,
@@ -165,7 +130,7 @@ func (wx *Weixin) Provision(ctx caddy.Context) error {
 		// timeout); token fetches bound their own (TokenTimeout).
 		// Straight to the transport: no redirect is ever followed.
 		Transport:   handlers.NewTransport(),
-		Tokens:      wx.shared.tokens,
+		Tokens:      wx.shared.Tokens,
 		TokenMode:   wx.TokenMode,
 		AccessToken: wx.AccessToken,
 		OnTokenRejected: func(appID string, errcode int64) {
@@ -231,11 +196,7 @@ func (wx *Weixin) Cleanup() error {
 	if wx.client != nil {
 		wx.client.CloseIdleConnections()
 	}
-	if wx.shared != nil {
-		wx.shared = nil
-		_, err := sharedPool.Delete(sharedKey)
-		return err
-	}
+	wx.shared = nil
 	return nil
 }
 

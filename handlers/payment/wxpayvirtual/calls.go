@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
@@ -74,7 +73,7 @@ func gatewayError(err error) error {
 	}
 	var xe *xpay.Error
 	if errors.As(err, &xe) {
-		return &pay.BusinessError{Code: strconv.FormatInt(xe.Code, 10), Msg: xe.Msg}
+		return &pay.NumericBusinessError{Code: xe.Code, Msg: xe.Msg}
 	}
 	var pe *pay.Error
 	if errors.As(err, &pe) {

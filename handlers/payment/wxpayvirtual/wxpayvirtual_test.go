@@ -148,8 +148,8 @@ func TestAgainstEmulator(t *testing.T) {
 		t.Errorf("%d balance calls, want 3 (one retried)", n)
 	}
 	_, err = p.Call(ctx, "currencyPay", pay.Params{"openid": login.Openid, "userIp": "1", "orderId": "U1", "amount": "5"})
-	var be *pay.BusinessError
-	if !errors.As(err, &be) || be.Code != "268490006" {
+	var be *pay.NumericBusinessError
+	if !errors.As(err, &be) || be.Code != 268490006 {
 		t.Errorf("currencyPay without coins: %v", err)
 	}
 	for call, code := range map[string]string{"closeOrder": handlers.ErrNotSupported, "nope": handlers.ErrAPINotFound} {
