@@ -12,8 +12,8 @@ import (
 
 	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/handlers/messagenotify"
-	"github.com/caddy-unicloud/unicloud/handlers/payment"
 	"github.com/caddy-unicloud/unicloud/handlers/openapi"
+	"github.com/caddy-unicloud/unicloud/handlers/payment"
 )
 
 // middlewareAnchor is where the verifying middleware directives
