@@ -105,9 +105,9 @@ type Answer struct {
 	ErrCode int64
 }
 
-// TokenRejected reports whether the provider refused the access token: the
+// tokenRejected reports whether the provider refused the access token: the
 // caller should drop it, get another and retry once.
-func (a *Answer) TokenRejected() bool {
+func (a *Answer) tokenRejected() bool {
 	switch a.ErrCode {
 	case 40001, 40014, 42001:
 		return true
