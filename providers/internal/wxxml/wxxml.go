@@ -74,6 +74,11 @@ func Leaf(doc []byte, name string) (text string, found bool, err error) {
 	return Limits{}.Leaf(doc, name)
 }
 
+// LeafOwned is Limits.LeafOwned with the default Limits.
+func LeafOwned(doc []byte, name string) (text string, found bool, err error) {
+	return Limits{}.LeafOwned(doc, name)
+}
+
 // Parse reads doc, which must be one root element with optional leading
 // XML declaration, comments and whitespace around it, and returns the root.
 func (l Limits) Parse(doc []byte) (*Element, error) {
@@ -113,10 +118,21 @@ func (l Limits) parse(doc string) (*Element, error) {
 // and checked but not kept: reading a document for one field costs one
 // allocation.
 func (l Limits) Leaf(doc []byte, name string) (text string, found bool, err error) {
+	return l.leaf(string(doc), name)
+}
+
+// LeafOwned is Leaf without the copy of the document: the text shares
+// doc's memory, so it must not be used once doc changes (it is for a text
+// used at once, such as a signature's input).
+func (l Limits) LeafOwned(doc []byte, name string) (text string, found bool, err error) {
+	return l.leaf(unsafe.String(unsafe.SliceData(doc), len(doc)), name)
+}
+
+func (l Limits) leaf(doc, name string) (string, bool, error) {
 	p := parsers.Get().(*parser)
 	defer p.release()
 	p.want, p.leafOnly = name, true
-	if _, err := p.document(string(doc), l); err != nil {
+	if _, err := p.document(doc, l); err != nil {
 		return "", false, err
 	}
 	return p.leafText, p.found, nil
@@ -394,8 +410,9 @@ func (p *parser) element(depth int) (Element, error) {
 	}
 }
 
-// name reads an element name: ASCII letters, digits, '_', '-', '.', ':',
-// not starting with a digit, '-' or '.'.
+// name reads an element name: ASCII letters, digits, '_', '-', '.', not
+// starting with a digit, '-' or '.'. No ':': WeChat's documents use no
+// namespaces, and encoding/xml would read a prefixed name as another one.
 func (p *parser) name() (string, error) {
 	start := p.pos
 	if p.pos < len(p.s) && nameChars[p.s[p.pos]] == nameStart {
@@ -411,11 +428,11 @@ func (p *parser) name() (string, error) {
 }
 
 // nameChars classifies the bytes of element names: nameStart may begin a
-// name (letters, '_', ':'), nameRest only continue one (digits, '-', '.').
+// name (letters, '_'), nameRest only continue one (digits, '-', '.').
 var nameChars = func() (t [256]byte) {
 	for c := 0; c < 256; c++ {
 		switch b := byte(c); {
-		case isLetter(b) || b == '_' || b == ':':
+		case isLetter(b) || b == '_':
 			t[c] = nameStart
 		case isDigit(b) || b == '-' || b == '.':
 			t[c] = nameRest

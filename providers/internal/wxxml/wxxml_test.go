@@ -265,10 +265,12 @@ func TestLeafAgreesWithParse(t *testing.T) {
 	)
 	for _, doc := range docs {
 		for _, name := range []string{"Encrypt", "a", "MsgType"} {
-			text, found, err := Leaf([]byte(doc), name)
 			wText, wFound, wErr := leafOf([]byte(doc), name)
-			if fmt.Sprint(err) != fmt.Sprint(wErr) || text != wText || found != wFound {
-				t.Errorf("%q %s: Leaf (%q, %v, %v), Parse (%q, %v, %v)", doc, name, text, found, err, wText, wFound, wErr)
+			for _, leaf := range []func([]byte, string) (string, bool, error){Leaf, LeafOwned} {
+				text, found, err := leaf([]byte(doc), name)
+				if fmt.Sprint(err) != fmt.Sprint(wErr) || text != wText || found != wFound {
+					t.Errorf("%q %s: Leaf (%q, %v, %v), Parse (%q, %v, %v)", doc, name, text, found, err, wText, wFound, wErr)
+				}
 			}
 		}
 	}

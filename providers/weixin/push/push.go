@@ -241,7 +241,9 @@ func detect(b []byte) (Format, bool) {
 func envelope(f Format, body []byte) (string, error) {
 	var enc string
 	if f == XML {
-		text, found, err := wxxml.Leaf(body, "Encrypt")
+		// The Encrypt text is used here only (signature, decryption):
+		// it may share the body's memory.
+		text, found, err := wxxml.LeafOwned(body, "Encrypt")
 		if err != nil {
 			return "", xmlRefusal(err, CheckFormat)
 		}
