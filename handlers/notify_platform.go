@@ -26,5 +26,9 @@ type NotifyPlatformKey struct {
 // without any store with platform_certs auto, logger says so at most once
 // a minute.
 func NotifyPlatformKeys(static wxpay.PlatformKeySet, mchID string, logger *zap.Logger) wxpay.PlatformKeySource {
-	return &notifyPlatformKeys{static: static, mchID: mchID, logger: logger}
+	return wxpay.DefaultMerchants.NotifyKeys(static, mchID, func() {
+		logger.Warn("APIv3 notification refused: no platform key can verify it; configure platform_key in this handler, "+
+			"or platform_certs auto in a unicloud_payment wxpay handler of the same mch_id",
+			zap.String("mch_id", mchID))
+	})
 }

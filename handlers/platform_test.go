@@ -13,7 +13,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-unicloud/unicloud/internal/wxpaytest"
-	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 )
 
 const (
@@ -160,29 +159,4 @@ func TestAcquirePlatformStoreErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func BenchmarkNotifyPlatformKeysHit(b *testing.B) {
-	s := wxpay.NewPlatformStore("", "1900000299")
-	sh := &platformShared{key: platformPoolKey("", "1900000299"), store: s, cancel: func() {}}
-	addPlatformStore(sh)
-	defer removePlatformStore(sh)
-	_, _, platformKey := platformTestKeys(b)
-	pubDER, _ := x509.MarshalPKIXPublicKey(&platformKey.PublicKey)
-	pk, err := wxpay.ParsePlatformKey(platformTestPubKeyID, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := s.Register(wxpay.PlatformRegistration{Keys: []wxpay.PlatformKey{pk}}); err != nil {
-		b.Fatal(err)
-	}
-	keys := &notifyPlatformKeys{mchID: "1900000299"}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, ok := keys.PlatformKey(platformTestPubKeyID); !ok {
-				b.Fatal("miss")
-			}
-		}
-	})
 }
