@@ -168,3 +168,39 @@ func TestAgainstEmulator(t *testing.T) {
 		t.Errorf("token issues %v, want two stable tokens (one after the revocation)", emu.Stats().TokenIssues)
 	}
 }
+
+// BenchmarkSignedCall is queryUserBalance (pay_sig and the user signature, the shared token) against the emulator.
+func BenchmarkSignedCall(b *testing.B) {
+	emu := emulator.New(emulator.Config{
+		WeixinApps: map[string]string{testApp: testSecret},
+		WeixinXpay: []emulator.WeixinXpay{{AppID: testApp, OfferID: testOffer, AppKey: "prod-key", SandboxAppKey: "sandbox-key"}},
+	})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	w := &WxpayVirtual{AppID: testApp, Secret: testSecret, OfferID: testOffer, AppKey: "prod-key", Endpoint: srv.URL}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	if err := w.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer w.Cleanup()
+	resp, err := http.Get(srv.URL + "/sns/jscode2session?" + url.Values{"appid": {testApp}, "secret": {testSecret}, "js_code": {"bench.1"}}.Encode())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var login struct {
+		Openid     string `json:"openid"`
+		SessionKey string `json:"session_key"`
+	}
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	w.state.Sessions.Put(ctx, testApp, login.Openid, login.SessionKey)
+	p := w.PayProvider(5 * time.Second).(*Provider)
+	in := pay.Params{"openid": login.Openid, "userIp": "127.0.0.1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Call(ctx, "queryUserBalance", in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
