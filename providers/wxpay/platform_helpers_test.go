@@ -184,8 +184,11 @@ type fakeCertificates struct {
 	signerKey    *rsa.PrivateKey
 	tamper       func(body []byte) []byte
 	clockOffset  time.Duration
-	delay        time.Duration
 	now          func() time.Time
+	// hold, when set, keeps every download waiting until it is closed;
+	// held then receives one value per download that began.
+	hold chan struct{}
+	held chan struct{}
 
 	downloads atomic.Int32
 	authFails atomic.Int32
@@ -217,6 +220,29 @@ func (f *fakeCertificates) rotate(signer *platformCert, entries ...fakeEntry) {
 	f.signerSerial, f.signerKey = signer.serial, signer.key
 }
 
+// holding makes the fake's downloads wait until release is called; the
+// returned channel receives one value per download that began.
+func (f *fakeCertificates) holding() (held <-chan struct{}, release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hold, f.held = make(chan struct{}), make(chan struct{}, 64)
+	var once sync.Once
+	hold := f.hold
+	return f.held, func() { once.Do(func() { close(hold) }) }
+}
+
+// lockSpy is a shared storage that reports each Lock call before making
+// it.
+type lockSpy struct {
+	wxpay.PlatformStorage
+	locks chan string
+}
+
+func (l *lockSpy) Lock(ctx context.Context, name string) error {
+	l.locks <- name
+	return l.PlatformStorage.Lock(ctx, name)
+}
+
 func (f *fakeCertificates) set(fn func(f *fakeCertificates)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -241,10 +267,11 @@ func (f *fakeCertificates) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	entries := append([]fakeEntry(nil), f.entries...)
-	signerSerial, signerKey, tamper, offset, delay := f.signerSerial, f.signerKey, f.tamper, f.clockOffset, f.delay
+	signerSerial, signerKey, tamper, offset, hold, held := f.signerSerial, f.signerKey, f.tamper, f.clockOffset, f.hold, f.held
 	f.mu.Unlock()
-	if delay > 0 {
-		time.Sleep(delay)
+	if hold != nil {
+		held <- struct{}{}
+		<-hold
 	}
 
 	type enc struct {

@@ -363,13 +363,15 @@ func TestPlatformStoreRotation(t *testing.T) {
 
 	// A burst of made-up serials: one refresh per minute at most.
 	clock.Add(2 * time.Minute)
-	f.set(func(f *fakeCertificates) { f.delay = 50 * time.Millisecond })
-	var wg sync.WaitGroup
+	held, release := f.holding()
+	var wg, arrived sync.WaitGroup
 	var refused sync.Map
 	for i := range 50 {
 		wg.Add(1)
+		arrived.Add(1)
 		go func() {
 			defer wg.Done()
+			arrived.Done()
 			h, body := signedNotification(t, b.key, "FFFF"+strconv.Itoa(i), ptAPIv3Key, "T3")
 			_, err := v.Verify(context.Background(), h, body)
 			var ne *wxpay.NotifyError
@@ -379,6 +381,10 @@ func TestPlatformStoreRotation(t *testing.T) {
 			refused.Store(i, true)
 		}()
 	}
+	// One download is under way, held until every notification is there.
+	<-held
+	arrived.Wait()
+	release()
 	wg.Wait()
 	if n := f.downloads.Load(); n != 3 {
 		t.Fatalf("%d downloads after the burst, want 3", n)
@@ -435,12 +441,13 @@ func TestPlatformStoreSharedStorage(t *testing.T) {
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
 	b := newPlatformCert(t, ca, keyPlatformB, serialB, yesterday, nextYear)
 	f := newFakeCertificates(t, a, entryOf(a))
-	f.set(func(f *fakeCertificates) { f.delay = 100 * time.Millisecond })
+	held, release := f.holding()
 	dir := t.TempDir()
 	s1 := autoStore(t, f, nil)
 	s2 := autoStore(t, f, nil)
-	s1.SetStorage(&certmagic.FileStorage{Path: dir})
-	s2.SetStorage(&certmagic.FileStorage{Path: dir})
+	locks := make(chan string, 16)
+	s1.SetStorage(&lockSpy{&certmagic.FileStorage{Path: dir}, locks})
+	s2.SetStorage(&lockSpy{&certmagic.FileStorage{Path: dir}, locks})
 	var shared atomic.Int32
 	s1.Events.Shared = func() { shared.Add(1) }
 	s2.Events.Shared = func() { shared.Add(1) }
@@ -455,6 +462,12 @@ func TestPlatformStoreSharedStorage(t *testing.T) {
 			}
 		}()
 	}
+	// One store downloads under the lock, held until the other one asks
+	// for the lock too.
+	<-held
+	<-locks
+	<-locks
+	release()
 	wg.Wait()
 	if n := f.downloads.Load(); n != 1 {
 		t.Fatalf("%d downloads for two stores, want 1", n)
