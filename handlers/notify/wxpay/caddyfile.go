@@ -3,7 +3,6 @@ package wxpay
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/handlers/notify/internal/guest"
 )
 
@@ -40,7 +39,7 @@ func (w *Wxpay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) != 2 {
 				return d.Err("platform_key takes a serial (or PUB_KEY_ID_…) and a public key or certificate")
 			}
-			w.PlatformKeys = append(w.PlatformKeys, handlers.NotifyPlatformKey{Serial: args[0], Key: args[1]})
+			w.PlatformKeys = append(w.PlatformKeys, PlatformKey{Serial: args[0], Key: args[1]})
 		case "max_skew":
 			w.MaxSkew, err = guest.DurationArg(d)
 		case "timeout":

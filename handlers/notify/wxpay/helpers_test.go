@@ -20,7 +20,6 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-unicloud/unicloud/emulator"
-	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/handlers/notify"
 )
 
@@ -105,7 +104,7 @@ func provisionNotify(t testing.TB, g *Wxpay) (*handler, *observer.ObservedLogs) 
 func wxpayNotify(t testing.TB) *Wxpay {
 	return &Wxpay{AppID: notifyTestAppID, MchID: notifyTestMchID, Key: notifyTestV2Key,
 		Endpoint: notifyTestWxpay().srv.URL, APIv3Key: notifyTestV3Key,
-		PlatformKeys: []handlers.NotifyPlatformKey{{Serial: notifyTestSerial, Key: notifyTestPubPEM(t)}}}
+		PlatformKeys: []PlatformKey{{Serial: notifyTestSerial, Key: notifyTestPubPEM(t)}}}
 }
 
 // recordingNext is a next handler that records what it received and

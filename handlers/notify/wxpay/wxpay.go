@@ -59,7 +59,7 @@ type Wxpay struct {
 	// PlatformKeys are platform keys that verify APIv3 notifications, by
 	// the Wechatpay-Serial that names them. A certificate must carry its
 	// serial and is used only within its validity dates.
-	PlatformKeys []handlers.NotifyPlatformKey `json:"platform_keys,omitempty"`
+	PlatformKeys []PlatformKey `json:"platform_keys,omitempty"`
 	// MaxSkew is how far an APIv3 notification's Wechatpay-Timestamp may
 	// be from now, either way (default 5m).
 	MaxSkew caddy.Duration `json:"max_skew,omitempty"`
@@ -76,6 +76,16 @@ type Wxpay struct {
 	verifier *wxpay.NotifyVerifier
 	http     *http.Client // the refund query's
 	logger   *zap.Logger
+}
+
+// PlatformKey is one WeChat Pay platform key.
+type PlatformKey struct {
+	// Serial is the platform certificate serial number, or the public key
+	// ID ("PUB_KEY_ID_…"), as sent in Wechatpay-Serial.
+	Serial string `json:"serial,omitempty"`
+	// Key is the public key or the platform certificate, PEM or bare
+	// base64.
+	Key string `json:"key,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -146,7 +156,11 @@ func (w *Wxpay) Provision(ctx caddy.Context) error {
 		// Its own keys, then the merchant's shared store (configured keys
 		// and platform_certs auto of unicloud_payment), looked up per
 		// notification.
-		w.verifier.PlatformKeys = handlers.NotifyPlatformKeys(keys, w.MchID, w.logger)
+		w.verifier.PlatformKeys = wxpay.DefaultMerchants.NotifyKeys(keys, w.MchID, func() {
+			w.logger.Warn("APIv3 notification refused: no platform key can verify it; configure platform_key in this handler, "+
+				"or platform_certs auto in a unicloud_payment wxpay handler of the same mch_id",
+				zap.String("mch_id", w.MchID))
+		})
 	case len(keys) > 0:
 		w.verifier.PlatformKeys = keys
 	}

@@ -22,7 +22,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-unicloud/unicloud/emulator"
-	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/handlers/notify"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
@@ -248,7 +247,7 @@ func TestNotifyProvisionPlaceholders(t *testing.T) {
 	t.Setenv("NOTIFY_TEST_V3KEY", notifyTestV3Key)
 	t.Setenv("NOTIFY_TEST_SERIAL", notifyTestSerial)
 	n, _ := provisionNotify(t, &Wxpay{Key: "{env.NOTIFY_TEST_V2KEY}", APIv3Key: "{env.NOTIFY_TEST_V3KEY}",
-		PlatformKeys: []handlers.NotifyPlatformKey{{Serial: "{env.NOTIFY_TEST_SERIAL}", Key: "{file." + pemFile + "}"}}})
+		PlatformKeys: []PlatformKey{{Serial: "{env.NOTIFY_TEST_SERIAL}", Key: "{file." + pemFile + "}"}}})
 	if n.Key != notifyTestV2Key || n.verifier.Key != notifyTestV2Key || n.verifier.APIv3Key != notifyTestV3Key {
 		t.Fatal("placeholders not replaced")
 	}
@@ -270,9 +269,9 @@ func TestNotifyValidate(t *testing.T) {
 		"wxpay no key":       {Wxpay{}, "key (APIv2) or api_v3_key"},
 		"wxpay unset env":    {Wxpay{Key: "{env.NOTIFY_TEST_UNSET_VARIABLE}"}, "key: {env.NOTIFY_TEST_UNSET_VARIABLE} resolved to an empty value"},
 		"wxpay v2 key size":  {Wxpay{Key: "0123456789abcdef0123456789abcdefX"}, "key must be 32 characters"},
-		"v3 key size":        {Wxpay{APIv3Key: "short", PlatformKeys: []handlers.NotifyPlatformKey{{Serial: "S", Key: pub}}}, "want 32"},
+		"v3 key size":        {Wxpay{APIv3Key: "short", PlatformKeys: []PlatformKey{{Serial: "S", Key: pub}}}, "want 32"},
 		"v3 no platform key": {Wxpay{APIv3Key: notifyTestV3Key}, "platform_key"},
-		"platform key alone": {Wxpay{Key: "k", PlatformKeys: []handlers.NotifyPlatformKey{{Serial: "S", Key: pub}}}, "needs api_v3_key"},
+		"platform key alone": {Wxpay{Key: "k", PlatformKeys: []PlatformKey{{Serial: "S", Key: pub}}}, "needs api_v3_key"},
 		"endpoint scheme":    {Wxpay{Key: notifyTestV2Key, Endpoint: "ftp://api.mch.weixin.qq.com"}, "endpoint \"ftp://api.mch.weixin.qq.com\": want an http:// or https:// URL"},
 		"endpoint relative":  {Wxpay{Key: notifyTestV2Key, Endpoint: "api.mch.weixin.qq.com"}, "want an http:// or https:// URL"},
 		"endpoint query":     {Wxpay{Key: notifyTestV2Key, Endpoint: "https://h/?a=1"}, "want an http:// or https:// URL"},
@@ -291,8 +290,8 @@ func TestNotifyValidate(t *testing.T) {
 	}
 	// Unparsable keys fail Provision without echoing them.
 	for name, n := range map[string]Wxpay{
-		"platform key": {APIv3Key: notifyTestV3Key, PlatformKeys: []handlers.NotifyPlatformKey{{Serial: "S", Key: "not-a-key-SECRETISH"}}},
-		"empty serial": {APIv3Key: notifyTestV3Key, PlatformKeys: []handlers.NotifyPlatformKey{{Key: pub}}},
+		"platform key": {APIv3Key: notifyTestV3Key, PlatformKeys: []PlatformKey{{Serial: "S", Key: "not-a-key-SECRETISH"}}},
+		"empty serial": {APIv3Key: notifyTestV3Key, PlatformKeys: []PlatformKey{{Key: pub}}},
 	} {
 		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 		err := n.Provision(ctx)
