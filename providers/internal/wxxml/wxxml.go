@@ -66,8 +66,10 @@ type Limits struct {
 // Parse reads doc with the default Limits and returns its root element.
 func Parse(doc []byte) (*Element, error) { return Limits{}.Parse(doc) }
 
-// ParseOwned is Limits.ParseOwned with the default Limits.
-func ParseOwned(doc []byte) (*Element, error) { return Limits{}.ParseOwned(doc) }
+// VisitOwned is Limits.VisitOwned with the default Limits.
+func VisitOwned(doc []byte, fn func(root *Element) error) error {
+	return Limits{}.VisitOwned(doc, fn)
+}
 
 // Leaf is Limits.Leaf with the default Limits.
 func Leaf(doc []byte, name string) (text string, found bool, err error) {
@@ -89,12 +91,24 @@ func (l Limits) Parse(doc []byte) (*Element, error) {
 	return l.parse(string(doc))
 }
 
-// ParseOwned is Parse without the copy of the document: the element names
-// and texts share doc's memory, so doc must never change afterwards. It is
-// for a buffer the caller made and hands over, such as a message it has
-// just decrypted.
-func (l Limits) ParseOwned(doc []byte) (*Element, error) {
-	return l.parse(unsafe.String(unsafe.SliceData(doc), len(doc)))
+// VisitOwned reads doc as Parse does, without copying it (the names and
+// texts share doc's memory, so doc must never change afterwards: it is for
+// a buffer the caller made and hands over, such as a message it has just
+// decrypted), and calls fn with the root. The
+// element tree lives in the reader's pooled scratch and is reused once fn
+// returns: fn must keep no *Element and no Children slice (the names and
+// texts, which share doc's memory, it may keep). Reading a document this
+// way allocates nothing. It returns the reader's error, or fn's.
+func (l Limits) VisitOwned(doc []byte, fn func(root *Element) error) error {
+	p := parsers.Get().(*parser)
+	defer p.release()
+	p.visit = true
+	root, err := p.document(unsafe.String(unsafe.SliceData(doc), len(doc)), l)
+	if err != nil {
+		return err
+	}
+	p.rootEl = root
+	return fn(&p.rootEl)
 }
 
 func (l Limits) parse(doc string) (*Element, error) {
@@ -176,6 +190,11 @@ type parser struct {
 	kids  []Element // the open elements' children so far (a stack)
 	root  *Element  // where Parse puts the root, allocated with its children
 
+	// Visit mode: every element's children in arena, the root in rootEl.
+	visit  bool
+	arena  []Element
+	rootEl Element
+
 	// Leaf mode: the root's children are not kept; the first leaf named
 	// want is.
 	leafOnly bool
@@ -193,11 +212,12 @@ const maxPooledScratch = 256
 // release clears the parser (it must not keep the document or its
 // strings alive) and pools it.
 func (p *parser) release() {
-	if cap(p.kids) > maxPooledScratch || cap(p.texts) > maxPooledScratch || cap(p.buf) > 64<<10 {
+	if cap(p.kids) > maxPooledScratch || cap(p.arena) > maxPooledScratch || cap(p.texts) > maxPooledScratch || cap(p.buf) > 64<<10 {
 		return
 	}
 	clear(p.kids[:cap(p.kids)])
-	*p = parser{kids: p.kids[:0], texts: p.texts[:0], buf: p.buf[:0]}
+	clear(p.arena[:cap(p.arena)])
+	*p = parser{kids: p.kids[:0], arena: p.arena[:0], texts: p.texts[:0], buf: p.buf[:0]}
 	parsers.Put(p)
 }
 
@@ -360,7 +380,12 @@ func (p *parser) element(depth int) (Element, error) {
 				if !blank {
 					return e, p.fail("text beside child elements in <" + name + ">")
 				}
-				if kids := p.kids[kidMark:]; len(kids) > 0 && depth == 1 && !p.leafOnly {
+				if kids := p.kids[kidMark:]; len(kids) > 0 && p.visit {
+					// Visit: the children live in the pooled arena.
+					start := len(p.arena)
+					p.arena = append(p.arena, kids...)
+					e.Children = p.arena[start:len(p.arena):len(p.arena)]
+				} else if len(kids) > 0 && depth == 1 && !p.leafOnly {
 					// The root and its children in one allocation.
 					all := make([]Element, 1+len(kids))
 					copy(all[1:], kids)

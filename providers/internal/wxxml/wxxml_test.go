@@ -316,16 +316,26 @@ func TestPrintableASCII8(t *testing.T) {
 	}
 }
 
-// TestParseOwnedAgrees: ParseOwned reads every document as Parse does.
-func TestParseOwnedAgrees(t *testing.T) {
+// TestVisitOwnedAgrees: VisitOwned reads every document as Parse does, and
+// the strings it hands out survive the reuse of its scratch.
+func TestVisitOwnedAgrees(t *testing.T) {
 	for _, doc := range append(seeds, `<xml><a>1</b></xml>`, `<!DOCTYPE x><xml/>`) {
 		want, wantErr := Parse([]byte(doc))
-		got, err := ParseOwned([]byte(doc))
+		var got []string
+		err := VisitOwned([]byte(doc), func(root *Element) error {
+			got = leaves(root, "", nil)
+			return nil
+		})
 		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
 			t.Fatalf("%q: %v, want %v", doc, err, wantErr)
 		}
-		if err == nil && strings.Join(leaves(got, "", nil), "\x00") != strings.Join(leaves(want, "", nil), "\x00") {
-			t.Fatalf("%q: leaves differ", doc)
+		_ = VisitOwned([]byte(pushXML), func(*Element) error { return nil }) // reuses the scratch
+		if err == nil && strings.Join(got, "\x00") != strings.Join(leaves(want, "", nil), "\x00") {
+			t.Fatalf("%q: leaves differ: %q", doc, got)
 		}
+	}
+	sentinel := errors.New("from fn")
+	if err := VisitOwned([]byte(pushXML), func(*Element) error { return sentinel }); err != sentinel {
+		t.Fatalf("fn's error: %v", err)
 	}
 }

@@ -54,15 +54,24 @@ func parseMessage(b []byte, encrypted bool, check string) (*Message, error) {
 		return nil, refuse(check, 400, "message is neither XML nor JSON")
 	}
 	if f == XML {
-		parse := wxxml.Parse
 		if encrypted {
-			parse = wxxml.ParseOwned
+			// The tree is only read here: it stays in the reader's scratch.
+			var m *Message
+			var refused error
+			err := wxxml.VisitOwned(b, func(el *wxxml.Element) error {
+				m, refused = xmlMessage(el, len(b), true)
+				return nil
+			})
+			if err != nil {
+				return nil, xmlRefusal(err, check)
+			}
+			return m, refused
 		}
-		el, err := parse(b)
+		el, err := wxxml.Parse(b)
 		if err != nil {
 			return nil, xmlRefusal(err, check)
 		}
-		return xmlMessage(el, len(b), encrypted)
+		return xmlMessage(el, len(b), false)
 	}
 	root, err := parseJSON(b)
 	if err != nil || root.kind != 'o' {
