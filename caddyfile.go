@@ -5,6 +5,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-unicloud/unicloud/handlers/messagenotify"
+	"github.com/caddy-unicloud/unicloud/handlers/notify"
 	"github.com/caddy-unicloud/unicloud/handlers/openapi"
 	"github.com/caddy-unicloud/unicloud/handlers/payment"
 )
@@ -25,6 +26,9 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("unicloud_payment", parsePayment)
 	httpcaddyfile.RegisterDirectiveOrder("unicloud_payment", httpcaddyfile.Before, "reverse_proxy")
 
+	httpcaddyfile.RegisterHandlerDirective("unicloud_payment_notify", parseNotify)
+	httpcaddyfile.RegisterDirectiveOrder("unicloud_payment_notify", httpcaddyfile.After, middlewareAnchor)
+
 	httpcaddyfile.RegisterHandlerDirective("unicloud_message_notify", parseMessageNotify)
 	httpcaddyfile.RegisterDirectiveOrder("unicloud_message_notify", httpcaddyfile.After, middlewareAnchor)
 }
@@ -37,6 +41,16 @@ func parsePayment(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// parseNotify sets up unicloud_payment_notify (the host reads max_body and
+// upstream_secret, and hands the rest to the provider's guest module).
+func parseNotify(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	n := new(notify.Notify)
+	if err := n.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 // parseMessageNotify sets up unicloud_message_notify (the host reads its

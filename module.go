@@ -15,6 +15,12 @@ import (
 	_ "github.com/caddy-unicloud/unicloud/handlers/payment/wxpayv3"
 	_ "github.com/caddy-unicloud/unicloud/handlers/payment/wxpayvirtual"
 
+	// The payment-notification host and its provider guest modules
+	// register themselves.
+	_ "github.com/caddy-unicloud/unicloud/handlers/notify"
+	_ "github.com/caddy-unicloud/unicloud/handlers/notify/alipay"
+	_ "github.com/caddy-unicloud/unicloud/handlers/notify/wxpay"
+
 	// The message-push provider guest modules register themselves.
 	_ "github.com/caddy-unicloud/unicloud/handlers/messagenotify/weixin"
 )
