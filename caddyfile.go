@@ -26,11 +26,13 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("unicloud_payment", parsePayment)
 	httpcaddyfile.RegisterDirectiveOrder("unicloud_payment", httpcaddyfile.Before, "reverse_proxy")
 
-	httpcaddyfile.RegisterHandlerDirective("unicloud_payment_notify", parseNotify)
-	httpcaddyfile.RegisterDirectiveOrder("unicloud_payment_notify", httpcaddyfile.After, middlewareAnchor)
-
 	httpcaddyfile.RegisterHandlerDirective("unicloud_message_notify", parseMessageNotify)
 	httpcaddyfile.RegisterDirectiveOrder("unicloud_message_notify", httpcaddyfile.After, middlewareAnchor)
+
+	// Registered after unicloud_message_notify, so ordered right after
+	// forward_auth, before it (as it always was).
+	httpcaddyfile.RegisterHandlerDirective("unicloud_payment_notify", parseNotify)
+	httpcaddyfile.RegisterDirectiveOrder("unicloud_payment_notify", httpcaddyfile.After, middlewareAnchor)
 }
 
 // parsePayment sets up unicloud_payment (the host reads version, timeout
