@@ -93,3 +93,26 @@ http://%[1]s {
 		t.Errorf("genuine notification before a failing backend: %d %q, want 500 FAIL", status, body)
 	}
 }
+
+// The two verifiers keep their places right after forward_auth: the payment
+// notification verifier first, then the message-push verifier, however a
+// block writes them.
+func TestDirectiveOrderVerifiers(t *testing.T) {
+	cfg := string(adaptCaddyfile(t, `:8080 {
+	unicloud_message_notify weixin {
+		token t
+	}
+	unicloud_payment_notify wxpay {
+		key 192006250b4c09247ec02edce69f6a2d
+	}
+	forward_auth 127.0.0.1:9 {
+		uri /auth
+	}
+	respond "ok" 200
+}
+`))
+	auth, pay, msg := strings.Index(cfg, `"/auth"`), strings.Index(cfg, `"unicloud_payment_notify"`), strings.Index(cfg, `"unicloud_message_notify"`)
+	if auth < 0 || pay < 0 || msg < 0 || !(auth < pay && pay < msg) {
+		t.Fatalf("order: forward_auth %d, unicloud_payment_notify %d, unicloud_message_notify %d, want in this order:\n%s", auth, pay, msg, cfg)
+	}
+}
