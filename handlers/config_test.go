@@ -1,6 +1,11 @@
 package handlers
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,4 +112,24 @@ func TestWarnPublicListen(t *testing.T) {
 	if l, ok := all[0].ContextMap()["listen"].([]any); !ok || len(l) != 1 || l[0] != ":8090" {
 		t.Errorf("listen field: %v", all[0].ContextMap())
 	}
+}
+
+// testKeys makes an RSA key: its PKCS#1 PEM, PKCS#8 base64 and public key
+// base64.
+func testKeys(t *testing.T) (pkcs1PEM, pkcs8B64, pubB64 string) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der8, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})),
+		base64.StdEncoding.EncodeToString(der8), base64.StdEncoding.EncodeToString(pub)
 }
