@@ -36,6 +36,9 @@ type appToken struct {
 	secret string
 	key    string
 	fetch  FetchFunc
+	// ticketKey and ticketFetch are the app's jsapi_ticket (ticket.go).
+	ticketKey   string
+	ticketFetch FetchFunc
 }
 
 // Call sends req with app's access token and reads the answer. A token the
@@ -121,6 +124,7 @@ func (c *Client) appToken(app App) (*appToken, error) {
 		}
 		return c.FetchStableToken(ctx, app.ID, app.Secret, force)
 	}
+	at.ticketKey, at.ticketFetch = c.ticketCredential(app)
 	c.appsMu.Lock()
 	if c.apps == nil {
 		c.apps = make(map[string]*appToken)

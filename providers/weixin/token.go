@@ -26,7 +26,21 @@ type Storage interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Token is an access token with its expiry.
+// Credential is a kind of credential the authority holds: an access token,
+// a JS-SDK ticket. Each kind is held the same way (memory, storage, one
+// fetch, refresh ahead) under its own key (CredentialKey).
+type Credential string
+
+const (
+	// CredentialAccessToken is an app's access token
+	// (/cgi-bin/stable_token or /cgi-bin/token).
+	CredentialAccessToken Credential = "access_token"
+	// CredentialJSAPITicket is an official account's JS-SDK jsapi_ticket
+	// (/cgi-bin/ticket/getticket?type=jsapi).
+	CredentialJSAPITicket Credential = "jsapi_ticket"
+)
+
+// Token is a credential (an access token, a ticket) with its expiry.
 type Token struct {
 	Value     string    `json:"value"`
 	FetchedAt time.Time `json:"fetched_at"`
@@ -49,8 +63,8 @@ type TokenEvents struct {
 	Shared func()
 }
 
-// TokenManager is the token authority: one token per key (endpoint +
-// appid), served from memory first, then from the shared storage, and
+// TokenManager is the token authority: one credential per key (endpoint,
+// appid and kind: see CredentialKey), served from memory first, then from the shared storage, and
 // fetched from the provider only when neither has a usable one. Concurrent
 // misses in this process make one fetch (singleflight); across instances a
 // refresh holds the storage lock and re-checks the storage after taking it.
@@ -256,7 +270,7 @@ func (m *TokenManager) loadLocked(ctx context.Context, key, bad string, fetch Fe
 		}
 		// The storage is broken or the lock's holder is dead: fetch
 		// without the lock rather than fail the call (see TokenManager).
-		log.Warn("storage lock not taken; fetching the access token without it",
+		log.Warn("storage lock not taken; fetching the "+kindOf(key).name()+" without it",
 			zap.String("app_id", appIDOf(key)), zap.String("lock", lockName),
 			zap.Duration("waited", m.LockWait), zap.Error(err))
 		return m.fetch(ctx, key, bad, fetch, st, log)
@@ -283,7 +297,7 @@ func (m *TokenManager) fetch(ctx context.Context, key, bad string, fetch FetchFu
 		return Token{}, err
 	}
 	if t.Value == "" || !m.valid(t) {
-		log.Warn("the provider returned an empty or expired access token", zap.String("app_id", appIDOf(key)))
+		log.Warn("the provider returned an empty or expired "+kindOf(key).name(), zap.String("app_id", appIDOf(key)))
 		return Token{}, errors.New("provider returned an empty or expired token")
 	}
 	if st != nil {
@@ -294,7 +308,7 @@ func (m *TokenManager) fetch(ctx context.Context, key, bad string, fetch FetchFu
 		if err != nil {
 			// Served from this instance's memory; the other instances
 			// fetch their own (the same one, in stable mode).
-			log.Warn("access token not stored; kept in memory only",
+			log.Warn(kindOf(key).name()+" not stored; kept in memory only",
 				zap.String("app_id", appIDOf(key)), zap.Error(err))
 		}
 	}
@@ -322,7 +336,7 @@ func (m *TokenManager) fetchOnce(ctx context.Context, key string, fetch FetchFun
 	default:
 		fields = append(fields, zap.Error(err))
 	}
-	log.Warn("access token could not be obtained", fields...)
+	log.Warn(kindOf(key).name()+" could not be obtained", fields...)
 	return Token{}, err
 }
 
@@ -364,16 +378,47 @@ func (m *TokenManager) sharedEvent() {
 	}
 }
 
-// TokenKey names the token of appid at a provider endpoint. Tokens are per
-// (endpoint, appid): an emulator's token is not WeChat's.
+// TokenKey names the access token of appid at a provider endpoint. Tokens
+// are per (endpoint, appid): an emulator's token is not WeChat's.
 func TokenKey(endpoint, appid string) string {
-	sum := sha256.Sum256([]byte(endpoint))
-	return appid + "-" + hex.EncodeToString(sum[:8])
+	return CredentialKey(endpoint, appid, CredentialAccessToken)
 }
 
-// appIDOf is the appid part of a key made by TokenKey (the whole key
+// CredentialKey names the credential of a kind of appid at a provider
+// endpoint. An access token's key is "<appid>-<endpoint hash>" (as it has
+// always been, so stored tokens survive an upgrade); another kind's is
+// prefixed with the kind: "jsapi_ticket/<appid>-<endpoint hash>".
+func CredentialKey(endpoint, appid string, kind Credential) string {
+	sum := sha256.Sum256([]byte(endpoint))
+	key := appid + "-" + hex.EncodeToString(sum[:8])
+	if kind == CredentialAccessToken || kind == "" {
+		return key
+	}
+	return string(kind) + "/" + key
+}
+
+// kindOf is the kind of credential a key made by CredentialKey names.
+func kindOf(key string) Credential {
+	if i := strings.IndexByte(key, '/'); i > 0 {
+		return Credential(key[:i])
+	}
+	return CredentialAccessToken
+}
+
+// name is the kind as logs and errors spell it.
+func (k Credential) name() string {
+	if k == CredentialAccessToken {
+		return "access token"
+	}
+	return string(k)
+}
+
+// appIDOf is the appid part of a key made by CredentialKey (the whole key
 // otherwise), for logs.
 func appIDOf(key string) string {
+	if i := strings.IndexByte(key, '/'); i >= 0 {
+		key = key[i+1:]
+	}
 	if i := strings.LastIndexByte(key, '-'); i > 0 {
 		return key[:i]
 	}
