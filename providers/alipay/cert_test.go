@@ -257,7 +257,9 @@ func TestLoadCertsRefuses(t *testing.T) {
 		name, field, text string
 		edit              func(o *alipay.CertOptions)
 	}{
-		{"app cert not a certificate", "app_cert", "no certificate", func(o *alipay.CertOptions) { o.AppCert = "-----BEGIN PUBLIC KEY-----\nMAMCAQA=\n-----END PUBLIC KEY-----\n" }},
+		{"app cert not a certificate", "app_cert", "no certificate", func(o *alipay.CertOptions) {
+			o.AppCert = "-----BEGIN PUBLIC KEY-----\nMAMCAQA=\n-----END PUBLIC KEY-----\n"
+		}},
 		{"app cert of another key", "app_cert", "not the one of private_key", func(o *alipay.CertOptions) { o.PrivateKey = p.nextKey }},
 		{"no Alipay cert", "alipay_cert", "missing", func(o *alipay.CertOptions) { o.AlipayCerts = nil }},
 		{"Alipay cert garbage", "alipay_cert", "no certificate", func(o *alipay.CertOptions) { o.AlipayCerts = []string{"garbage"} }},

@@ -43,6 +43,11 @@ type Client struct {
 	// AlipayPublicKey is Alipay's public key (verifies answers): not the
 	// application's own public key.
 	AlipayPublicKey *rsa.PublicKey
+	// Certs, when set, is certificate mode (公钥证书模式): every request
+	// carries app_cert_sn and alipay_root_cert_sn, and answers are verified
+	// with the Alipay certificate their alipay_cert_sn names (AlipayPublicKey
+	// is then not used).
+	Certs *Certs
 	// Endpoint is the gateway URL (default DefaultEndpoint).
 	Endpoint string
 	// HTTP sends the calls (default http.DefaultClient).
@@ -134,6 +139,10 @@ func (c *Client) SignedParams(method string, bizContent []byte, extra map[string
 	p["version"] = "1.0"
 	if bizContent != nil {
 		p["biz_content"] = string(bizContent)
+	}
+	if c.Certs != nil {
+		p["app_cert_sn"] = c.Certs.AppCertSN
+		p["alipay_root_cert_sn"] = c.Certs.RootCertSN
 	}
 	sign, err := signing.AlipaySign(c.PrivateKey, []byte(signing.AlipaySignContent(p, true)), signing.SignTypeRSA2)
 	if err != nil {
@@ -233,10 +242,7 @@ func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error)
 		}
 		return nil, &SignatureError{Err: signing.ErrMissingSignature}
 	}
-	if c.AlipayPublicKey == nil {
-		return nil, &SignatureError{Err: errors.New("no Alipay public key to verify with")}
-	}
-	if err := signing.AlipayVerify(c.AlipayPublicKey, raw, sign.String(), signing.SignTypeRSA2); err != nil {
+	if err := c.verifyAnswer(body, raw, sign.String()); err != nil {
 		return nil, &SignatureError{Err: err}
 	}
 	var fields map[string]any
@@ -249,6 +255,40 @@ func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error)
 		return nil, businessError(member, fields)
 	}
 	return fields, nil
+}
+
+// verifyAnswer checks sign over raw with the Alipay public key, or in
+// certificate mode with the key of the certificate the answer's
+// alipay_cert_sn names (every configured one when it names none).
+func (c *Client) verifyAnswer(body, raw []byte, sign string) error {
+	if c.Certs == nil {
+		if c.AlipayPublicKey == nil {
+			return errors.New("no Alipay public key to verify with")
+		}
+		return signing.AlipayVerify(c.AlipayPublicKey, raw, sign, signing.SignTypeRSA2)
+	}
+	keys, err := c.Certs.Keys(gjson.GetBytes(body, "alipay_cert_sn").String())
+	if err != nil {
+		return err
+	}
+	return verifyAny(keys, func(k *rsa.PublicKey) error {
+		return signing.AlipayVerify(k, raw, sign, signing.SignTypeRSA2)
+	})
+}
+
+// verifyAny is nil when verify accepts one of keys, else its first error.
+func verifyAny(keys []*rsa.PublicKey, verify func(*rsa.PublicKey) error) error {
+	err := errors.New("no Alipay certificate to verify with")
+	for i, k := range keys {
+		e := verify(k)
+		if e == nil {
+			return nil
+		}
+		if i == 0 {
+			err = e
+		}
+	}
+	return err
 }
 
 func businessError(member gjson.Result, fields map[string]any) *BusinessError {

@@ -107,6 +107,28 @@ type NotifyVerifier struct {
 	AppID string
 	// PublicKey is the Alipay public key (not the app's own).
 	PublicKey *rsa.PublicKey
+	// Certs, when set, is certificate mode: the notification is verified
+	// with the configured Alipay certificates' keys (the one its
+	// alipay_cert_sn names, if it names one) and PublicKey is not used.
+	Certs *Certs
+}
+
+var errNoNotifyKey = errors.New("no Alipay public key")
+
+// verify checks the sign of params with PublicKey, or in certificate mode
+// with the configured certificates' keys.
+func (v *NotifyVerifier) verify(params map[string]string) error {
+	if v.Certs == nil {
+		if v.PublicKey == nil {
+			return errNoNotifyKey
+		}
+		return signing.AlipayVerifyParams(v.PublicKey, params)
+	}
+	keys, err := v.Certs.Keys(params["alipay_cert_sn"])
+	if err != nil {
+		return err
+	}
+	return verifyAny(keys, func(k *rsa.PublicKey) error { return signing.AlipayVerifyParams(k, params) })
 }
 
 // Verify checks a notification given the exact bytes of its form body.
@@ -123,11 +145,12 @@ func (v *NotifyVerifier) Verify(body []byte) (*Notification, error) {
 	// notification still verifies, so empty fields are dropped before the
 	// check, the mapping (an empty gmt_refund is not a refund) and raw.
 	payevent.DropEmpty(params)
-	if v.PublicKey == nil {
-		return nil, refuse(CheckSignature, "no Alipay public key is configured")
-	}
-	if err := signing.AlipayVerifyParams(v.PublicKey, params); err != nil {
+	if err := v.verify(params); err != nil {
 		switch {
+		case errors.Is(err, errNoNotifyKey):
+			return nil, refuse(CheckSignature, "no Alipay public key is configured")
+		case errors.Is(err, ErrUnknownCertSN):
+			return nil, refuse(CheckSignature, "alipay_cert_sn %q is not a configured Alipay certificate", shortID(params["alipay_cert_sn"]))
 		case errors.Is(err, signing.ErrMissingSignature):
 			return nil, refuse(CheckSignature, "sign is absent")
 		case errors.Is(err, signing.ErrUnsupportedSignType):
