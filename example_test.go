@@ -163,6 +163,31 @@ func TestExampleCaddyfile(t *testing.T) {
 	}
 	backendLogged(t, logFile, "wxpay", "demo-v3-1")
 
+	// Virtual payment: the orderInfo is signed with the session key kept
+	// from code2Session; paying it in the emulator (which checks both
+	// signatures) pushes the delivery event through /wx/push to the demo
+	// backend, and the order is paid.
+	login := g.post("/wx/auth/code2Session", map[string]any{"code": "xpay-user"}).expect(t, 200, 0)
+	openid := login.str("openid")
+	a = p.post("/pay/xpay/getOrderInfo", map[string]any{
+		"openid": openid, "outTradeNo": "demo-x-1", "productId": "ep-1", "goodsPrice": 100,
+	}).expect(t, 200, 0)
+	info, _ := a.obj["orderInfo"].(map[string]any)
+	if info["signData"] == nil || info["paySig"] == nil || info["signature"] == nil || len(info) != 4 {
+		t.Fatalf("xpay getOrderInfo: %s", a.raw)
+	}
+	payBody, _ := json.Marshal(map[string]any{"openid": openid, "mode": info["mode"], "signData": info["signData"],
+		"paySig": info["paySig"], "signature": info["signature"]})
+	paid = (&gateway{t: t, base: "http://" + emu}).do("POST", "/_emulator/xpay/pay", "application/json", payBody, nil)
+	if paid.status != 200 || !strings.Contains(string(paid.raw), `"acknowledged":true`) {
+		t.Fatalf("the virtual payment's delivery push was not acknowledged: %s", paid.raw)
+	}
+	a = p.post("/pay/xpay/orderQuery", map[string]any{"openid": openid, "outTradeNo": "demo-x-1"}).expect(t, 200, 0)
+	if order, _ := a.obj["order"].(map[string]any); fmt.Sprint(order["status"]) != "2" || fmt.Sprint(order["paidFee"]) != "100" {
+		t.Fatalf("xpay orderQuery: %s", a.raw)
+	}
+	eventLogged(t, logFile, "xpay_goods_deliver_notify", "demo-x-1")
+
 	// An asynchronous content check: mediaCheckAsync answers a traceId, the
 	// emulator pushes the wxa_media_check result (safe mode) to /wx/push,
 	// and the verified result reaches the demo backend.
@@ -236,4 +261,29 @@ func backendLogged(t *testing.T, logFile, provider, outTradeNo string) {
 		}
 	}
 	t.Fatalf("the demo backend logged no notification of %s; the log:\n%s", outTradeNo, raw)
+}
+
+// eventLogged fails the test unless the demo backend logged the verified
+// push of event for the order outTradeNo.
+func eventLogged(t *testing.T, logFile, event, outTradeNo string) {
+	t.Helper()
+	raw, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		var entry struct {
+			Msg     string
+			Headers map[string]string
+			Body    map[string]any
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "backend received" || entry.Body["event"] != event {
+			continue
+		}
+		if entry.Body["outTradeNo"] != outTradeNo || entry.Headers["X-Unicloud-Event"] != event {
+			t.Errorf("the backend's line for the %s push: %s", event, line)
+		}
+		return
+	}
+	t.Fatalf("the demo backend logged no %s push; the log:\n%s", event, raw)
 }
