@@ -21,6 +21,9 @@ const (
 	KindDecryptPhone
 	// KindRequest is the generic request to any allowed provider path.
 	KindRequest
+	// KindJSSDKConfig signs a page URL for wx.config with the official
+	// account's jsapi_ticket (no provider call on a ticket hit).
+	KindJSSDKConfig
 )
 
 // TokenKind says which access token a call carries.
@@ -294,6 +297,10 @@ var Catalog = []API{
 		Name: "h5.templateMessage.send", Method: "POST", Path: "/cgi-bin/message/template/send", Token: TokenH5,
 		Verbatim: []string{"data"},
 		Params:   templateMessage,
+	},
+	{
+		Name: "h5.jssdk.getConfig", Kind: KindJSSDKConfig, Token: TokenH5,
+		Params: []Param{{Name: "url", Type: String, Required: true}},
 	},
 	{
 		Name: "livebroadcast.getLiveInfo", Method: "POST", Path: "/wxa/business/getliveinfo", Token: TokenApp,

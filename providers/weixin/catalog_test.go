@@ -54,6 +54,7 @@ func TestCatalogRows(t *testing.T) {
 		"urlscheme.generate", "urllink.generate", "security.msgSecCheck", "security.imgSecCheck",
 		"subscribeMessage.send", "uniformMessage.send", "h5.templateMessage.send",
 		"livebroadcast.getLiveInfo", "request",
+		"h5.jssdk.getConfig", // SPEC §2b
 	}
 	for _, n := range want {
 		if !seen[n] {

@@ -55,6 +55,8 @@ func (wx *Weixin) Serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return wx.serveCode2Session(ctx, w, api, c, cc, secret)
 	case weixin.KindDecryptPhone:
 		return wx.serveDecryptPhone(ctx, w, api, c, cc)
+	case weixin.KindJSSDKConfig:
+		return wx.serveJSSDKConfig(ctx, w, api, c, cc)
 	}
 
 	req := &weixin.Request{API: api, Upload: c.upload}
