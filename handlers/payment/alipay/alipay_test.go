@@ -5,8 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +73,107 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
 		}
+	}
+}
+
+// certPEM issues a certificate for pub, signed by signerKey under parent
+// (nil: self-signed), in PEM.
+func certPEM(t *testing.T, serial int64, cn string, pub *rsa.PublicKey, parent *x509.Certificate, signerKey *rsa.PrivateKey) (string, *x509.Certificate) {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{Country: []string{"CN"}, CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		BasicConstraintsValid: true, IsCA: parent == nil, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+	}
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), c
+}
+
+// Certificate mode: the three files are read through {file.…}, checked,
+// and the client carries their SNs; a mixed or incomplete configuration
+// and an app certificate of another key are refused, naming the fix.
+func TestProvisionCertMode(t *testing.T) {
+	appKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, _ := rsa.GenerateKey(rand.Reader, 1024)
+	aliKey, _ := rsa.GenerateKey(rand.Reader, 1024)
+	rootPEM, root := certPEM(t, 1, "Test Root", &caKey.PublicKey, nil, caKey)
+	aliPEM, _ := certPEM(t, 2, "Alipay", &aliKey.PublicKey, root, caKey)
+	appPEM, _ := certPEM(t, 3, "App", &appKey.PublicKey, root, caKey)
+	otherPEM, _ := certPEM(t, 4, "App", &aliKey.PublicKey, root, caKey)
+	dir := t.TempDir()
+	file := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return "{file." + p + "}"
+	}
+	key := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(appKey)}))
+	base := func() *Alipay {
+		return &Alipay{AppID: "2021", PrivateKey: key, KeyType: "PKCS1", AppCert: file("app.crt", appPEM),
+			AlipayCert: []string{file("alipay.crt", aliPEM)}, AlipayRootCert: file("root.crt", rootPEM)}
+	}
+	check := func(a *Alipay) (provision, validate error) {
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		defer cancel()
+		defer a.Cleanup()
+		if err := a.Provision(ctx); err != nil {
+			return err, nil
+		}
+		return nil, a.Validate()
+	}
+	a := base()
+	if p, v := check(a); p != nil || v != nil {
+		t.Fatalf("Provision %v, Validate %v", p, v)
+	}
+	if a.client.Certs == nil || len(a.client.Certs.AppCertSN) != 32 || len(a.client.Certs.RootCertSN) != 32 {
+		t.Fatalf("client certs: %+v", a.client.Certs)
+	}
+	a = base()
+	a.AppCert = file("other.crt", otherPEM)
+	if p, _ := check(a); p == nil || !strings.Contains(p.Error(), "app_cert: ") || !strings.Contains(p.Error(), "private_key") {
+		t.Errorf("an app certificate of another key: %v", p)
+	}
+	a = base()
+	a.AlipayPublicKey = "MIIB"
+	if p, _ := check(a); p == nil || !strings.Contains(p.Error(), "exclude each other") {
+		t.Errorf("alipay_public_key with certificates: %v", p)
+	}
+	a = base()
+	a.AlipayRootCert = ""
+	if p, _ := check(a); p == nil || !strings.Contains(p.Error(), "needs app_cert, alipay_cert and alipay_root_cert") {
+		t.Errorf("no root bundle: %v", p)
+	}
+	if err := (&Alipay{AppID: "2021", PrivateKey: key, AppCert: "A"}).Validate(); err == nil || !strings.Contains(err.Error(), "needs app_cert") {
+		t.Errorf("Validate, certificate mode incomplete: %v", err)
+	}
+	a = base()
+	a.AlipayCert = append(a.AlipayCert, file("missing.crt", "")+"x")
+	if p, _ := check(a); p == nil || !strings.Contains(p.Error(), "alipay_cert") {
+		t.Errorf("an unreadable second alipay_cert: %v", p)
+	}
+}
+
+func TestUnmarshalCaddyfileCertMode(t *testing.T) {
+	var a Alipay
+	in := "alipay {\n app_cert A\n alipay_cert B1\n alipay_cert B2\n alipay_root_cert R\n}"
+	if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
+		t.Fatal(err)
+	}
+	if a.AppCert != "A" || len(a.AlipayCert) != 2 || a.AlipayCert[0] != "B1" || a.AlipayCert[1] != "B2" || a.AlipayRootCert != "R" {
+		t.Errorf("%+v", a)
+	}
+	if err := new(Alipay).UnmarshalCaddyfile(caddyfile.NewTestDispenser("alipay {\n alipay_cert\n}")); err == nil {
+		t.Error("alipay_cert without a value was accepted")
 	}
 }
