@@ -27,6 +27,7 @@ type weixin struct {
 	usedCodes map[string]time.Time    // appid+"\x00"+js_code → when code2Session took it
 	media     map[string]*wxMedia     // media_id → upload
 	msgid     int64
+	tickets   wxTickets // JS-SDK tickets (weixin_ticket.go)
 }
 
 type tokenKind int
@@ -167,6 +168,7 @@ func (x *weixin) table() map[string]wxRoute {
 		"/cgi-bin/message/subscribe/send":               {post: true, audience: miniProgram, body: jsonBody, handle: x.subscribeSend},
 		"/cgi-bin/message/wxopen/template/uniform_send": {post: true, audience: miniProgram, body: jsonBody, handle: x.uniformSend},
 		"/cgi-bin/message/template/send":                {post: true, audience: officialAccount, body: jsonBody, handle: x.templateSend},
+		"/cgi-bin/ticket/getticket":                     {audience: officialAccount, handle: x.getTicket},
 		"/wxa/business/getliveinfo":                     {post: true, audience: miniProgram, body: jsonBody, handle: x.getLiveInfo},
 	}
 	for name, gen := range datacubeAPIs {

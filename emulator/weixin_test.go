@@ -123,6 +123,7 @@ func TestCatalog(t *testing.T) {
 		{path: "/cgi-bin/message/wxopen/template/uniform_send", body: map[string]any{"touser": openid, "mp_template_msg": map[string]any{
 			"appid": testOA, "template_id": "tpl", "url": "https://example.com", "miniprogram": map[string]any{"appid": testApp, "pagepath": "pages/index/index"}, "data": tmplData}}},
 		{path: "/cgi-bin/message/template/send", body: map[string]any{"touser": "oOAUser", "template_id": "tpl", "data": tmplData}, want: []string{"msgid"}},
+		{path: "/cgi-bin/ticket/getticket", method: http.MethodGet, query: "type=jsapi", want: []string{"ticket", "expires_in"}},
 		{path: "/wxa/business/getliveinfo", body: map[string]any{"start": 0, "limit": 10}, want: []string{"total", "room_info.9.roomid", "room_info.0.name", "room_info.0.live_status",
 			"room_info.0.start_time", "room_info.0.end_time", "room_info.0.anchor_name", "room_info.0.cover_img", "room_info.0.goods.0.price"}},
 	}
@@ -131,7 +132,7 @@ func TestCatalog(t *testing.T) {
 		seen[c.path] = true
 		t.Run(strings.TrimPrefix(c.path, "/"), func(t *testing.T) {
 			token := tok
-			if c.path == "/cgi-bin/message/template/send" {
+			if c.path == "/cgi-bin/message/template/send" || c.path == "/cgi-bin/ticket/getticket" {
 				token = oaTok
 			}
 			target := c.path + "?access_token=" + url.QueryEscape(token)

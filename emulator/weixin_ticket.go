@@ -1,0 +1,70 @@
+package emulator
+
+import (
+	"sync"
+	"time"
+)
+
+// wxTickets are the official accounts' JS-SDK tickets
+// (/cgi-bin/ticket/getticket). Its zero value is ready.
+type wxTickets struct {
+	mu      sync.Mutex
+	current map[ticketSlot]*wxTicket
+}
+
+// ticketSlot is one ticket type of one official account.
+type ticketSlot struct {
+	appid string
+	typ   string // jsapi, wx_card
+}
+
+type wxTicket struct {
+	value   string
+	expires time.Time
+}
+
+// getTicket is GET /cgi-bin/ticket/getticket?access_token=&type=jsapi|wx_card,
+// with an official account's token (a revoked or replaced token: 40001,
+// an expired one: 42001, a mini-program's: 48001). As on WeChat, the ticket
+// stays the same for its whole life (expires_in: what is left of it) and a
+// new one is made once it has expired.
+func (x *weixin) getTicket(c *wxCall) {
+	typ := c.r.URL.Query().Get("type")
+	if typ != "jsapi" && typ != "wx_card" {
+		c.fail(40097, "invalid args")
+		return
+	}
+	now := x.s.now()
+	t := &x.tickets
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.current == nil {
+		t.current = map[ticketSlot]*wxTicket{}
+	}
+	slot := ticketSlot{c.appid, typ}
+	cur, ok := t.current[slot]
+	if !ok || !now.Before(cur.expires) {
+		ttl := time.Duration(x.s.cfg.TokenTTL)
+		cur = &wxTicket{value: newTicket(), expires: now.Add(ttl)}
+		t.current[slot] = cur
+	}
+	c.ok(map[string]any{"ticket": cur.value, "expires_in": int64(cur.expires.Sub(now) / time.Second)})
+}
+
+// newTicket looks like WeChat's: 86 URL-safe characters.
+func newTicket() string { return randomB64URL(64) }
+
+// JSAPITicket is the official account's current jsapi_ticket, if it has
+// been issued and has not expired: what a test verifies a wx.config
+// signature with.
+func (s *Server) JSAPITicket(appid string) (string, bool) {
+	x := s.weixin()
+	now := s.now()
+	x.tickets.mu.Lock()
+	defer x.tickets.mu.Unlock()
+	cur, ok := x.tickets.current[ticketSlot{appid, "jsapi"}]
+	if !ok || !now.Before(cur.expires) {
+		return "", false
+	}
+	return cur.value, true
+}
