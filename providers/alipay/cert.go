@@ -261,18 +261,14 @@ func LoadCerts(o CertOptions) (*Certs, error) {
 			}
 		}
 	}
-	var roots *x509.CertPool
+	var roots []*x509.Certificate
 	if o.RootCert != "" || !o.AppCertOptional {
 		sn, err := RootCertSN(o.RootCert)
 		if err != nil {
 			return nil, &CertError{"alipay_root_cert", err}
 		}
 		cs.RootCertSN = sn
-		roots = x509.NewCertPool()
-		certs, _ := pemCerts(o.RootCert)
-		for _, c := range certs {
-			roots.AddCert(c)
-		}
+		roots, _ = pemCerts(o.RootCert)
 	}
 	if len(o.AlipayCerts) == 0 {
 		return nil, &CertError{"alipay_cert", errors.New("missing: Alipay's public-key certificate (alipayCertPublicKey_RSA2.crt) is needed")}
@@ -292,18 +288,8 @@ func LoadCerts(o CertOptions) (*Certs, error) {
 			return nil, &CertError{field, errors.New("the certificate's key is not RSA (an RSA2 certificate is needed)")}
 		}
 		if roots != nil {
-			inter := x509.NewCertPool()
-			for _, c := range certs[1:] {
-				inter.AddCert(c)
-			}
-			_, err := leaf.Verify(x509.VerifyOptions{
-				Roots:         roots,
-				Intermediates: inter,
-				CurrentTime:   now(),
-				KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-			})
-			if err != nil {
-				return nil, &CertError{field, fmt.Errorf("does not chain to alipay_root_cert: %v", err)}
+			if err := chain(leaf, certs[1:], roots, now()); err != nil {
+				return nil, &CertError{field, fmt.Errorf("does not chain to alipay_root_cert: %w", err)}
 			}
 		}
 		sn, err := CertSN(leaf)
@@ -318,6 +304,58 @@ func LoadCerts(o CertOptions) (*Certs, error) {
 	}
 	sort.Strings(cs.sns)
 	return cs, nil
+}
+
+// maxChain bounds the certificates between a leaf and its root.
+const maxChain = 8
+
+// chain checks that leaf is signed, through intermediates, by a
+// certificate of roots, every certificate on the way valid at now. It is
+// not crypto/x509's path validation on purpose: Alipay's intermediates
+// carry no CA basic constraint and no certSign key usage, which Verify
+// refuses; only signatures and dates are checked, as Alipay's SDKs do.
+func chain(leaf *x509.Certificate, intermediates, roots []*x509.Certificate, now time.Time) error {
+	cur := leaf
+	for range maxChain {
+		if err := validAt(cur, now); err != nil {
+			return err
+		}
+		for _, r := range roots {
+			if r.Equal(cur) {
+				return nil
+			}
+		}
+		if r := signer(cur, roots); r != nil {
+			return validAt(r, now)
+		}
+		next := signer(cur, intermediates)
+		if next == nil || next.Equal(cur) {
+			return fmt.Errorf("no certificate of alipay_root_cert (nor of the file) signed %q", cur.Issuer.CommonName)
+		}
+		cur = next
+	}
+	return errors.New("the chain is too long")
+}
+
+// signer is the certificate of candidates that issued c: its subject is
+// c's issuer and its key verifies c's signature.
+func signer(c *x509.Certificate, candidates []*x509.Certificate) *x509.Certificate {
+	for _, p := range candidates {
+		if string(p.RawSubject) == string(c.RawIssuer) && p.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil {
+			return p
+		}
+	}
+	return nil
+}
+
+func validAt(c *x509.Certificate, now time.Time) error {
+	switch {
+	case now.Before(c.NotBefore):
+		return fmt.Errorf("certificate %q is not valid before %s", c.Subject.CommonName, c.NotBefore.UTC().Format(time.RFC3339))
+	case now.After(c.NotAfter):
+		return fmt.Errorf("certificate %q expired on %s", c.Subject.CommonName, c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // AlipayCertSNs are the SNs of the configured Alipay certificates, sorted.

@@ -66,6 +66,7 @@ type testPKI struct {
 	nextKey    *rsa.PrivateKey
 	nextCert   string // Alipay's next certificate + intermediate
 	notAfter   time.Time
+	forged     string // an Alipay certificate under a forged intermediate
 }
 
 var pkiOnce struct {
@@ -120,7 +121,9 @@ var (
 )
 
 // mkCert issues a certificate for pub with subject, signed by signer under
-// parent (nil parent: self-signed).
+// parent (nil parent: self-signed). A certificate that is not ca has, as
+// Alipay's intermediates and leaves, no basic constraints and no certSign
+// key usage.
 func mkCert(tb testing.TB, serialHex string, subject []byte, ca bool, pub any, parent *x509.Certificate, signer any) *x509.Certificate {
 	tb.Helper()
 	tmpl := &x509.Certificate{
@@ -128,9 +131,12 @@ func mkCert(tb testing.TB, serialHex string, subject []byte, ca bool, pub any, p
 		RawSubject:            subject,
 		NotBefore:             pkiNotBefore,
 		NotAfter:              pkiNotAfter,
-		BasicConstraintsValid: true,
+		BasicConstraintsValid: ca,
 		IsCA:                  ca,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+	}
+	if ca {
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
 	}
 	if parent == nil {
 		parent = tmpl
@@ -157,13 +163,22 @@ func newPKI(tb testing.TB) *testPKI {
 		rootKey, root2Key, interKey := rsaKey(tb, 1024), rsaKey(tb, 1024), rsaKey(tb, 1024)
 		root := mkCert(tb, rootSerialHex, rawName(tb, "C=CN", "O=Test Financial", "OU=Certification Authority", "CN=Test Root CA R1"), true, &rootKey.PublicKey, nil, rootKey)
 		root2 := mkCert(tb, root2SerialHex, rawName(tb, "C=CN", "O=Test Financial", "CN=Test Root CA R2"), true, &root2Key.PublicKey, nil, root2Key)
-		inter := mkCert(tb, "1234", rawName(tb, "C=CN", "O=Test Financial", "OU=Certification Authority", "CN=Test Financial Class 2 R1"), true, &interKey.PublicKey, root, rootKey)
+		// The intermediate is not marked a CA, as Alipay's Class 2 R1 is not
+		// (crypto/x509's Verify refuses such a chain).
+		interName := rawName(tb, "C=CN", "O=Test Financial", "OU=Certification Authority", "CN=Test Financial Class 2 R1")
+		inter := mkCert(tb, "1234", interName, false, &interKey.PublicKey, root, rootKey)
 		appKey, _ := payKeys(tb)
 		ali, _ := alipayKeys(tb)
 		next := rsaKey(tb, 2048)
 		app := mkCert(tb, appSerialHex, rawName(tb, "C=CN", "O=Test App", "CN=2021000117600000"), false, &appKey.PublicKey, inter, interKey)
 		aliCert := mkCert(tb, alipaySerialHex, rawName(tb, "C=CN", "O=Test Financial", "CN=Alipay Public Key"), false, &ali.PublicKey, inter, interKey)
 		nextCert := otherLeaf(tb, nextSerialHex, &next.PublicKey, inter, interKey)
+		// A forged intermediate: the same names, under a forged root of the
+		// same name as the real one.
+		forgedKey := rsaKey(tb, 1024)
+		forgedRoot := mkCert(tb, rootSerialHex, rawName(tb, "C=CN", "O=Test Financial", "OU=Certification Authority", "CN=Test Root CA R1"), true, &forgedKey.PublicKey, nil, forgedKey)
+		forgedInter := mkCert(tb, "1234", interName, false, &forgedKey.PublicKey, forgedRoot, forgedKey)
+		forgedLeaf := mkCert(tb, alipaySerialHex, rawName(tb, "C=CN", "O=Test Financial", "CN=Alipay Public Key"), false, &ali.PublicKey, forgedInter, forgedKey)
 		otherKey := rsaKey(tb, 1024)
 		other := mkCert(tb, "99", rawName(tb, "C=CN", "CN=Other Root"), true, &otherKey.PublicKey, nil, otherKey)
 		sm2 := "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n" // not a certificate crypto/x509 reads
@@ -177,6 +192,7 @@ func newPKI(tb testing.TB) *testPKI {
 			nextKey:    next,
 			nextCert:   certPEM(nextCert.Raw, inter.Raw),
 			notAfter:   pkiNotAfter,
+			forged:     certPEM(forgedLeaf.Raw, forgedInter.Raw),
 		}
 	})
 	if pkiOnce.pki == nil {
@@ -268,6 +284,7 @@ func TestLoadCertsRefuses(t *testing.T) {
 			leaf, _, _ := strings.Cut(p.alipayCert, "-----END CERTIFICATE-----")
 			o.AlipayCerts = []string{leaf + "-----END CERTIFICATE-----\n"}
 		}},
+		{"forged intermediate", "alipay_cert", "does not chain", func(o *alipay.CertOptions) { o.AlipayCerts = []string{p.forged} }},
 		{"expired", "alipay_cert", "does not chain", func(o *alipay.CertOptions) {
 			o.Now = func() time.Time { return p.notAfter.Add(time.Hour) }
 		}},
