@@ -311,9 +311,10 @@ const maxChain = 8
 
 // chain checks that leaf is signed, through intermediates, by a
 // certificate of roots, every certificate on the way valid at now. It is
-// not crypto/x509's path validation on purpose: Alipay's intermediates
-// carry no CA basic constraint and no certSign key usage, which Verify
-// refuses; only signatures and dates are checked, as Alipay's SDKs do.
+// not crypto/x509's path validation on purpose: the intermediate of
+// Alipay's sandbox certificates carries no CA basic constraint and no
+// certSign key usage, which Verify refuses; only signatures and dates are
+// checked, as Alipay's SDKs do.
 func chain(leaf *x509.Certificate, intermediates, roots []*x509.Certificate, now time.Time) error {
 	cur := leaf
 	for range maxChain {

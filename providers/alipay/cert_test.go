@@ -163,7 +163,7 @@ func newPKI(tb testing.TB) *testPKI {
 		rootKey, root2Key, interKey := rsaKey(tb, 1024), rsaKey(tb, 1024), rsaKey(tb, 1024)
 		root := mkCert(tb, rootSerialHex, rawName(tb, "C=CN", "O=Test Financial", "OU=Certification Authority", "CN=Test Root CA R1"), true, &rootKey.PublicKey, nil, rootKey)
 		root2 := mkCert(tb, root2SerialHex, rawName(tb, "C=CN", "O=Test Financial", "CN=Test Root CA R2"), true, &root2Key.PublicKey, nil, root2Key)
-		// The intermediate is not marked a CA, as Alipay's Class 2 R1 is not
+		// The intermediate is not marked a CA, as the one of Alipay's sandbox is not
 		// (crypto/x509's Verify refuses such a chain).
 		interName := rawName(tb, "C=CN", "O=Test Financial", "OU=Certification Authority", "CN=Test Financial Class 2 R1")
 		inter := mkCert(tb, "1234", interName, false, &interKey.PublicKey, root, rootKey)
