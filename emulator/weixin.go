@@ -464,6 +464,7 @@ func (x *weixin) hooks() map[string]http.HandlerFunc {
 		"/_emulator/weixin/revoke_tokens": appHook(x.s.RevokeTokens),
 		"/_emulator/weixin/expire_tokens": appHook(x.s.ExpireTokens),
 		"/_emulator/weixin/phone":         x.phoneHook,
+		"/_emulator/weixin/jsapi_ticket":  x.ticketHook,
 	}
 }
 

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"net/http"
 	"sync"
 	"time"
 )
@@ -67,4 +68,22 @@ func (s *Server) JSAPITicket(appid string) (string, bool) {
 		return "", false
 	}
 	return cur.value, true
+}
+
+// ticketHook is GET /_emulator/weixin/jsapi_ticket?appid=: the official
+// account's current jsapi_ticket, to check a wx.config signature with (404
+// with 40013 for an appid that is not an official account, 404 with 40001
+// when none has been issued or it expired).
+func (x *weixin) ticketHook(w http.ResponseWriter, r *http.Request) {
+	appid := r.URL.Query().Get("appid")
+	if !x.isOfficialAccount(appid) {
+		writeJSON(w, http.StatusNotFound, errBody(40013, "invalid appid"))
+		return
+	}
+	ticket, ok := x.s.JSAPITicket(appid)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, errBody(40001, "no jsapi_ticket issued"))
+		return
+	}
+	writeJSON(w, http.StatusOK, okBody(map[string]any{"ticket": ticket}))
 }

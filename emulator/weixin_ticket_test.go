@@ -21,6 +21,10 @@ func TestGetTicket(t *testing.T) {
 	if got, ok := s.JSAPITicket(testOA); !ok || got != ticket {
 		t.Fatalf("JSAPITicket = %q, %v", got, ok)
 	}
+	if m := getJSON(t, s, "/_emulator/weixin/jsapi_ticket?appid="+testOA); m["ticket"] != ticket {
+		t.Fatalf("hook: %v", m)
+	}
+	wantErrcode(t, decode(t, do(s, "GET", "/_emulator/weixin/jsapi_ticket?appid="+testApp, nil, "")), 40013)
 	clock.Add(time.Hour)
 	again := getJSON(t, s, "/cgi-bin/ticket/getticket?type=jsapi&access_token="+tok)
 	if again["ticket"] != ticket || fmt.Sprint(again["expires_in"]) != "3600" {
