@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/rsa"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
+	"github.com/caddy-unicloud/unicloud/providers/pay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -169,5 +173,22 @@ func TestCertModeNotify(t *testing.T) {
 	}
 	if _, err := v.Verify(body(p.nextKey, "")); err != nil {
 		t.Errorf("a known alipay_cert_sn: %v", err)
+	}
+}
+
+// Through the payment API: an answer naming an Alipay certificate that is
+// not configured is the signature failure the gateway answers 502
+// UNICLOUD_UPSTREAM_BAD_SIGNATURE, its content unused.
+func TestCertModeUnknownSNIsBadSignature(t *testing.T) {
+	p := newPKI(t)
+	member := `{"code":"10000","msg":"Success","trade_no":"X1","out_trade_no":"T1","trade_status":"TRADE_SUCCESS","total_amount":"0.10"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"alipay_trade_query_response":`+member+`,"alipay_cert_sn":"`+hexSN(testInterDN, nextSerialDec)+`","sign":"`+signMember(t, p.nextKey, member)+`"}`)
+	}))
+	defer srv.Close()
+	c := &alipay.Client{AppID: payAppID, PrivateKey: p.appKey, Certs: certs(t, p.alipayCert), Endpoint: srv.URL, HTTP: srv.Client()}
+	ans, err := (&alipay.Pay{Client: c}).OrderQuery(context.Background(), &pay.OrderQueryRequest{Params: pay.Params{"outTradeNo": "T1"}})
+	if !errors.Is(err, pay.ErrBadSignature) || ans != nil {
+		t.Fatalf("%v, %v; want the bad-signature kind", ans, err)
 	}
 }
