@@ -76,7 +76,7 @@ func TestJSSDKConcurrentMisses(t *testing.T) {
 	}
 	wg.Wait()
 	for i, a := range answers {
-		wantJSSDKConfig(t, g.emu, a, "", fmt.Sprintf("https://h5.example.com/p%d", i))
+		wantJSSDKConfig(t, g.emu, a, fmt.Sprintf("https://h5.example.com/p%d", i))
 	}
 	if n := g.emu.Stats().Calls[getTicketPath]; n != 1 {
 		t.Fatalf("%d getticket calls for 16 concurrent misses, want 1", n)
