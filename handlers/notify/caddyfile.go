@@ -4,7 +4,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
-	"github.com/caddy-unicloud/unicloud/handlers/notify/internal/guest"
 )
 
 // UnmarshalCaddyfile sets up the handler from
@@ -21,13 +20,13 @@ func (n *Notify) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	name, guest, err := handlers.SplitBlock(d, func(d *caddyfile.Dispenser, dir string) (bool, error) {
 		switch dir {
 		case "max_body":
-			v, err := guest.SizeArg(d)
+			v, err := handlers.SizeArg(d)
 			if err != nil {
 				return true, err
 			}
 			n.MaxBody = v
 		case "upstream_secret":
-			return true, guest.StringArg(d, &n.UpstreamSecret)
+			return true, handlers.StringArg(d, &n.UpstreamSecret)
 		default:
 			return false, nil
 		}

@@ -1,11 +1,7 @@
 package openapi
 
 import (
-	"strconv"
-
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
 )
@@ -36,23 +32,15 @@ func (h *OpenAPI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.Allow = append(h.Allow, args...)
 		case "timeout":
-			v, err := oneArg(d)
+			dur, err := handlers.DurationArg(d)
 			if err != nil {
 				return true, err
 			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return true, d.Errf("timeout: %q is not a positive duration", v)
-			}
-			h.Timeout = caddy.Duration(dur)
+			h.Timeout = dur
 		case "max_body":
-			v, err := oneArg(d)
+			n, err := handlers.SizeArg(d)
 			if err != nil {
 				return true, err
-			}
-			n, err := parseSize(v)
-			if err != nil || n <= 0 {
-				return true, d.Errf("max_body: %q is not a size", v)
 			}
 			h.MaxBody = n
 		default:
@@ -65,26 +53,6 @@ func (h *OpenAPI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	h.ProviderRaw, err = handlers.LoadGuest(d, guest, "unicloud.openapi.providers", name, "weixin", "alipay")
 	return err
-}
-
-func oneArg(d *caddyfile.Dispenser) (string, error) {
-	if !d.NextArg() {
-		return "", d.ArgErr()
-	}
-	v := d.Val()
-	if d.NextArg() {
-		return "", d.ArgErr()
-	}
-	return v, nil
-}
-
-// parseSize reads a byte size such as 2MB, 64KB or 1048576.
-func parseSize(s string) (int64, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n, nil
-	}
-	n, err := humanize.ParseBytes(s)
-	return int64(n), err
 }
 
 var _ caddyfile.Unmarshaler = (*OpenAPI)(nil)

@@ -1,9 +1,7 @@
 package payment
 
 import (
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
 )
@@ -32,7 +30,7 @@ func (h *Payment) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	name, guest, err := handlers.SplitBlock(d, func(d *caddyfile.Dispenser, dir string) (bool, error) {
 		switch dir {
 		case "version":
-			v, err := oneArg(d)
+			v, err := handlers.OneArg(d)
 			if err != nil {
 				return true, err
 			}
@@ -44,25 +42,17 @@ func (h *Payment) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			version = v
 		case "timeout":
-			v, err := oneArg(d)
+			dur, err := handlers.DurationArg(d)
 			if err != nil {
 				return true, err
 			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return true, d.Errf("timeout: %q is not a positive duration", v)
-			}
-			h.Timeout = caddy.Duration(dur)
+			h.Timeout = dur
 		case "max_body":
-			v, err := oneArg(d)
+			n, err := handlers.SizeArg(d)
 			if err != nil {
 				return true, err
 			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil || n == 0 || n > 1<<62 {
-				return true, d.Errf("max_body: %q is not a size", v)
-			}
-			h.MaxBody = int64(n)
+			h.MaxBody = n
 		default:
 			return false, nil
 		}
@@ -86,17 +76,6 @@ func (h *Payment) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	h.ProviderRaw = raw
 	return nil
-}
-
-func oneArg(d *caddyfile.Dispenser) (string, error) {
-	if !d.NextArg() {
-		return "", d.ArgErr()
-	}
-	v := d.Val()
-	if d.NextArg() {
-		return "", d.ArgErr()
-	}
-	return v, nil
 }
 
 var _ caddyfile.Unmarshaler = (*Payment)(nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/handlers/messagenotify"
 	"github.com/caddy-unicloud/unicloud/providers/weixin/push"
 )
@@ -189,12 +190,9 @@ func (w *Weixin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the provider's name
 	for d.NextBlock(0) {
 		dir := d.Val()
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		v := d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
+		v, err := handlers.OneArg(d)
+		if err != nil {
+			return err
 		}
 		switch dir {
 		case "token":

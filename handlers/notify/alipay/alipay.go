@@ -111,9 +111,9 @@ func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch dir := d.Val(); dir {
 		case "app_id":
-			err = guest.StringArg(d, &a.AppID)
+			err = handlers.StringArg(d, &a.AppID)
 		case "alipay_public_key":
-			err = guest.StringArg(d, &a.AlipayPublicKey)
+			err = handlers.StringArg(d, &a.AlipayPublicKey)
 		default:
 			return d.Errf("unknown subdirective %q of unicloud_payment_notify alipay", dir)
 		}

@@ -3,7 +3,7 @@ package wxpay
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/caddy-unicloud/unicloud/handlers/notify/internal/guest"
+	"github.com/caddy-unicloud/unicloud/handlers"
 )
 
 // UnmarshalCaddyfile reads the provider's part of
@@ -25,15 +25,15 @@ func (w *Wxpay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch dir {
 		case "app_id":
-			err = guest.StringArg(d, &w.AppID)
+			err = handlers.StringArg(d, &w.AppID)
 		case "mch_id":
-			err = guest.StringArg(d, &w.MchID)
+			err = handlers.StringArg(d, &w.MchID)
 		case "key":
-			err = guest.StringArg(d, &w.Key)
+			err = handlers.StringArg(d, &w.Key)
 		case "api_v3_key":
-			err = guest.StringArg(d, &w.APIv3Key)
+			err = handlers.StringArg(d, &w.APIv3Key)
 		case "endpoint":
-			err = guest.StringArg(d, &w.Endpoint)
+			err = handlers.StringArg(d, &w.Endpoint)
 		case "platform_key":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
@@ -41,9 +41,9 @@ func (w *Wxpay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			w.PlatformKeys = append(w.PlatformKeys, PlatformKey{Serial: args[0], Key: args[1]})
 		case "max_skew":
-			w.MaxSkew, err = guest.DurationArg(d)
+			w.MaxSkew, err = handlers.DurationArg(d)
 		case "timeout":
-			w.Timeout, err = guest.DurationArg(d)
+			w.Timeout, err = handlers.DurationArg(d)
 		default:
 			return d.Errf("unknown subdirective %q of unicloud_payment_notify wxpay", dir)
 		}

@@ -151,20 +151,12 @@ func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "app_id", "private_key", "key_type", "alipay_public_key", "endpoint":
 			dst := map[string]*string{"app_id": &a.AppID, "private_key": &a.PrivateKey, "key_type": &a.KeyType,
 				"alipay_public_key": &a.AlipayPublicKey, "endpoint": &a.Endpoint}[dir]
-			if !d.NextArg() {
-				return d.ArgErr()
+			if err := handlers.StringArg(d, dst); err != nil {
+				return err
 			}
-			v := d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if *dst != "" {
-				return d.Errf("%s is given twice", dir)
-			}
-			*dst = v
 		case "sandbox":
-			if d.NextArg() {
-				return d.ArgErr()
+			if err := handlers.FlagArg(d); err != nil {
+				return err
 			}
 			a.Sandbox = true
 		default:

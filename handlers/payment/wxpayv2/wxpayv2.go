@@ -206,7 +206,7 @@ func (w *WxpayV2) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			"sign_type": &w.SignType, "notify_url": &w.NotifyURL, "endpoint": &w.Endpoint, "ca_cert": &w.CACert,
 		}
 		if f, ok := fields[dir]; ok {
-			if err := conf.StringArg(d, f); err != nil {
+			if err := handlers.StringArg(d, f); err != nil {
 				return err
 			}
 			if dir == "sign_type" && *f != "MD5" && *f != "HMAC-SHA256" {
@@ -216,7 +216,7 @@ func (w *WxpayV2) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		switch dir {
 		case "sandbox":
-			if err := conf.FlagArg(d); err != nil {
+			if err := handlers.FlagArg(d); err != nil {
 				return err
 			}
 			w.Sandbox = true

@@ -255,7 +255,7 @@ func (w *WxpayV3) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			"notify_url": &w.NotifyURL, "endpoint": &w.Endpoint, "ca_cert": &w.CACert,
 		}
 		if f, ok := fields[dir]; ok {
-			if err := conf.StringArg(d, f); err != nil {
+			if err := handlers.StringArg(d, f); err != nil {
 				return err
 			}
 			if dir == "platform_certs" && *f != "auto" {
@@ -271,7 +271,7 @@ func (w *WxpayV3) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			w.PlatformKeys = append(w.PlatformKeys, PlatformKey{Serial: args[0], Key: args[1]})
 		case "max_skew":
-			v, err := conf.DurationArg(d)
+			v, err := handlers.DurationArg(d)
 			if err != nil {
 				return err
 			}

@@ -177,7 +177,7 @@ func (w *WxpayVirtual) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if !ok {
 			return d.Errf("unknown subdirective %q of unicloud_payment wxpay_virtual", dir)
 		}
-		if err := conf.StringArg(d, f); err != nil {
+		if err := handlers.StringArg(d, f); err != nil {
 			return err
 		}
 		if dir == "env" && *f != EnvProduction && *f != EnvSandbox {

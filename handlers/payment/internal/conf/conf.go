@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
@@ -16,54 +15,18 @@ import (
 // Directive is the host directive, as error messages name it.
 const Directive = "unicloud_payment"
 
-// OneArg reads exactly one argument of the current subdirective.
-func OneArg(d *caddyfile.Dispenser) (string, error) {
-	if !d.NextArg() {
-		return "", d.ArgErr()
-	}
-	v := d.Val()
-	if d.NextArg() {
-		return "", d.ArgErr()
-	}
-	return v, nil
-}
+// The Caddyfile argument readers are handlers.OneArg, StringArg,
+// DurationArg and FlagArg; these forward to them for the payment modules
+// that still call them here.
 
-// StringArg sets *dst to the subdirective's one argument; a subdirective
-// given twice is an error.
-func StringArg(d *caddyfile.Dispenser, dst *string) error {
-	dir := d.Val()
-	v, err := OneArg(d)
-	if err != nil {
-		return err
-	}
-	if *dst != "" {
-		return d.Errf("%s is given twice", dir)
-	}
-	*dst = v
-	return nil
-}
+// OneArg is handlers.OneArg.
+func OneArg(d *caddyfile.Dispenser) (string, error) { return handlers.OneArg(d) }
 
-// DurationArg reads the subdirective's one argument, a positive duration.
-func DurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
-	dir := d.Val()
-	v, err := OneArg(d)
-	if err != nil {
-		return 0, err
-	}
-	dur, err := caddy.ParseDuration(v)
-	if err != nil || dur <= 0 {
-		return 0, d.Errf("%s: %q is not a positive duration", dir, v)
-	}
-	return caddy.Duration(dur), nil
-}
+// StringArg is handlers.StringArg.
+func StringArg(d *caddyfile.Dispenser, dst *string) error { return handlers.StringArg(d, dst) }
 
-// FlagArg reads a subdirective that takes no argument.
-func FlagArg(d *caddyfile.Dispenser) error {
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
+// FlagArg is handlers.FlagArg.
+func FlagArg(d *caddyfile.Dispenser) error { return handlers.FlagArg(d) }
 
 // Transport is the transport to a provider, trusting the PEM certificates
 // of caCert (PEM text or a file path) besides the system roots.
