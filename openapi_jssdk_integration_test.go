@@ -132,3 +132,43 @@ http://%s {
 		t.Fatalf("reload fetched a new ticket: %d getticket calls", n)
 	}
 }
+
+// Two Caddy instances sharing a storage share the ticket: concurrent
+// getConfig on both make one getticket, and every signature verifies.
+func TestJSSDKTwoInstancesShareTicket(t *testing.T) {
+	emu, _, emuURL := newEmulator(t, 0)
+	storage := filepath.Join(t.TempDir(), "shared-storage")
+	var bases []string
+	for range 2 {
+		addr := freeAddr(t)
+		startChildCaddy(t, globalOptions(storage, "")+fmt.Sprintf(`
+http://%s {
+	handle_path /wx/* {
+		unicloud_openapi weixin {
+			h5_app_id %s
+			h5_secret %s
+			endpoint  %s
+		}
+	}
+}
+`, addr, testH5AppID, testH5Secret, emuURL))
+		bases = append(bases, "http://"+addr)
+	}
+	var wg sync.WaitGroup
+	answers := make([]answer, 16)
+	for i := range answers {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			g := &gateway{t: t, base: bases[i%2]}
+			answers[i] = getConfig(g, "https://h5.example.com/")
+		}(i)
+	}
+	wg.Wait()
+	for _, a := range answers {
+		wantJSSDKConfig(t, emu, a, "https://h5.example.com/")
+	}
+	if n := emu.Stats().Calls[getTicketPath]; n != 1 {
+		t.Fatalf("two instances sharing storage made %d getticket calls, want 1", n)
+	}
+}
