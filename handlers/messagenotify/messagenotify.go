@@ -8,10 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -20,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/internal/inbound"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -140,12 +139,7 @@ func (m *MessageNotify) Provision(ctx caddy.Context) error {
 	if m.now == nil {
 		m.now = time.Now
 	}
-	if reg := ctx.GetMetricsRegistry(); reg != nil {
-		if err := reg.Register(pushCount); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			_ = errors.As(err, &are)
-		}
-	}
+	handlers.RegisterCollectors(ctx.GetMetricsRegistry(), pushCount)
 	m.UpstreamSecret = caddy.NewReplacer().ReplaceAll(m.UpstreamSecret, "")
 	if m.UpstreamSecret != "" {
 		m.secret = []byte(m.UpstreamSecret)
@@ -166,7 +160,7 @@ func (m *MessageNotify) Provision(ctx caddy.Context) error {
 	}
 	m.provider = p
 	if m.Dedupe > 0 && m.storage == nil {
-		m.storage = contextStorage(ctx)
+		m.storage = handlers.ContextStorage(ctx)
 	}
 	return nil
 }
@@ -192,46 +186,23 @@ func (m *MessageNotify) Validate() error {
 	return nil
 }
 
-// contextStorage is the config's storage, or nil outside a running config.
-func contextStorage(ctx caddy.Context) (st certmagic.Storage) {
-	defer func() {
-		if recover() != nil {
-			st = nil
-		}
-	}()
-	return ctx.Storage()
-}
-
 // check names of the host's own refusals.
 const (
-	checkMethod       = "method"
-	checkBodyTooLarge = "body_too_large"
-	checkBody         = "body"
+	checkMethod = "method"
+	checkBody   = "body"
 )
 
 // ServeHTTP answers the URL check, or verifies a push and hands it to next.
 func (m *MessageNotify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Whatever the caller sent as X-Unicloud-* must not reach the backend.
-	for k := range r.Header {
-		if len(k) >= len("X-Unicloud-") && strings.EqualFold(k[:len("X-Unicloud-")], "X-Unicloud-") {
-			delete(r.Header, k)
-		}
-	}
+	inbound.StripReserved(r.Header)
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		return m.refuse(w, r, simpleRefusal{checkMethod, http.StatusMethodNotAllowed, "method is not GET or POST"})
+		return m.refuse(w, r, inbound.Refuse(checkMethod, http.StatusMethodNotAllowed, "method is not GET or POST"))
 	}
-	if r.ContentLength > m.MaxBody {
-		return m.refuse(w, r, simpleRefusal{checkBodyTooLarge, http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("body of %d bytes is over max_body %d", r.ContentLength, m.MaxBody)})
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, m.MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return m.refuse(w, r, simpleRefusal{checkBodyTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over max_body %d", m.MaxBody)})
-		}
-		return m.refuse(w, r, simpleRefusal{checkBody, http.StatusBadRequest, "body could not be read"})
+	body, ref := inbound.ReadBody(w, r, m.MaxBody, checkBody)
+	if ref != nil {
+		return m.refuse(w, r, ref)
 	}
 
 	if r.Method == http.MethodGet {
@@ -264,17 +235,7 @@ func (m *MessageNotify) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 	m.forward(r, msg)
 	rec := &recorder{header: make(http.Header), limit: maxAnswer}
 	nextErr := next.ServeHTTP(rec, r)
-	status := rec.status
-	if nextErr != nil {
-		var he caddyhttp.HandlerError
-		if errors.As(nextErr, &he) && he.StatusCode != 0 {
-			status = he.StatusCode
-		} else {
-			status = http.StatusBadGateway
-		}
-	} else if status == 0 {
-		status = http.StatusOK // wrote nothing: net/http's implicit 200
-	}
+	status := inbound.BackendStatus(rec.status, nextErr)
 	fail := func(why string, extra ...zap.Field) error {
 		pushCount.WithLabelValues(m.provider.Name(), "backend_failed").Inc()
 		fields := append(m.fields(msg), zap.Int("status", status), zap.String("reason", why))
@@ -316,17 +277,11 @@ func (m *MessageNotify) fields(msg Message) []zap.Field {
 // the message as JSON, the X-Unicloud-* headers.
 func (m *MessageNotify) forward(r *http.Request, msg Message) {
 	body := msg.JSON()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r.ContentLength = int64(len(body))
-	r.TransferEncoding = nil
+	inbound.SetBody(r, body)
 	r.URL.RawQuery = ""
 	r.URL.ForceQuery = false
 	r.RequestURI = r.URL.RequestURI()
 	h := r.Header
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Content-Type", "application/json")
-	h.Del("Content-Encoding")
 	h.Set("X-Unicloud-Provider", m.provider.Name())
 	h.Set("X-Unicloud-Notify-Type", "message")
 	h.Set("X-Unicloud-Msg-Type", msg.Type())
@@ -345,7 +300,7 @@ func (m *MessageNotify) refuseErr(w http.ResponseWriter, r *http.Request, err er
 	if errors.As(err, &ref) {
 		return m.refuse(w, r, ref)
 	}
-	return m.refuse(w, r, simpleRefusal{checkBody, http.StatusBadRequest, err.Error()})
+	return m.refuse(w, r, inbound.Refuse(checkBody, http.StatusBadRequest, err.Error()))
 }
 
 // refuse answers a push that failed a check with its status and "fail",
@@ -356,46 +311,12 @@ func (m *MessageNotify) refuse(w http.ResponseWriter, r *http.Request, ref Refus
 		name = m.provider.Name()
 	}
 	pushCount.WithLabelValues(name, "refused_"+ref.NotifyCheck()).Inc()
-	fields := []zap.Field{
-		zap.String("provider", name),
-		zap.String("check", ref.NotifyCheck()),
-		zap.Int("status", ref.HTTPStatus()),
-		zap.String("reason", ref.Error()),
-		zap.String("remote_ip", remoteHost(r)),
-	}
-	if lf, ok := ref.(interface{ LogFields() []zap.Field }); ok {
-		fields = append(fields, lf.LogFields()...)
-	}
-	m.logger.Warn("message push refused", fields...)
+	m.logger.Warn("message push refused", inbound.RefusalFields(name, ref, r)...)
 	write(w, Answer{Status: ref.HTTPStatus(), ContentType: "text/plain; charset=utf-8", Body: []byte("fail")})
 	return nil
 }
 
-type simpleRefusal struct {
-	check  string
-	status int
-	msg    string
-}
-
-func (s simpleRefusal) Error() string       { return s.msg }
-func (s simpleRefusal) NotifyCheck() string { return s.check }
-func (s simpleRefusal) HTTPStatus() int     { return s.status }
-
-func remoteHost(r *http.Request) string {
-	if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 {
-		return strings.Trim(r.RemoteAddr[:i], "[]")
-	}
-	return r.RemoteAddr
-}
-
-func write(w http.ResponseWriter, a Answer) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Type", a.ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(a.Body)))
-	w.WriteHeader(a.Status)
-	_, _ = w.Write(a.Body)
-}
+func write(w http.ResponseWriter, a Answer) { inbound.Write(w, a.Status, a.ContentType, a.Body) }
 
 // recorder is the ResponseWriter the backend writes to: it keeps the status
 // and at most limit bytes of the body; headers stay here.

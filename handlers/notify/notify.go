@@ -10,10 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -21,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/internal/inbound"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -85,6 +83,8 @@ type Provider interface {
 // log line, the metric and the answer) and the status to answer with
 // (400 malformed, 401 not genuine, 500 not verifiable now: the provider
 // will retry). An error without HTTPStatus is answered 400 as malformed.
+// Optionally it has LogFields() []zap.Field with more for the log line
+// (never a secret).
 type Refusal interface {
 	error
 	NotifyCheck() string
@@ -163,50 +163,38 @@ func (n *Notify) Validate() error {
 	return nil
 }
 
-// checks of the host itself (the provider names the others).
+// checks of the host itself (the provider names the others; the body's
+// size is inbound.CheckBodyTooLarge).
 const (
-	checkBodyTooLarge = "body_too_large"
-	checkMethod       = "method"
-	checkMalformed    = "malformed"
+	checkMethod    = "method"
+	checkMalformed = "malformed"
 )
 
 // ServeHTTP verifies the notification and, when it passes, hands it to next
 // as JSON and answers the provider from next's status.
 func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Whatever the caller sent as X-Unicloud-* must not reach the backend.
-	for k := range r.Header {
-		if len(k) >= len("X-Unicloud-") && strings.EqualFold(k[:len("X-Unicloud-")], "X-Unicloud-") {
-			delete(r.Header, k)
-		}
-	}
+	inbound.StripReserved(r.Header)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return n.refuse(w, r, nil, refusal{checkMethod, http.StatusMethodNotAllowed, "method is not POST"})
+		return n.refuse(w, r, nil, inbound.Refuse(checkMethod, http.StatusMethodNotAllowed, "method is not POST"))
 	}
-	if r.ContentLength > n.MaxBody {
-		return n.refuse(w, r, nil, refusal{checkBodyTooLarge, http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("body of %d bytes is over max_body %d", r.ContentLength, n.MaxBody)})
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return n.refuse(w, r, nil, refusal{checkBodyTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over max_body %d", n.MaxBody)})
-		}
-		return n.refuse(w, r, nil, refusal{checkMalformed, http.StatusBadRequest, "body could not be read"})
+	body, ref := inbound.ReadBody(w, r, n.MaxBody, checkMalformed)
+	if ref != nil {
+		return n.refuse(w, r, nil, ref)
 	}
 
 	kind, event, err := n.provider.Verify(r.Context(), r, body)
 	if err != nil {
 		var ref Refusal
 		if !errors.As(err, &ref) {
-			ref = refusal{checkMalformed, http.StatusBadRequest, err.Error()}
+			ref = inbound.Refuse(checkMalformed, http.StatusBadRequest, err.Error())
 		}
 		return n.refuse(w, r, body, ref)
 	}
 	eventJSON, err := marshalEvent(event)
 	if err != nil {
-		return n.refuse(w, r, body, refusal{checkMalformed, http.StatusBadRequest, err.Error()})
+		return n.refuse(w, r, body, inbound.Refuse(checkMalformed, http.StatusBadRequest, err.Error()))
 	}
 	n.forward(r, kind, eventJSON)
 
@@ -225,16 +213,7 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		// with http.ErrAbortHandler): the status alone decides.
 		n.logger.Debug("the backend's answer body broke after its status", zap.Int("status", status))
 	}
-	if nextErr != nil {
-		var he caddyhttp.HandlerError
-		if errors.As(nextErr, &he) && he.StatusCode != 0 {
-			status = he.StatusCode
-		} else {
-			status = http.StatusBadGateway
-		}
-	} else if status == 0 {
-		status = http.StatusOK // wrote nothing: net/http's implicit 200
-	}
+	status = inbound.BackendStatus(status, nextErr)
 	name := n.provider.Name()
 	if status < 200 || status > 299 {
 		notifyCount.WithLabelValues(name, kind, "backend_failed").Inc()
@@ -244,7 +223,7 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		}
 		n.logger.Error("backend did not accept the payment notification; the provider will retry", fields...)
 		ct, answer := n.provider.Fail(r, body, "backend did not accept the notification")
-		write(w, http.StatusInternalServerError, ct, answer)
+		inbound.Write(w, http.StatusInternalServerError, ct, answer)
 		return nil
 	}
 	notifyCount.WithLabelValues(name, kind, "accepted").Inc()
@@ -252,7 +231,7 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		ce.Write(zap.String("provider", name), zap.String("kind", kind))
 	}
 	status, ct, answer := n.provider.Ack(r, body)
-	write(w, status, ct, answer)
+	inbound.Write(w, status, ct, answer)
 	return nil
 }
 
@@ -274,14 +253,8 @@ func serveNext(next caddyhttp.Handler, w http.ResponseWriter, r *http.Request) (
 // forward replaces the request body with the event and sets the headers the
 // backend receives.
 func (n *Notify) forward(r *http.Request, kind string, body []byte) {
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r.ContentLength = int64(len(body))
-	r.TransferEncoding = nil
+	inbound.SetBody(r, body)
 	h := r.Header
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Content-Type", "application/json")
-	h.Del("Content-Encoding")
 	h.Set("X-Unicloud-Provider", n.provider.Name())
 	h.Set("X-Unicloud-Notify-Type", kind)
 	if n.secret != nil {
@@ -309,51 +282,10 @@ func (n *Notify) refuse(w http.ResponseWriter, r *http.Request, body []byte, ref
 	if status >= 500 {
 		msg, answer = "payment notification could not be verified; the provider will retry", "notification not verified yet: "+check
 	}
-	n.logger.Warn(msg,
-		zap.String("provider", name),
-		zap.String("check", check),
-		zap.String("reason", ref.Error()),
-		zap.String("remote_ip", remoteHost(r)),
-	)
+	n.logger.Warn(msg, inbound.RefusalFields(name, ref, r)...)
 	ct, b := n.provider.Fail(r, body, answer)
-	write(w, status, ct, b)
+	inbound.Write(w, status, ct, b)
 	return nil
-}
-
-type refusal struct {
-	check  string
-	status int
-	msg    string
-}
-
-func (e refusal) Error() string       { return e.msg }
-func (e refusal) NotifyCheck() string { return e.check }
-func (e refusal) HTTPStatus() int     { return e.status }
-
-func remoteHost(r *http.Request) string {
-	if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 {
-		return strings.Trim(r.RemoteAddr[:i], "[]")
-	}
-	return r.RemoteAddr
-}
-
-// write sends an answer; a 204 or an empty Content-Type sends no
-// Content-Type, a 204 no body.
-func write(w http.ResponseWriter, status int, contentType string, body []byte) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	if contentType == "" {
-		h.Del("Content-Type")
-	} else {
-		h.Set("Content-Type", contentType)
-	}
-	if status == http.StatusNoContent {
-		w.WriteHeader(status)
-		return
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }
 
 // sink is the ResponseWriter the backend writes to: it keeps the status
@@ -388,6 +320,6 @@ var (
 	_ caddy.Provisioner           = (*Notify)(nil)
 	_ caddy.Validator             = (*Notify)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Notify)(nil)
-	_ Refusal                     = refusal{}
+	_ Refusal                     = inbound.Refusal{}
 	_ http.ResponseWriter         = (*sink)(nil)
 )

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddy-unicloud/unicloud/handlers/internal/inbound"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -43,9 +44,9 @@ func (f *fake) Verify(_ context.Context, _ *http.Request, body []byte) (string, 
 	case strings.HasPrefix(s, "bad:"):
 		p := strings.Split(s, ":")
 		st, _ := strconv.Atoi(p[2])
-		return "", nil, refusal{p[1], st, "refused by the fake: " + p[1]}
+		return "", nil, inbound.Refuse(p[1], st, "refused by the fake: "+p[1])
 	}
-	return "", nil, refusal{"malformed", 400, "unknown"}
+	return "", nil, inbound.Refuse("malformed", 400, "unknown")
 }
 
 func (f *fake) Ack(_ *http.Request, body []byte) (int, string, []byte) {
@@ -285,16 +286,6 @@ func TestServeBackendBodyBroken(t *testing.T) {
 		}
 	}()
 	serve(t, n, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { panic("boom") }), http.MethodPost, "ok", nil)
-}
-
-// A 204 acknowledgement goes out with no Content-Type and no body.
-func TestWriteNoContent(t *testing.T) {
-	w := httptest.NewRecorder()
-	w.Header().Set("Content-Type", "text/html")
-	write(w, http.StatusNoContent, "", nil)
-	if w.Code != 204 || w.Header().Get("Content-Type") != "" || w.Header().Get("Content-Length") != "" || w.Body.Len() != 0 {
-		t.Fatalf("%d %v %q", w.Code, w.Header(), w.Body.String())
-	}
 }
 
 // Provision loads the provider named in JSON; without one, or with an
