@@ -3,7 +3,6 @@ package handlers
 import (
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -13,8 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
-	"github.com/caddy-unicloud/unicloud/signing"
 )
 
 // The helpers the payment host and its provider modules share with the
@@ -69,40 +68,19 @@ func appendPEMCerts(pool *x509.CertPool, pemOrPath string) (*x509.CertPool, erro
 	return pool, nil
 }
 
-// ParseAppKey reads an Alipay application private key. Both PKCS#8 and
-// PKCS#1 are read whatever keyType says (a mismatch is only logged: the
-// key itself says what it is).
+// ParseAppKey reads an Alipay application private key
+// (alipay.ParsePrivateKey). Both PKCS#8 and PKCS#1 are read whatever
+// keyType says (a mismatch is only logged: the key itself says what it is).
 func ParseAppKey(pemOrBase64, keyType string, logger *zap.Logger) (*rsa.PrivateKey, error) {
-	key, err := signing.ParseRSAPrivateKey(pemOrBase64)
+	key, form, err := alipay.ParsePrivateKey(pemOrBase64)
 	if err != nil {
 		return nil, err
 	}
-	if form := keyForm(pemOrBase64); form != "" && form != keyType && logger != nil {
+	if form != "" && form != keyType && logger != nil {
 		logger.Info("the Alipay private key is not in the form key_type names; it is read anyway",
 			zap.String("key_type", keyType), zap.String("found", form))
 	}
 	return key, nil
-}
-
-// keyForm tells PKCS1 from PKCS8 by the PEM type, or for bare base64 by
-// trying PKCS#8.
-func keyForm(s string) string {
-	switch {
-	case strings.Contains(s, "BEGIN RSA PRIVATE KEY"):
-		return "PKCS1"
-	case strings.Contains(s, "BEGIN PRIVATE KEY"):
-		return "PKCS8"
-	case strings.Contains(s, "-----BEGIN"):
-		return ""
-	}
-	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
-	if err != nil {
-		return ""
-	}
-	if _, err := x509.ParsePKCS8PrivateKey(der); err == nil {
-		return "PKCS8"
-	}
-	return "PKCS1"
 }
 
 // WriteAnswer answers a call's answer object (200, JSON).

@@ -80,13 +80,9 @@ func (a *Alipay) Provision(ctx caddy.Context) error {
 		HTTP: &http.Client{Transport: handlers.NewTransport(), CheckRedirect: handlers.NoRedirects},
 	}
 	if a.PrivateKey != "" {
-		key, form, err := alipay.ParsePrivateKey(a.PrivateKey)
+		key, err := handlers.ParseAppKey(a.PrivateKey, a.KeyType, a.logger)
 		if err != nil {
 			return fmt.Errorf("unicloud_openapi alipay: private_key: %w", err)
-		}
-		if form != "" && form != a.KeyType {
-			a.logger.Info("the Alipay private key is not in the form key_type names; it is read anyway",
-				zap.String("key_type", a.KeyType), zap.String("found", form))
 		}
 		c.PrivateKey = key
 	}
