@@ -85,3 +85,14 @@ func FlagArg(d *caddyfile.Dispenser) error {
 	}
 	return nil
 }
+
+// PlatformKeyArgs reads the arguments of a WeChat Pay platform_key
+// subdirective: the serial (or PUB_KEY_ID_…) and the public key or
+// certificate.
+func PlatformKeyArgs(d *caddyfile.Dispenser) (serial, key string, err error) {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return "", "", d.Err("platform_key takes a serial (or PUB_KEY_ID_…) and a public key or certificate")
+	}
+	return args[0], args[1], nil
+}

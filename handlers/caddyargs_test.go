@@ -52,6 +52,14 @@ func TestCaddyArgs(t *testing.T) {
 		{"size word", "max_body big", func(d *caddyfile.Dispenser) (any, error) { return SizeArg(d) }, nil, `max_body: "big" is not a size`},
 		{"flag", "sandbox", func(d *caddyfile.Dispenser) (any, error) { return nil, FlagArg(d) }, nil, ""},
 		{"flag arg", "sandbox yes", func(d *caddyfile.Dispenser) (any, error) { return nil, FlagArg(d) }, nil, "wrong argument count"},
+		{"platform key", "platform_key PUB_KEY_ID_1 MIIB", func(d *caddyfile.Dispenser) (any, error) {
+			serial, key, err := PlatformKeyArgs(d)
+			return serial + " " + key, err
+		}, "PUB_KEY_ID_1 MIIB", ""},
+		{"platform key alone", "platform_key PUB_KEY_ID_1", func(d *caddyfile.Dispenser) (any, error) {
+			_, _, err := PlatformKeyArgs(d)
+			return nil, err
+		}, nil, "platform_key takes a serial (or PUB_KEY_ID_…) and a public key or certificate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

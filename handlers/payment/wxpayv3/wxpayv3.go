@@ -265,11 +265,11 @@ func (w *WxpayV3) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		switch dir {
 		case "platform_key":
-			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return d.Err("platform_key takes a serial (or PUB_KEY_ID_…) and a public key or certificate")
+			serial, key, err := handlers.PlatformKeyArgs(d)
+			if err != nil {
+				return err
 			}
-			w.PlatformKeys = append(w.PlatformKeys, PlatformKey{Serial: args[0], Key: args[1]})
+			w.PlatformKeys = append(w.PlatformKeys, PlatformKey{Serial: serial, Key: key})
 		case "max_skew":
 			v, err := handlers.DurationArg(d)
 			if err != nil {
