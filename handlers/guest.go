@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -87,4 +88,21 @@ func LoadGuest(d *caddyfile.Dispenser, g GuestBlock, namespace, id string, known
 		return nil, err
 	}
 	return caddyconfig.JSONModuleObject(unm, GuestKey, id, nil), nil
+}
+
+// ProvisionGuest loads the provider module of host (a host module whose
+// ProviderRaw field holds the provider's JSON) and checks that it is a P,
+// the host's provider interface. Errors start with the directive; what
+// names the interface ("a payment provider").
+func ProvisionGuest[P any](ctx caddy.Context, host any, directive, what string) (P, error) {
+	var zero P
+	mod, err := ctx.LoadModule(host, "ProviderRaw")
+	if err != nil {
+		return zero, fmt.Errorf("%s: loading the provider: %w", directive, err)
+	}
+	p, ok := mod.(P)
+	if !ok {
+		return zero, fmt.Errorf("%s: module %T is not %s", directive, mod, what)
+	}
+	return p, nil
 }

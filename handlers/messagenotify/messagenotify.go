@@ -150,13 +150,9 @@ func (m *MessageNotify) Provision(ctx caddy.Context) error {
 	if m.ProviderRaw == nil {
 		return errors.New("unicloud_message_notify: a provider is required, for example \"provider\": {\"name\":\"weixin\",…}")
 	}
-	mod, err := ctx.LoadModule(m, "ProviderRaw")
+	p, err := handlers.ProvisionGuest[Provider](ctx, m, "unicloud_message_notify", "a message push provider")
 	if err != nil {
-		return fmt.Errorf("unicloud_message_notify: loading the provider: %w", err)
-	}
-	p, ok := mod.(Provider)
-	if !ok {
-		return fmt.Errorf("unicloud_message_notify: module %T is not a message push provider", mod)
+		return err
 	}
 	m.provider = p
 	if m.Dedupe > 0 && m.storage == nil {

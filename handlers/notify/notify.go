@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -130,13 +129,9 @@ func (n *Notify) Provision(ctx caddy.Context) error {
 	if n.ProviderRaw == nil {
 		return errors.New("unicloud_payment_notify: provider is required: wxpay or alipay, for example \"provider\": {\"name\":\"wxpay\",…}")
 	}
-	mod, err := ctx.LoadModule(n, "ProviderRaw")
+	p, err := handlers.ProvisionGuest[Provider](ctx, n, "unicloud_payment_notify", "a payment notification provider")
 	if err != nil {
-		return fmt.Errorf("unicloud_payment_notify: loading the provider: %w", err)
-	}
-	p, ok := mod.(Provider)
-	if !ok {
-		return fmt.Errorf("unicloud_payment_notify: module %T is not a payment notification provider", mod)
+		return err
 	}
 	n.provider = p
 	return nil

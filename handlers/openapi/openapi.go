@@ -123,13 +123,9 @@ func (h *OpenAPI) Provision(ctx caddy.Context) error {
 	if h.Timeout <= 0 {
 		h.Timeout = caddy.Duration(DefaultTimeout)
 	}
-	mod, err := ctx.LoadModule(h, "ProviderRaw")
+	p, err := handlers.ProvisionGuest[Provider](ctx, h, "unicloud_openapi", "an openapi provider")
 	if err != nil {
-		return fmt.Errorf("unicloud_openapi: loading the provider: %w", err)
-	}
-	p, ok := mod.(Provider)
-	if !ok {
-		return fmt.Errorf("unicloud_openapi: module %T is not an openapi provider", mod)
+		return err
 	}
 	h.provider = p
 	info := p.Describe(Settings{Timeout: time.Duration(h.Timeout)})

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -115,13 +114,9 @@ func (h *Payment) Provision(ctx caddy.Context) error {
 	if h.ProviderRaw == nil {
 		return errors.New(`unicloud_payment: provider is required, for example {"name":"wxpay_v2",…}: wxpay_v2, wxpay_v3 or alipay`)
 	}
-	mod, err := ctx.LoadModule(h, "ProviderRaw")
+	p, err := handlers.ProvisionGuest[Provider](ctx, h, "unicloud_payment", "a payment provider")
 	if err != nil {
-		return fmt.Errorf("unicloud_payment: loading the provider: %w", err)
-	}
-	p, ok := mod.(Provider)
-	if !ok {
-		return fmt.Errorf("unicloud_payment: module %T is not a payment provider", mod)
+		return err
 	}
 	h.provider = p
 	h.pay = p.PayProvider(h.timeout)
