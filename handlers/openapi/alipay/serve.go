@@ -31,7 +31,7 @@ func (a *Alipay) Serve(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		var be *alipay.BusinessError
 		if errors.As(err, &be) {
 			handlers.ProviderErrors.WithLabelValues("alipay", api, be.ErrCode()).Inc()
-			writeAnswer(w, map[string]any{"errCode": be.ErrCode(), "errMsg": be.ErrMsg()})
+			handlers.WriteAnswer(w, map[string]any{"errCode": be.ErrCode(), "errMsg": be.ErrMsg()})
 			return "provider_error", nil
 		}
 		return "", callError(err)
@@ -51,7 +51,7 @@ func (a *Alipay) Serve(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	out["openid"] = openid
 	out["errCode"] = 0
 	out["errMsg"] = "ok"
-	writeAnswer(w, out)
+	handlers.WriteAnswer(w, out)
 	return "ok", nil
 }
 
@@ -114,13 +114,4 @@ func callError(err error) error {
 		return handlers.NewError(http.StatusGatewayTimeout, handlers.ErrUpstreamTimeout, "provider did not answer in time")
 	}
 	return handlers.NewError(http.StatusBadGateway, handlers.ErrUpstream, "provider call failed")
-}
-
-func writeAnswer(w http.ResponseWriter, out map[string]any) {
-	body, err := json.Marshal(out)
-	if err != nil {
-		handlers.WriteError(w, http.StatusBadGateway, handlers.ErrUpstream, "answer could not be encoded")
-		return
-	}
-	handlers.WriteJSON(w, http.StatusOK, body)
 }
