@@ -12,12 +12,15 @@ import (
 type WeixinState struct {
 	Tokens   *weixin.TokenManager
 	Sessions *weixin.SessionKeys
+	// UserTokens are the web authorization / open-platform login tokens (<p>.oauth.*).
+	UserTokens *weixin.UserTokens
 }
 
 // Destruct releases the caches.
 func (s *WeixinState) Destruct() error {
 	s.Tokens.Close()
 	s.Sessions.Close()
+	s.UserTokens.Close()
 	return nil
 }
 
@@ -40,7 +43,13 @@ func AcquireWeixinState(ctx caddy.Context, log *zap.Logger) (*WeixinState, func(
 			tm.Close()
 			return nil, err
 		}
-		return &WeixinState{Tokens: tm, Sessions: sk}, nil
+		ut, err := weixin.NewUserTokens(nil)
+		if err != nil {
+			tm.Close()
+			sk.Close()
+			return nil, err
+		}
+		return &WeixinState{Tokens: tm, Sessions: sk, UserTokens: ut}, nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -50,7 +59,8 @@ func AcquireWeixinState(ctx caddy.Context, log *zap.Logger) (*WeixinState, func(
 	if storage := ContextStorage(ctx); storage != nil {
 		releaseTokens := st.Tokens.UseStorage(storage, log)
 		releaseSessions := st.Sessions.UseStorage(storage, log)
-		releaseStorage = func() { releaseTokens(); releaseSessions() }
+		releaseUsers := st.UserTokens.UseStorage(storage, log)
+		releaseStorage = func() { releaseTokens(); releaseSessions(); releaseUsers() }
 	}
 	return st, func() {
 		releaseStorage()

@@ -24,6 +24,12 @@ const (
 	// KindJSSDKConfig signs a page URL for wx.config with the official
 	// account's jsapi_ticket (no provider call on a ticket hit).
 	KindJSSDKConfig
+	// KindOAuthCode2Session exchanges a web authorization or open-platform
+	// login code for the user's openid (oauth.go); the user tokens stay
+	// with the gateway.
+	KindOAuthCode2Session
+	// KindOAuthUserInfo reads the profile with the kept user token.
+	KindOAuthUserInfo
 )
 
 // TokenKind says which access token a call carries.
@@ -302,6 +308,9 @@ var Catalog = []API{
 		Name: "h5.jssdk.getConfig", Kind: KindJSSDKConfig, Token: TokenH5,
 		Params: []Param{{Name: "url", Type: String, Required: true}},
 	},
+	oauthCode2Session("h5"), oauthUserInfo("h5"),
+	oauthCode2Session("app"), oauthUserInfo("app"),
+	oauthCode2Session("web"), oauthUserInfo("web"),
 	{
 		Name: "livebroadcast.getLiveInfo", Method: "POST", Path: "/wxa/business/getliveinfo", Token: TokenApp,
 		Params: []Param{

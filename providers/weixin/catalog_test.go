@@ -55,6 +55,8 @@ func TestCatalogRows(t *testing.T) {
 		"subscribeMessage.send", "uniformMessage.send", "h5.templateMessage.send",
 		"livebroadcast.getLiveInfo", "request",
 		"h5.jssdk.getConfig", // SPEC §2b
+		"h5.oauth.code2Session", "h5.oauth.getUserInfo", "app.oauth.code2Session", "app.oauth.getUserInfo",
+		"web.oauth.code2Session", "web.oauth.getUserInfo",
 	}
 	for _, n := range want {
 		if !seen[n] {
