@@ -14,6 +14,9 @@ import (
 const (
 	MethodTradeCreate      = "alipay.trade.create"
 	MethodTradeAppPay      = "alipay.trade.app.pay"
+	MethodTradePrecreate   = "alipay.trade.precreate"
+	MethodTradeWapPay      = "alipay.trade.wap.pay"
+	MethodTradePagePay     = "alipay.trade.page.pay"
 	MethodTradeQuery       = "alipay.trade.query"
 	MethodTradeClose       = "alipay.trade.close"
 	MethodTradeCancel      = "alipay.trade.cancel"
@@ -22,8 +25,15 @@ const (
 	MethodOAuthToken       = "alipay.system.oauth.token"
 )
 
-// AppPayProductCode is the product_code of an app payment.
-const AppPayProductCode = "QUICK_MSECURITY_PAY"
+// The product_code of each payment Alipay's client takes: an app
+// payment (alipay.trade.app.pay), a mobile-browser payment
+// (alipay.trade.wap.pay) and a PC-page payment (alipay.trade.page.pay).
+// alipay.trade.precreate (a QR code) sends none.
+const (
+	AppPayProductCode  = "QUICK_MSECURITY_PAY"
+	WapPayProductCode  = "QUICK_WAP_WAY"
+	PagePayProductCode = "FAST_INSTANT_TRADE_PAY"
+)
 
 // userIDPattern is an Alipay user_id (2088 and twelve digits); anything
 // else given as a payer is an open_id.

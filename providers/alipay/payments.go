@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/caddy-unicloud/unicloud/casing"
@@ -33,8 +32,7 @@ const (
 	callDownloadFundflow = "downloadFundflow"
 )
 
-// GetOrderInfo is alipay.trade.create (mp-alipay) or the signed order
-// string of alipay.trade.app.pay (app-plus).
+// GetOrderInfo places or signs a payment for the clientType: see order.
 func (a *Pay) GetOrderInfo(ctx context.Context, req *pay.OrderRequest) (pay.Answer, error) {
 	return a.call(ctx, callGetOrderInfo, req.Params)
 }
@@ -224,82 +222,6 @@ func (a *Pay) call(ctx context.Context, name string, in pay.Params) (pay.Answer,
 			out["outRefundNo"] = orn
 		}
 	}
-	return out, nil
-}
-
-// order creates a mini-program trade (alipay.trade.create:
-// orderInfo {tradeNo}) or signs an app payment (alipay.trade.app.pay:
-// orderInfo is the order string, no network call).
-func (a *Pay) order(ctx context.Context, in pay.Params, biz map[string]any, extra map[string]string) (pay.Answer, error) {
-	clientType, err := in.Str("clientType")
-	if err != nil {
-		return nil, err
-	}
-	openid, err := in.Str("openid")
-	if err != nil {
-		return nil, err
-	}
-	if clientType == "" {
-		if openid == "" {
-			return nil, pay.Missing("clientType (or the X-Unicloud-Client-Type header)")
-		}
-		clientType = "mp-alipay"
-	}
-	if clientType != "mp-alipay" && clientType != "app-plus" {
-		return nil, pay.NotSupported("clientType " + strconv.Quote(clientType) + " is not supported by Alipay (mp-alipay, app-plus)")
-	}
-	if _, err := in.Required("subject"); err != nil {
-		return nil, err
-	}
-	if _, err := in.Required("outTradeNo"); err != nil {
-		return nil, err
-	}
-	fee, err := in.PositiveFen("totalFee")
-	if err != nil {
-		return nil, err
-	}
-	biz["total_amount"] = FenToYuan(fee)
-	if extra["notify_url"] == "" {
-		if a.NotifyURL == "" {
-			return nil, pay.Missing("notifyUrl (no notify_url is configured)")
-		}
-		extra["notify_url"] = a.NotifyURL
-	}
-	if clientType == "app-plus" {
-		if biz["product_code"] == nil {
-			biz["product_code"] = AppPayProductCode
-		}
-		bizJSON, err := json.Marshal(biz)
-		if err != nil {
-			return nil, pay.BadRequest("parameters cannot be encoded")
-		}
-		s, err := a.Client.OrderString(MethodTradeAppPay, bizJSON, extra)
-		if err != nil {
-			return nil, payError(err)
-		}
-		return pay.Answer{"orderInfo": s}, nil
-	}
-	if openid == "" {
-		return nil, pay.Missing("openid")
-	}
-	biz[BuyerField(openid)] = openid
-	bizJSON, err := json.Marshal(biz)
-	if err != nil {
-		return nil, pay.BadRequest("parameters cannot be encoded")
-	}
-	fields, err := a.Client.Execute(ctx, MethodTradeCreate, bizJSON, extra)
-	if err != nil {
-		return nil, payError(err)
-	}
-	out, err := Answer(fields)
-	if err != nil {
-		return nil, pay.Upstream(false, err.Error(), err)
-	}
-	tradeNo, _ := fields["trade_no"].(string)
-	if tradeNo == "" {
-		return nil, pay.Upstream(false, "alipay.trade.create answered no trade_no", nil)
-	}
-	out["orderInfo"] = map[string]any{"tradeNo": tradeNo}
 	return out, nil
 }
 
