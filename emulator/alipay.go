@@ -267,6 +267,8 @@ func (x *alipayEmu) gateway(w http.ResponseWriter, r *http.Request) {
 	switch c.method {
 	case aliTradeCreate:
 		x.tradeCreate(c)
+	case aliTradePrecreate:
+		x.tradePrecreate(c)
 	case aliTradeQuery:
 		x.tradeQuery(c)
 	case aliTradeClose:
@@ -294,6 +296,14 @@ const (
 	aliTradeRefund = "alipay.trade.refund"
 	aliRefundQuery = "alipay.trade.fastpay.refund.query"
 	aliOAuthToken  = "alipay.system.oauth.token"
+)
+
+// The trades of a QR code (a gateway call), a mobile browser and a PC page
+// (URLs the payer's browser opens).
+const (
+	aliTradePrecreate = "alipay.trade.precreate"
+	aliTradeWapPay    = "alipay.trade.wap.pay"
+	aliTradePagePay   = "alipay.trade.page.pay"
 )
 
 // aliResponseKey is the answer's member for a method, as Alipay names it:

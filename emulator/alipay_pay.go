@@ -82,13 +82,19 @@ func (s *Server) PayAlipayOrder(ctx context.Context, appID, outTradeNo, tradeNo 
 	return x.pay(ctx, t)
 }
 
-// PayAlipayOrderString pays an app payment: it checks the order string of
-// alipay.trade.app.pay (what getOrderInfo returns for app-plus, and what
-// the Alipay SDK of a phone would submit), places its trade and pays it.
+// PayAlipayOrderString pays an app, mobile-browser or PC-page payment: it
+// checks the order string of alipay.trade.app.pay (what getOrderInfo
+// returns for app-plus, and what the Alipay SDK of a phone would submit),
+// or the pay URL of alipay.trade.wap.pay / page.pay (h5, web: what the
+// payer's browser would open), places its trade and pays it.
 //
-// Also POST /_emulator/alipay/pay with a form field order_string.
+// Also POST /_emulator/alipay/pay with a form field order_string (or
+// pay_url).
 func (s *Server) PayAlipayOrderString(ctx context.Context, orderString string) (*PayResult, error) {
 	x := s.alipay()
+	if i := strings.IndexByte(orderString, '?'); i >= 0 {
+		orderString = orderString[i+1:] // a pay URL: its query
+	}
 	q, err := url.ParseQuery(orderString)
 	if err != nil {
 		return nil, errors.New("emulator: the order string is not URL-encoded parameters")
@@ -101,8 +107,10 @@ func (s *Server) PayAlipayOrderString(ctx context.Context, orderString string) (
 	if !ok || app.err != nil {
 		return nil, errors.New("emulator: the order string names an unknown app_id")
 	}
-	if params["method"] != aliTradeAppPay {
-		return nil, errors.New("emulator: the order string is not an alipay.trade.app.pay request")
+	switch params["method"] {
+	case aliTradeAppPay, aliTradeWapPay, aliTradePagePay:
+	default:
+		return nil, errors.New("emulator: the order string is not an alipay.trade.app.pay, wap.pay or page.pay request")
 	}
 	if err := signing.AlipayVerify(app.appPub, []byte(signing.AlipaySignContent(params, true)), params["sign"], params["sign_type"]); err != nil {
 		return nil, errors.New("emulator: the order string's signature does not verify with the app public key")
@@ -185,8 +193,8 @@ func (x *alipayEmu) payHook(w http.ResponseWriter, r *http.Request) {
 		err error
 	)
 	switch {
-	case r.Form.Get("order_string") != "":
-		res, err = x.s.PayAlipayOrderString(r.Context(), r.Form.Get("order_string"))
+	case r.Form.Get("order_string") != "" || r.Form.Get("pay_url") != "":
+		res, err = x.s.PayAlipayOrderString(r.Context(), orDefault(r.Form.Get("order_string"), r.Form.Get("pay_url")))
 		if err != nil && !errors.Is(err, ErrOrderClosed) {
 			writeJSON(w, http.StatusBadRequest, errBody(-1, err.Error()))
 			return
@@ -194,7 +202,7 @@ func (x *alipayEmu) payHook(w http.ResponseWriter, r *http.Request) {
 	case r.Form.Get("out_trade_no") != "" || r.Form.Get("trade_no") != "":
 		res, err = x.s.PayAlipayOrder(r.Context(), r.Form.Get("app_id"), r.Form.Get("out_trade_no"), r.Form.Get("trade_no"))
 	default:
-		writeJSON(w, http.StatusBadRequest, errBody(-1, "out_trade_no, trade_no or order_string is required"))
+		writeJSON(w, http.StatusBadRequest, errBody(-1, "out_trade_no, trade_no, order_string or pay_url is required"))
 		return
 	}
 	if err != nil {
