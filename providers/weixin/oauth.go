@@ -159,6 +159,6 @@ func oauthCode2Session(p string) API {
 func oauthUserInfo(p string) API {
 	return API{
 		Name: p + ".oauth.getUserInfo", Kind: KindOAuthUserInfo, Method: "GET", Path: "/sns/userinfo",
-		Params: []Param{{Name: "openid", Type: String, Required: true}, {Name: "lang", Type: String}, {Name: "access_token", Type: String}},
+		Params: []Param{{Name: "openid", Type: String, Required: true}, {Name: "lang", Type: String}},
 	}
 }

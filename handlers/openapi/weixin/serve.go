@@ -32,6 +32,10 @@ func (wx *Weixin) Serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return "", err
 	}
+	if api.Kind == weixin.KindOAuthCode2Session || api.Kind == weixin.KindOAuthUserInfo {
+		// The platform's own app: appId does not switch it.
+		return wx.serveOAuth(ctx, w, api, c, &weixin.CallContext{H5AppID: wx.H5AppID, FromQuery: r.Method == http.MethodGet})
+	}
 	appID := c.appID
 	if appID == "" {
 		appID = r.Header.Get("X-Unicloud-App-Id")

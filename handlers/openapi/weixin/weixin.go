@@ -35,6 +35,14 @@ type Weixin struct {
 	// the h5.* APIs and as the default template appid of uniformMessage.
 	H5AppID  string `json:"h5_app_id,omitempty"`
 	H5Secret string `json:"h5_secret,omitempty"`
+	// MobileAppID and MobileSecret are the open-platform mobile app's
+	// credentials (app.oauth.*).
+	MobileAppID  string `json:"mobile_app_id,omitempty"`
+	MobileSecret string `json:"mobile_secret,omitempty"`
+	// WebAppID and WebSecret are the open-platform website app's
+	// credentials (web.oauth.*).
+	WebAppID  string `json:"web_app_id,omitempty"`
+	WebSecret string `json:"web_secret,omitempty"`
 	// Endpoint is WeChat's API host (default https://api.weixin.qq.com);
 	// point it at an emulator or an egress proxy.
 	Endpoint string `json:"endpoint,omitempty"`
@@ -50,6 +58,11 @@ type Weixin struct {
 	// Default off: the session key is kept by the gateway, keyed by appid
 	// and openid, for decrypt.getPhoneNumber.
 	ExposeSessionKey bool `json:"expose_session_key,omitempty"`
+	// ExposeUserToken returns <p>.oauth.code2Session's user accessToken,
+	// refreshToken and expiresIn to callers, and lets getUserInfo take a
+	// caller's accessToken. Default off: the user tokens are kept by the
+	// gateway, keyed by appid and openid.
+	ExposeUserToken bool `json:"expose_user_token,omitempty"`
 
 	apps       map[string]string // appid -> secret
 	defaultApp string            // app_id, or the first app
@@ -84,6 +97,8 @@ func (wx *Weixin) Provision(ctx caddy.Context) error {
 	if err := handlers.ResolveOptions("unicloud_openapi weixin", handlers.Option{Name: "app_id", Value: &wx.AppID},
 		handlers.Option{Name: "secret", Value: &wx.Secret}, handlers.Option{Name: "h5_app_id", Value: &wx.H5AppID},
 		handlers.Option{Name: "h5_secret", Value: &wx.H5Secret}, handlers.Option{Name: "endpoint", Value: &wx.Endpoint},
+		handlers.Option{Name: "mobile_app_id", Value: &wx.MobileAppID}, handlers.Option{Name: "mobile_secret", Value: &wx.MobileSecret},
+		handlers.Option{Name: "web_app_id", Value: &wx.WebAppID}, handlers.Option{Name: "web_secret", Value: &wx.WebSecret},
 		handlers.Option{Name: "token_mode", Value: &wx.TokenMode}, handlers.Option{Name: "access_token", Value: &wx.AccessToken}); err != nil {
 		return err
 	}
@@ -159,8 +174,8 @@ func (wx *Weixin) Validate() error {
 	if wx.TokenMode != weixin.TokenStable && wx.TokenMode != weixin.TokenClassic {
 		return fmt.Errorf("unicloud_openapi weixin: token_mode must be stable or classic, not %q", wx.TokenMode)
 	}
-	if len(wx.apps) == 0 && wx.H5AppID == "" {
-		return errors.New("unicloud_openapi weixin: app_id (or h5_app_id) is required")
+	if len(wx.apps) == 0 && wx.H5AppID == "" && wx.MobileAppID == "" && wx.WebAppID == "" {
+		return errors.New("unicloud_openapi weixin: app_id (or h5_app_id, mobile_app_id, web_app_id) is required")
 	}
 	if wx.AccessToken == "" {
 		// An empty secret is most often an unset {env.*} or a missing
@@ -173,6 +188,14 @@ func (wx *Weixin) Validate() error {
 		if wx.H5AppID != "" && wx.H5Secret == "" {
 			return fmt.Errorf("unicloud_openapi weixin: h5_secret of %s is empty (an unset placeholder?)", wx.H5AppID)
 		}
+	}
+	// The open-platform apps have no fixed-token mode: login always needs
+	// their secret.
+	if wx.MobileAppID != "" && wx.MobileSecret == "" {
+		return fmt.Errorf("unicloud_openapi weixin: mobile_secret of %s is empty (an unset placeholder?)", wx.MobileAppID)
+	}
+	if wx.WebAppID != "" && wx.WebSecret == "" {
+		return fmt.Errorf("unicloud_openapi weixin: web_secret of %s is empty (an unset placeholder?)", wx.WebAppID)
 	}
 	if u, err := url.Parse(wx.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("unicloud_openapi weixin: endpoint %q is not an http(s) URL", wx.Endpoint)
