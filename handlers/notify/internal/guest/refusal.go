@@ -1,3 +1,5 @@
+// Package guest holds what the provider modules of unicloud_payment_notify
+// share: the status a provider's refusal is answered with.
 package guest
 
 import (
