@@ -140,7 +140,13 @@ func (m *MessageNotify) Provision(ctx caddy.Context) error {
 		m.now = time.Now
 	}
 	handlers.RegisterCollectors(ctx.GetMetricsRegistry(), pushCount)
-	m.UpstreamSecret = caddy.NewReplacer().ReplaceAll(m.UpstreamSecret, "")
+	// An upstream_secret whose placeholder resolves empty is a mistake, not
+	// "no signature": the backend would take unsigned pushes.
+	secret, err := handlers.ResolveSecret("unicloud_message_notify: upstream_secret", m.UpstreamSecret)
+	if err != nil {
+		return err
+	}
+	m.UpstreamSecret = secret
 	if m.UpstreamSecret != "" {
 		m.secret = []byte(m.UpstreamSecret)
 	}

@@ -520,3 +520,16 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// An upstream_secret whose placeholder resolves empty stops the config: it
+// would otherwise mean unsigned pushes at a backend that expects signed ones.
+func TestUpstreamSecretPlaceholderEmpty(t *testing.T) {
+	raw, _ := json.Marshal(map[string]any{"name": "weixin", "token": testToken})
+	m := &messagenotify.MessageNotify{ProviderRaw: raw, UpstreamSecret: "{env.WXPUSH_TEST_UNSET_SECRET}"}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	err := m.Provision(ctx)
+	if err == nil || !strings.Contains(err.Error(), "upstream_secret") || !strings.Contains(err.Error(), "{env.WXPUSH_TEST_UNSET_SECRET} resolved to an empty value") {
+		t.Fatalf("Provision: %v", err)
+	}
+}
