@@ -19,6 +19,7 @@ func init() {
 //	unicloud_emulator [<matcher>] {
 //		weixin_app              <appid> <secret>   # a test mini-program; repeatable
 //		weixin_official_account <appid> <secret>   # a test official account; repeatable
+//		weixin_open_app         <appid> <secret>   # a test open-platform mobile or website app (/sns/oauth2 login); repeatable
 //		token_ttl   <duration>                     # default 7200s
 //		token_grace <duration>                     # default 5m
 //		latency     <duration>                     # default none
@@ -41,7 +42,7 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 	}
 	for h.NextBlock(0) {
 		switch dir := h.Val(); dir {
-		case "weixin_app", "weixin_official_account":
+		case "weixin_app", "weixin_official_account", "weixin_open_app":
 			args := h.RemainingArgs()
 			if len(args) != 2 {
 				return nil, h.Errf("%s takes an appid and a secret", dir)
@@ -49,6 +50,8 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			apps := &e.WeixinApps
 			if dir == "weixin_official_account" {
 				apps = &e.WeixinOfficialAccounts
+			} else if dir == "weixin_open_app" {
+				apps = &e.WeixinOpenApps
 			}
 			if *apps == nil {
 				*apps = map[string]string{}

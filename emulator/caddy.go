@@ -82,6 +82,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	cfg := h.Config
 	cfg.WeixinApps = replaceAll(h.WeixinApps)
 	cfg.WeixinOfficialAccounts = replaceAll(h.WeixinOfficialAccounts)
+	cfg.WeixinOpenApps = replaceAll(h.WeixinOpenApps)
 	cfg.WeixinXpay = replaceXpay(repl, h.WeixinXpay)
 
 	// The pool key is a digest, so no secret is kept in it.
@@ -104,13 +105,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // Validate checks the configured apps and durations.
 func (h *Handler) Validate() error {
 	if h.Backend {
-		if h.WeixinApps != nil || h.WeixinOfficialAccounts != nil || h.TokenTTL != 0 || h.TokenGrace != 0 ||
+		if h.WeixinApps != nil || h.WeixinOfficialAccounts != nil || h.WeixinOpenApps != nil || h.TokenTTL != 0 || h.TokenGrace != 0 ||
 			h.Latency != 0 || h.WxpayMerchants != nil || h.AlipayApps != nil || h.WxpayV3Merchants != nil || h.WeixinXpay != nil {
 			return fmt.Errorf("unicloud_emulator: backend takes no other option (give the demo backend its own site)")
 		}
 		return nil
 	}
-	for _, apps := range []map[string]string{h.srv.cfg.WeixinApps, h.srv.cfg.WeixinOfficialAccounts} {
+	for _, apps := range []map[string]string{h.srv.cfg.WeixinApps, h.srv.cfg.WeixinOfficialAccounts, h.srv.cfg.WeixinOpenApps} {
 		for id, secret := range apps {
 			if id == "" || secret == "" {
 				return fmt.Errorf("unicloud_emulator: a WeChat app needs an appid and a secret (appid %q)", id)

@@ -28,6 +28,10 @@ type Config struct {
 	// (48001), as on WeChat.
 	WeixinOfficialAccounts map[string]string `json:"weixin_official_accounts,omitempty"`
 
+	// Test WeChat open-platform mobile and website apps (移动应用, 网站应用):
+	// appid → AppSecret, for /sns/oauth2/* login.
+	WeixinOpenApps map[string]string `json:"weixin_open_apps,omitempty"`
+
 	// How long an access token lives. Default: 7200s, as WeChat.
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
 

@@ -28,6 +28,7 @@ type weixin struct {
 	media     map[string]*wxMedia     // media_id → upload
 	msgid     int64
 	tickets   wxTickets // JS-SDK tickets (weixin_ticket.go)
+	oauth     wxOAuth   // user tokens of web authorization and open-platform login (weixin_oauth.go)
 }
 
 type tokenKind int
@@ -140,10 +141,13 @@ func str(m map[string]any, key string) string {
 
 func (x *weixin) table() map[string]wxRoute {
 	t := map[string]wxRoute{
-		"/cgi-bin/token":        {handle: x.classicToken},
-		"/cgi-bin/stable_token": {post: true, handle: x.stableToken},
-		"/sns/jscode2session":   {handle: x.code2Session},
-		"/wxa/getpaidunionid":   {audience: miniProgram, handle: x.getPaidUnionID},
+		"/cgi-bin/token":            {handle: x.classicToken},
+		"/cgi-bin/stable_token":     {post: true, handle: x.stableToken},
+		"/sns/jscode2session":       {handle: x.code2Session},
+		"/sns/oauth2/access_token":  {handle: x.oauthAccessToken},
+		"/sns/oauth2/refresh_token": {handle: x.oauthRefresh},
+		"/sns/userinfo":             {handle: x.oauthUserInfo},
+		"/wxa/getpaidunionid":       {audience: miniProgram, handle: x.getPaidUnionID},
 
 		"/cgi-bin/media/get":             {audience: anyApp, handle: x.mediaGet},
 		"/cgi-bin/media/upload":          {post: true, audience: anyApp, body: fileBody, handle: x.mediaUpload},
@@ -219,6 +223,9 @@ func (x *weixin) serve(rt wxRoute, w http.ResponseWriter, r *http.Request) {
 // secretOf returns an app's AppSecret, and whether the appid is configured.
 func (x *weixin) secretOf(appid string) (string, bool) {
 	if sec, ok := x.s.cfg.WeixinApps[appid]; ok {
+		return sec, true
+	}
+	if sec, ok := x.s.cfg.WeixinOpenApps[appid]; ok {
 		return sec, true
 	}
 	sec, ok := x.s.cfg.WeixinOfficialAccounts[appid]
@@ -461,10 +468,11 @@ func (x *weixin) hooks() map[string]http.HandlerFunc {
 		}
 	}
 	return map[string]http.HandlerFunc{
-		"/_emulator/weixin/revoke_tokens": appHook(x.s.RevokeTokens),
-		"/_emulator/weixin/expire_tokens": appHook(x.s.ExpireTokens),
-		"/_emulator/weixin/phone":         x.phoneHook,
-		"/_emulator/weixin/jsapi_ticket":  x.ticketHook,
+		"/_emulator/weixin/revoke_tokens":      appHook(x.s.RevokeTokens),
+		"/_emulator/weixin/expire_tokens":      appHook(x.s.ExpireTokens),
+		"/_emulator/weixin/phone":              x.phoneHook,
+		"/_emulator/weixin/jsapi_ticket":       x.ticketHook,
+		"/_emulator/weixin/expire_user_tokens": appHook(x.s.ExpireUserTokens),
 	}
 }
 
