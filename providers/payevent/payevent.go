@@ -75,8 +75,28 @@ func Refuse(provider, check, format string, args ...any) *Refusal {
 }
 
 // Raw is the raw member of an event: every field camelCased, values as
-// received, the signature left out.
+// received, the signature left out. Two fields that camelCase to one key
+// are settled as casing.CamelMap settles them.
 func Raw(fields map[string]string) map[string]any {
+	// One map, built directly; the rare collision is settled the slow way.
+	out := make(map[string]any, len(fields))
+	n := 0
+	for k, v := range fields {
+		ck := camelKey(k)
+		if ck == "sign" {
+			continue
+		}
+		out[ck] = v
+		n++
+	}
+	if len(out) != n { // two keys met on one spelling
+		return rawSettled(fields)
+	}
+	return out
+}
+
+// rawSettled is Raw through casing.CamelMap, which settles colliding keys.
+func rawSettled(fields map[string]string) map[string]any {
 	m := casing.CamelMap(fields)
 	out := make(map[string]any, len(m))
 	for k, v := range m {
@@ -85,6 +105,42 @@ func Raw(fields map[string]string) map[string]any {
 		}
 	}
 	return out
+}
+
+// knownFields are the fields of WeChat Pay v2 and Alipay notifications
+// whose camelCase Raw looks up rather than builds (one allocation a key
+// fewer); any other key goes through casing.CamelKey.
+var knownFields = [...]string{
+	// WeChat Pay v2 payment and refund results.
+	"appid", "mch_id", "sub_appid", "sub_mch_id", "device_info", "nonce_str", "sign", "sign_type",
+	"result_code", "return_code", "return_msg", "err_code", "err_code_des", "openid", "sub_openid",
+	"is_subscribe", "sub_is_subscribe", "trade_type", "bank_type", "total_fee", "settlement_total_fee",
+	"fee_type", "cash_fee", "cash_fee_type", "coupon_fee", "coupon_count", "transaction_id",
+	"out_trade_no", "attach", "time_end", "req_info", "refund_id", "out_refund_no", "refund_fee",
+	"settlement_refund_fee", "refund_status", "success_time", "refund_recv_accout", "refund_account",
+	"refund_request_source", "refund_channel", "coupon_refund_fee", "coupon_refund_count",
+	// Alipay asynchronous notifications.
+	"notify_time", "notify_type", "notify_id", "app_id", "charset", "version", "trade_no", "out_biz_no",
+	"buyer_id", "buyer_logon_id", "seller_id", "seller_email", "trade_status", "total_amount",
+	"receipt_amount", "invoice_amount", "buyer_pay_amount", "point_amount", "refund_fee",
+	"subject", "body", "gmt_create", "gmt_payment", "gmt_refund", "gmt_close", "fund_bill_list",
+	"passback_params", "voucher_detail_list", "auth_app_id", "merchant_app_id",
+}
+
+var knownCamel = func() map[string]string {
+	m := make(map[string]string, len(knownFields))
+	for _, k := range knownFields {
+		m[k] = casing.CamelKey(k)
+	}
+	return m
+}()
+
+// camelKey is casing.CamelKey, looked up for the known fields.
+func camelKey(k string) string {
+	if c, ok := knownCamel[k]; ok {
+		return c
+	}
+	return casing.CamelKey(k)
 }
 
 // DropEmpty removes the fields whose value is empty. Neither WeChat Pay

@@ -2,7 +2,12 @@ package wxpay
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha256"
 	"errors"
+	"slices"
+	"sync"
 
 	"github.com/caddy-unicloud/unicloud/providers/payevent"
 	"github.com/caddy-unicloud/unicloud/signing"
@@ -16,7 +21,9 @@ import (
 // the merchant identity, and for refunds the refund query. Fields with
 // empty values, which WeChat Pay does not sign, are dropped first.
 func (v *NotifyVerifier) VerifyV2(ctx context.Context, body []byte) (*Notification, error) {
-	params, err := ParseNotifyXML(body, "xml")
+	sc := v2Scratches.Get().(*v2Scratch)
+	defer sc.release()
+	params, hadEmpty, err := readNotifyXML(body, "xml", false, &sc.signed)
 	if err != nil {
 		return nil, &NotifyError{Provider: "wxpay", Check: CheckMalformed, Err: err}
 	}
@@ -26,11 +33,13 @@ func (v *NotifyVerifier) VerifyV2(ctx context.Context, body []byte) (*Notificati
 	// An empty req_info is still a refund notification (that does not
 	// decrypt), not a payment result without a sign.
 	_, refund := params["req_info"]
-	dropEmpty(params)
+	if hadEmpty {
+		dropEmpty(params)
+	}
 	if refund {
 		return v.verifyV2Refund(ctx, params)
 	}
-	return v.verifyV2Payment(params)
+	return v.verifyV2Payment(params, sc)
 }
 
 // verifyV2Sign checks params["sign"]. A notification without sign_type is
@@ -55,6 +64,109 @@ func (v *NotifyVerifier) verifyV2Sign(params map[string]string) error {
 	return nil
 }
 
+// v2Scratch is the pooled memory of one v2 verification: the names of the
+// signed fields, and the sign string (which holds the key: cleared after
+// use).
+type v2Scratch struct {
+	signed []string
+	buf    []byte
+}
+
+var v2Scratches = sync.Pool{New: func() any { return new(v2Scratch) }}
+
+// release clears the scratch (it keeps no name of the document and no byte
+// of the key) and pools it, unless a huge document grew it.
+func (sc *v2Scratch) release() {
+	clear(sc.buf[:cap(sc.buf)])
+	clear(sc.signed[:cap(sc.signed)])
+	if cap(sc.signed) > maxNotifyXMLFields || cap(sc.buf) > 64<<10 {
+		return
+	}
+	sc.signed, sc.buf = sc.signed[:0], sc.buf[:0]
+	v2Scratches.Put(sc)
+}
+
+// verifyV2SignFast is verifyV2Sign for MD5 and HMAC-SHA256, the sign string
+// built once from sc.signed (the names of the signed fields) into pooled
+// memory, the digest on the stack. Anything else (no sign, another
+// sign_type, a sign that is not hex) takes verifyV2Sign, whose refusals it
+// keeps.
+func (v *NotifyVerifier) verifyV2SignFast(params map[string]string, sc *v2Scratch) error {
+	signType, got := params["sign_type"], params["sign"]
+	var want [sha256.Size]byte
+	if len(got) != 2*md5.Size && len(got) != 2*sha256.Size || (signType != "" && signType != signing.SignTypeMD5 && signType != signing.SignTypeHMACSHA256) {
+		return v.verifyV2Sign(params)
+	}
+	n, ok := decodeHexString(want[:], got)
+	if !ok {
+		return v.verifyV2Sign(params)
+	}
+	// WeChat Pay sends the fields in ASCII order already: sorting them
+	// costs one pass.
+	slices.Sort(sc.signed)
+	sc.buf = appendV2SignString(sc.buf[:0], sc.signed, params, v.Key)
+	var sum [sha256.Size]byte
+	ok = false
+	if signType != signing.SignTypeHMACSHA256 && n == md5.Size {
+		d := md5.Sum(sc.buf)
+		ok = hmac.Equal(d[:], want[:n])
+	}
+	// A notification without sign_type whose sign has 64 hex digits is
+	// checked with HMAC-SHA256 too (see verifyV2Sign).
+	if !ok && n == sha256.Size && (signType == signing.SignTypeHMACSHA256 || signType == "") {
+		h := hmac.New(sha256.New, []byte(v.Key))
+		h.Write(sc.buf)
+		ok = hmac.Equal(h.Sum(sum[:0]), want[:n])
+	}
+	if !ok {
+		return refuse(CheckSignature, "sign does not verify")
+	}
+	return nil
+}
+
+// decodeHexString decodes the hex digits of s (either case) into dst, which
+// must hold len(s)/2 bytes, without converting s to a byte slice.
+func decodeHexString(dst []byte, s string) (int, bool) {
+	if len(s)%2 != 0 || len(s)/2 > len(dst) {
+		return 0, false
+	}
+	for i := 0; i < len(s); i += 2 {
+		hi, ok1 := fromHexChar(s[i])
+		lo, ok2 := fromHexChar(s[i+1])
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		dst[i/2] = hi<<4 | lo
+	}
+	return len(s) / 2, true
+}
+
+func fromHexChar(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// appendV2SignString appends the WeChat Pay v2 sign string of the fields
+// named (sorted, none empty, not sign): k=v joined by &, then &key= and
+// the key, as signing.WxpayV2SignString builds it.
+func appendV2SignString(dst []byte, names []string, params map[string]string, key string) []byte {
+	for _, k := range names {
+		dst = append(dst, k...)
+		dst = append(dst, '=')
+		dst = append(dst, params[k]...)
+		dst = append(dst, '&')
+	}
+	dst = append(dst, "key="...)
+	return append(dst, key...)
+}
+
 func (v *NotifyVerifier) checkV2Merchant(params map[string]string) error {
 	if err := checkMerchant("appid", v.AppID, params["appid"]); err != nil {
 		return err
@@ -62,8 +174,8 @@ func (v *NotifyVerifier) checkV2Merchant(params map[string]string) error {
 	return checkMerchant("mch_id", v.MchID, params["mch_id"])
 }
 
-func (v *NotifyVerifier) verifyV2Payment(params map[string]string) (*Notification, error) {
-	if err := v.verifyV2Sign(params); err != nil {
+func (v *NotifyVerifier) verifyV2Payment(params map[string]string, sc *v2Scratch) (*Notification, error) {
+	if err := v.verifyV2SignFast(params, sc); err != nil {
 		return nil, err
 	}
 	if err := v.checkV2Merchant(params); err != nil {
@@ -91,23 +203,26 @@ func (v *NotifyVerifier) verifyV2Payment(params map[string]string) (*Notificatio
 	if params["result_code"] != "SUCCESS" {
 		state = "PAYERROR"
 	}
-	return &Notification{
-		Version: NotifyV2,
-		Kind:    NotifyPaymentKind,
-		Event: &NotifyPayment{
-			Provider:      "wxpay",
-			Type:          NotifyPaymentKind,
-			OutTradeNo:    params["out_trade_no"],
-			TransactionID: params["transaction_id"],
-			TotalFee:      total,
-			CashFee:       cash,
-			FeeType:       feeType,
-			TimeEnd:       params["time_end"], // already yyyyMMddHHmmss, China time
-			OpenID:        params["openid"],
-			TradeState:    state,
-			Raw:           rawV2(params),
-		},
-	}, nil
+	// The notification and its event in one allocation.
+	r := &struct {
+		n Notification
+		e NotifyPayment
+	}{}
+	r.e = NotifyPayment{
+		Provider:      "wxpay",
+		Type:          NotifyPaymentKind,
+		OutTradeNo:    params["out_trade_no"],
+		TransactionID: params["transaction_id"],
+		TotalFee:      total,
+		CashFee:       cash,
+		FeeType:       feeType,
+		TimeEnd:       params["time_end"], // already yyyyMMddHHmmss, China time
+		OpenID:        params["openid"],
+		TradeState:    state,
+		Raw:           rawV2(params),
+	}
+	r.n = Notification{Version: NotifyV2, Kind: NotifyPaymentKind, Event: &r.e}
+	return &r.n, nil
 }
 
 func (v *NotifyVerifier) verifyV2Refund(ctx context.Context, params map[string]string) (*Notification, error) {
@@ -120,14 +235,13 @@ func (v *NotifyVerifier) verifyV2Refund(ctx context.Context, params map[string]s
 	if err != nil {
 		return nil, refuse(CheckDecrypt, "req_info does not decrypt with the APIv2 key")
 	}
-	inner, err := ParseNotifyXML(plain, "root")
+	inner, _, err := readNotifyXML(plain, "root", true, nil)
 	if errors.Is(err, errXMLDuplicate) {
 		return nil, refuse(CheckMalformed, "req_info: %v", err)
 	}
 	if err != nil {
 		return nil, refuse(CheckDecrypt, "req_info does not decrypt to a refund: %v", err)
 	}
-	dropEmpty(inner)
 	if err := v.checkV2Merchant(params); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package wxpay
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,37 +35,75 @@ var notifyXMLLimits = wxxml.Limits{MaxDepth: 3, MaxElements: 1 + maxNotifyXMLFie
 // UTF-8, attributes, nested elements, namespaced names, repeated fields,
 // text outside the fields, more than one root, and oversize input.
 func ParseNotifyXML(data []byte, root string) (map[string]string, error) {
+	fields, _, err := readNotifyXML(data, root, false, nil)
+	return fields, err
+}
+
+// readNotifyXML is ParseNotifyXML, with the fields whose value is empty
+// left out when dropEmpty is set (repeated ones are refused all the same);
+// hadEmpty reports that there were some. When signed is not nil, the names
+// of the fields a v2 sign covers (not sign, not empty) are appended to it in
+// document order.
+func readNotifyXML(data []byte, root string, dropEmpty bool, signed *[]string) (fields map[string]string, hadEmpty bool, err error) {
 	if len(data) > maxNotifyXMLBytes {
-		return nil, errors.New("xml: document too large")
+		return nil, false, errors.New("xml: document too large")
 	}
-	doc, err := notifyXMLLimits.Parse(data)
+	// One copy of the document, which nothing changes afterwards: the
+	// names and texts share it, and the element tree stays in the reader's
+	// scratch.
+	err = notifyXMLLimits.VisitOwned(bytes.Clone(data), func(doc *wxxml.Element) error {
+		fields, hadEmpty, err = notifyFields(doc, root, dropEmpty, signed)
+		return err
+	})
 	if err != nil {
-		return nil, notifyXMLError(err)
+		var v *visitError
+		if errors.As(err, &v) {
+			return nil, false, v.err
+		}
+		return nil, false, notifyXMLError(err)
 	}
+	return fields, hadEmpty, nil
+}
+
+// visitError is an error of notifyFields, told apart from the reader's.
+type visitError struct{ err error }
+
+func (e *visitError) Error() string { return e.err.Error() }
+
+func notifyFields(doc *wxxml.Element, root string, dropEmpty bool, signed *[]string) (map[string]string, bool, error) {
 	if doc.Name != root {
-		return nil, fmt.Errorf("xml: root element is not <%s>", root)
+		return nil, false, &visitError{fmt.Errorf("xml: root element is not <%s>", root)}
 	}
 	if len(doc.Children) == 0 {
 		if strings.TrimLeft(doc.Text, " \t\r\n") != "" {
-			return nil, errors.New("xml: text outside the fields")
+			return nil, false, &visitError{errors.New("xml: text outside the fields")}
 		}
-		return map[string]string{}, nil
+		return map[string]string{}, false, nil
 	}
 	fields := make(map[string]string, len(doc.Children))
+	empty := 0
 	for i := range doc.Children {
 		f := &doc.Children[i]
 		if strings.IndexByte(f.Name, ':') >= 0 {
-			return nil, errors.New("xml: namespaced elements are not allowed")
+			return nil, false, &visitError{errors.New("xml: namespaced elements are not allowed")}
 		}
 		if len(f.Children) > 0 {
-			return nil, fmt.Errorf("xml: field %s holds an element", shortID(f.Name))
+			return nil, false, &visitError{fmt.Errorf("xml: field %s holds an element", shortID(f.Name))}
 		}
 		if _, dup := fields[f.Name]; dup {
-			return nil, fmt.Errorf("%w: %s", errXMLDuplicate, shortID(f.Name))
+			return nil, false, &visitError{fmt.Errorf("%w: %s", errXMLDuplicate, shortID(f.Name))}
 		}
 		fields[f.Name] = f.Text
+		if f.Text == "" {
+			empty++
+		} else if signed != nil && f.Name != "sign" {
+			*signed = append(*signed, f.Name)
+		}
 	}
-	return fields, nil
+	if dropEmpty && empty > 0 {
+		payevent.DropEmpty(fields)
+	}
+	return fields, empty > 0, nil
 }
 
 // notifyXMLError names what the reader refused, without the document.
