@@ -269,6 +269,8 @@ func (x *alipayEmu) gateway(w http.ResponseWriter, r *http.Request) {
 		x.tradeCreate(c)
 	case aliTradePrecreate:
 		x.tradePrecreate(c)
+	case aliTradeWapPay, aliTradePagePay:
+		x.cashier(c, r)
 	case aliTradeQuery:
 		x.tradeQuery(c)
 	case aliTradeClose:

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/caddy-unicloud/unicloud/signing"
 )
 
 // alipay.trade.precreate places a trade without a payer and answers its
@@ -69,5 +71,58 @@ func TestAlipayPayURLHook(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a trade.query URL: %d, want 400", resp.StatusCode)
+	}
+}
+
+// A wap.pay URL opened in a browser is the cashier page; its "pay" pays
+// the trade, sends the notification and sends the browser to return_url
+// with the signed synchronous return. A changed URL is refused.
+func TestAlipayCashierPage(t *testing.T) {
+	emu, srv, c := newAliEmulator(t, true)
+	sink := newNotifySink(t, "success")
+	q, err := c.OrderString(aliTradeWapPay, []byte(`{"out_trade_no":"CASH-1","total_amount":"12.34","subject":"<b>demo</b>","product_code":"QUICK_WAP_WAY"}`),
+		map[string]string{"notify_url": sink.srv.URL, "return_url": "https://shop.example.com/paid?o=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payURL := srv.URL + "/gateway.do?" + q
+	resp, err := http.Get(payURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "&lt;b&gt;demo&lt;/b&gt;: ¥12.34") || !strings.Contains(string(page), `name="pay_url"`) {
+		t.Fatalf("cashier: %d %s", resp.StatusCode, page)
+	}
+	tampered, _ := http.Get(strings.Replace(payURL, "12.34", "0.01", 1))
+	if body, _ := io.ReadAll(tampered.Body); !strings.Contains(string(body), "isv.invalid-signature") {
+		t.Errorf("tampered URL: %s", body)
+	}
+	tampered.Body.Close()
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.PostForm(srv.URL+"/_emulator/alipay/pay", url.Values{"pay_url": {"/gateway.do?" + q}, "return": {"1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Host != "shop.example.com" || loc.Path != "/paid" {
+		t.Fatalf("after paying: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	ret := map[string]string{}
+	for k := range loc.Query() {
+		ret[k] = loc.Query().Get(k)
+	}
+	if ret["o"] != "1" || ret["out_trade_no"] != "CASH-1" || ret["total_amount"] != "12.34" || ret["method"] != "alipay.trade.wap.pay.return" || ret["trade_no"] == "" {
+		t.Errorf("return %v", ret)
+	}
+	if err := signing.AlipayVerify(c.AlipayPublicKey, []byte(signing.AlipaySignContent(ret, false)), ret["sign"], "RSA2"); err != nil {
+		t.Errorf("return sign: %v", err)
+	}
+	sink.wait(t)
+	if _, err := emu.PayAlipayOrder(context.Background(), aliAppID, "CASH-1", ""); err != nil {
+		t.Errorf("the trade was not placed: %v", err)
 	}
 }

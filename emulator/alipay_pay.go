@@ -209,6 +209,13 @@ func (x *alipayEmu) payHook(w http.ResponseWriter, r *http.Request) {
 		payHookError(w, err)
 		return
 	}
+	// From the cashier page: the browser goes on to return_url.
+	if r.Form.Get("return") == "1" {
+		if u := x.returnURL(r.Form.Get("pay_url"), res); u != "" {
+			http.Redirect(w, r, u, http.StatusSeeOther)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, res)
 }
 
