@@ -2,6 +2,7 @@ package weixin
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-unicloud/unicloud/handlers/openapi"
 )
@@ -54,7 +57,7 @@ func newOAuthFake(t *testing.T) *oauthFake {
 				_, _ = io.WriteString(w, `{"errcode":40163,"errmsg":"code been used"}`)
 			default:
 				f.used[appid+code] = true
-				_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":7200,"refresh_token":%q,"openid":"openid-%s","scope":"snsapi_userinfo","unionid":"union-1","secret_echo":%q}`,
+				_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":7200,"refresh_token":%q,"openid":"openid-%s","scope":"snsapi_userinfo","unionid":"union-1","is_snapshotuser":1,"secret_echo":%q}`,
 					userAccessToken+appid, userRefreshToken, strings.TrimPrefix(code, "code-"), q.Get("secret"))
 			}
 		case "/sns/userinfo":
@@ -107,7 +110,8 @@ func TestOAuthLoginAndUserInfo(t *testing.T) {
 		code := fmt.Sprintf("code-%s%d", p, i)
 		a := callOpenAPI(t, h, postJSON("/"+p+"/oauth/code2Session", fmt.Sprintf(`{"code":%q,"appId":"wx01"}`, code)))
 		if a.status != 200 || a.code != float64(0) || !bytes.Contains(a.raw, []byte(`"openid":"openid-`+p)) ||
-			!bytes.Contains(a.raw, []byte(`"scope":"snsapi_userinfo"`)) || !bytes.Contains(a.raw, []byte(`"unionid":"union-1"`)) {
+			!bytes.Contains(a.raw, []byte(`"scope":"snsapi_userinfo"`)) || !bytes.Contains(a.raw, []byte(`"unionid":"union-1"`)) ||
+			!bytes.Contains(a.raw, []byte(`"isSnapshotuser":1`)) {
 			t.Fatalf("%s login: %d %s", p, a.status, a.raw)
 		}
 		noCredentials(t, a.raw)
@@ -177,5 +181,37 @@ func TestOAuthExposeUserToken(t *testing.T) {
 	a = callOpenAPI(t, h, postJSON("/web.oauth.getUserInfo", `{"openid":"openid-x","accessToken":"`+userAccessToken+`-own"}`))
 	if a.status != 200 || a.code != float64(0) || !bytes.Contains(a.raw, []byte(`"openid":"openid-x"`)) {
 		t.Fatalf("own token: %d %s", a.status, a.raw)
+	}
+}
+
+// A platform app alone is a valid configuration; its secret is required
+// (a fixed access_token does not replace it: login always needs it), and an
+// unset placeholder is named.
+func TestOAuthValidate(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	t.Setenv("UNICLOUD_VALIDATE_SECRET", "")
+	for name, tc := range map[string]struct {
+		wx   Weixin
+		want string
+	}{
+		"web only":              {Weixin{WebAppID: "wxweb", WebSecret: "s"}, ""},
+		"mobile only":           {Weixin{MobileAppID: "wxapp", MobileSecret: "s"}, ""},
+		"mobile without secret": {Weixin{MobileAppID: "wxapp"}, "mobile_secret of wxapp is empty"},
+		"web without secret":    {Weixin{AppID: "wx1", AccessToken: "t", WebAppID: "wxweb"}, "web_secret of wxweb is empty"},
+		"web secret unset":      {Weixin{WebAppID: "wxweb", WebSecret: "{env.UNICLOUD_VALIDATE_SECRET}"}, "web_secret"},
+		"nothing at all":        {Weixin{}, "mobile_app_id"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wx := tc.wx
+			err := wx.Provision(ctx)
+			if err == nil {
+				defer wx.Cleanup()
+				err = wx.Validate()
+			}
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate: %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
