@@ -95,6 +95,31 @@ func Raw(fields map[string]string) map[string]any {
 	return out
 }
 
+// Field is one field of a notification.
+type Field struct{ Name, Value string }
+
+// RawFields is Raw for fields given as a list (names not repeated).
+func RawFields(fields []Field) map[string]any {
+	out := make(map[string]any, len(fields))
+	n := 0
+	for _, f := range fields {
+		ck := camelKey(f.Name)
+		if ck == "sign" {
+			continue
+		}
+		out[ck] = f.Value
+		n++
+	}
+	if len(out) != n { // two keys met on one spelling
+		m := make(map[string]string, len(fields))
+		for _, f := range fields {
+			m[f.Name] = f.Value
+		}
+		return rawSettled(m)
+	}
+	return out
+}
+
 // rawSettled is Raw through casing.CamelMap, which settles colliding keys.
 func rawSettled(fields map[string]string) map[string]any {
 	m := casing.CamelMap(fields)

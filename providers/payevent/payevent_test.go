@@ -54,6 +54,19 @@ func TestRawAgreesWithCamelMap(t *testing.T) {
 	} {
 		for range 20 { // map order varies from run to run
 			got, want := Raw(fields), rawSettled(fields)
+			var list []Field
+			for k, v := range fields {
+				list = append(list, Field{k, v})
+			}
+			if fromList := RawFields(list); len(fromList) != len(want) {
+				t.Fatalf("RawFields(%v) = %v, want %v", list, fromList, want)
+			} else {
+				for k, v := range want {
+					if fromList[k] != v {
+						t.Fatalf("RawFields(%v) = %v, want %v", list, fromList, want)
+					}
+				}
+			}
 			if len(got) != len(want) {
 				t.Fatalf("Raw(%v) = %v, want %v", fields, got, want)
 			}

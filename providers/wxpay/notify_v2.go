@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/caddy-unicloud/unicloud/providers/payevent"
@@ -23,8 +24,7 @@ import (
 func (v *NotifyVerifier) VerifyV2(ctx context.Context, body []byte) (*Notification, error) {
 	sc := v2Scratches.Get().(*v2Scratch)
 	defer sc.release()
-	params, hadEmpty, err := readNotifyXML(body, "xml", false, &sc.signed)
-	if err != nil {
+	if err := readNotifyXMLSorted(body, "xml", &sc.fields); err != nil {
 		return nil, &NotifyError{Provider: "wxpay", Check: CheckMalformed, Err: err}
 	}
 	if v.Key == "" {
@@ -32,14 +32,12 @@ func (v *NotifyVerifier) VerifyV2(ctx context.Context, body []byte) (*Notificati
 	}
 	// An empty req_info is still a refund notification (that does not
 	// decrypt), not a payment result without a sign.
-	_, refund := params["req_info"]
-	if hadEmpty {
-		dropEmpty(params)
-	}
+	_, refund := sc.lookup("req_info")
+	sc.dropEmpty()
 	if refund {
-		return v.verifyV2Refund(ctx, params)
+		return v.verifyV2Refund(ctx, sc.toMap())
 	}
-	return v.verifyV2Payment(params, sc)
+	return v.verifyV2Payment(sc)
 }
 
 // verifyV2Sign checks params["sign"]. A notification without sign_type is
@@ -64,12 +62,41 @@ func (v *NotifyVerifier) verifyV2Sign(params map[string]string) error {
 	return nil
 }
 
-// v2Scratch is the pooled memory of one v2 verification: the names of the
-// signed fields, and the sign string (which holds the key: cleared after
-// use).
+// v2Scratch is the pooled memory of one v2 verification: the fields of the
+// notification sorted by name, and the sign string (which holds the key:
+// cleared after use).
 type v2Scratch struct {
-	signed []string
+	fields []payevent.Field
 	buf    []byte
+}
+
+// lookup finds a field by name.
+func (sc *v2Scratch) lookup(name string) (string, bool) {
+	i, ok := slices.BinarySearchFunc(sc.fields, name, func(f payevent.Field, name string) int { return strings.Compare(f.Name, name) })
+	if !ok {
+		return "", false
+	}
+	return sc.fields[i].Value, true
+}
+
+// get is the value of a field, "" when absent.
+func (sc *v2Scratch) get(name string) string {
+	v, _ := sc.lookup(name)
+	return v
+}
+
+// dropEmpty removes the fields whose value is empty (see payevent.DropEmpty).
+func (sc *v2Scratch) dropEmpty() {
+	sc.fields = slices.DeleteFunc(sc.fields, func(f payevent.Field) bool { return f.Value == "" })
+}
+
+// toMap returns the fields as a map.
+func (sc *v2Scratch) toMap() map[string]string {
+	m := make(map[string]string, len(sc.fields))
+	for _, f := range sc.fields {
+		m[f.Name] = f.Value
+	}
+	return m
 }
 
 var v2Scratches = sync.Pool{New: func() any { return new(v2Scratch) }}
@@ -78,33 +105,29 @@ var v2Scratches = sync.Pool{New: func() any { return new(v2Scratch) }}
 // of the key) and pools it, unless a huge document grew it.
 func (sc *v2Scratch) release() {
 	clear(sc.buf[:cap(sc.buf)])
-	clear(sc.signed[:cap(sc.signed)])
-	if cap(sc.signed) > maxNotifyXMLFields || cap(sc.buf) > 64<<10 {
+	clear(sc.fields[:cap(sc.fields)])
+	if cap(sc.fields) > maxNotifyXMLFields || cap(sc.buf) > 64<<10 {
 		return
 	}
-	sc.signed, sc.buf = sc.signed[:0], sc.buf[:0]
+	sc.fields, sc.buf = sc.fields[:0], sc.buf[:0]
 	v2Scratches.Put(sc)
 }
 
 // verifyV2SignFast is verifyV2Sign for MD5 and HMAC-SHA256, the sign string
-// built once from sc.signed (the names of the signed fields) into pooled
-// memory, the digest on the stack. Anything else (no sign, another
-// sign_type, a sign that is not hex) takes verifyV2Sign, whose refusals it
-// keeps.
-func (v *NotifyVerifier) verifyV2SignFast(params map[string]string, sc *v2Scratch) error {
-	signType, got := params["sign_type"], params["sign"]
+// built once from the sorted fields into pooled memory, the digest on the
+// stack. Anything else (no sign, another sign_type, a sign that is not hex)
+// takes verifyV2Sign, whose refusals it keeps.
+func (v *NotifyVerifier) verifyV2SignFast(sc *v2Scratch) error {
+	signType, got := sc.get("sign_type"), sc.get("sign")
 	var want [sha256.Size]byte
 	if len(got) != 2*md5.Size && len(got) != 2*sha256.Size || (signType != "" && signType != signing.SignTypeMD5 && signType != signing.SignTypeHMACSHA256) {
-		return v.verifyV2Sign(params)
+		return v.verifyV2Sign(sc.toMap())
 	}
 	n, ok := decodeHexString(want[:], got)
 	if !ok {
-		return v.verifyV2Sign(params)
+		return v.verifyV2Sign(sc.toMap())
 	}
-	// WeChat Pay sends the fields in ASCII order already: sorting them
-	// costs one pass.
-	slices.Sort(sc.signed)
-	sc.buf = appendV2SignString(sc.buf[:0], sc.signed, params, v.Key)
+	sc.buf = appendV2SignString(sc.buf[:0], sc.fields, v.Key)
 	var sum [sha256.Size]byte
 	ok = false
 	if signType != signing.SignTypeHMACSHA256 && n == md5.Size {
@@ -153,54 +176,57 @@ func fromHexChar(c byte) (byte, bool) {
 	return 0, false
 }
 
-// appendV2SignString appends the WeChat Pay v2 sign string of the fields
-// named (sorted, none empty, not sign): k=v joined by &, then &key= and
-// the key, as signing.WxpayV2SignString builds it.
-func appendV2SignString(dst []byte, names []string, params map[string]string, key string) []byte {
-	for _, k := range names {
-		dst = append(dst, k...)
+// appendV2SignString appends the WeChat Pay v2 sign string of fields
+// (sorted by name, none empty): k=v joined by &, sign left out, then &key=
+// and the key, as signing.WxpayV2SignString builds it.
+func appendV2SignString(dst []byte, fields []payevent.Field, key string) []byte {
+	for _, f := range fields {
+		if f.Name == "sign" {
+			continue
+		}
+		dst = append(dst, f.Name...)
 		dst = append(dst, '=')
-		dst = append(dst, params[k]...)
+		dst = append(dst, f.Value...)
 		dst = append(dst, '&')
 	}
 	dst = append(dst, "key="...)
 	return append(dst, key...)
 }
 
-func (v *NotifyVerifier) checkV2Merchant(params map[string]string) error {
-	if err := checkMerchant("appid", v.AppID, params["appid"]); err != nil {
+func (v *NotifyVerifier) checkV2Merchant(appID, mchID string) error {
+	if err := checkMerchant("appid", v.AppID, appID); err != nil {
 		return err
 	}
-	return checkMerchant("mch_id", v.MchID, params["mch_id"])
+	return checkMerchant("mch_id", v.MchID, mchID)
 }
 
-func (v *NotifyVerifier) verifyV2Payment(params map[string]string, sc *v2Scratch) (*Notification, error) {
-	if err := v.verifyV2SignFast(params, sc); err != nil {
+func (v *NotifyVerifier) verifyV2Payment(sc *v2Scratch) (*Notification, error) {
+	if err := v.verifyV2SignFast(sc); err != nil {
 		return nil, err
 	}
-	if err := v.checkV2Merchant(params); err != nil {
+	if err := v.checkV2Merchant(sc.get("appid"), sc.get("mch_id")); err != nil {
 		return nil, err
 	}
-	if params["return_code"] != "SUCCESS" {
+	if sc.get("return_code") != "SUCCESS" {
 		return nil, refuse(CheckMalformed, "return_code is not SUCCESS")
 	}
-	if params["out_trade_no"] == "" {
+	if sc.get("out_trade_no") == "" {
 		return nil, refuse(CheckMalformed, "out_trade_no is absent")
 	}
-	total, err := parseFen("total_fee", params["total_fee"])
+	total, err := parseFen("total_fee", sc.get("total_fee"))
 	if err != nil {
 		return nil, err
 	}
-	cash, err := parseOptionalFen("cash_fee", params["cash_fee"])
+	cash, err := parseOptionalFen("cash_fee", sc.get("cash_fee"))
 	if err != nil {
 		return nil, err
 	}
-	feeType := params["fee_type"]
+	feeType := sc.get("fee_type")
 	if feeType == "" {
 		feeType = "CNY" // WeChat Pay's documented default
 	}
 	state := "SUCCESS"
-	if params["result_code"] != "SUCCESS" {
+	if sc.get("result_code") != "SUCCESS" {
 		state = "PAYERROR"
 	}
 	// The notification and its event in one allocation.
@@ -211,15 +237,15 @@ func (v *NotifyVerifier) verifyV2Payment(params map[string]string, sc *v2Scratch
 	r.e = NotifyPayment{
 		Provider:      "wxpay",
 		Type:          NotifyPaymentKind,
-		OutTradeNo:    params["out_trade_no"],
-		TransactionID: params["transaction_id"],
+		OutTradeNo:    sc.get("out_trade_no"),
+		TransactionID: sc.get("transaction_id"),
 		TotalFee:      total,
 		CashFee:       cash,
 		FeeType:       feeType,
-		TimeEnd:       params["time_end"], // already yyyyMMddHHmmss, China time
-		OpenID:        params["openid"],
+		TimeEnd:       sc.get("time_end"), // already yyyyMMddHHmmss, China time
+		OpenID:        sc.get("openid"),
 		TradeState:    state,
-		Raw:           rawV2(params),
+		Raw:           payevent.RawFields(sc.fields),
 	}
 	r.n = Notification{Version: NotifyV2, Kind: NotifyPaymentKind, Event: &r.e}
 	return &r.n, nil
@@ -235,14 +261,14 @@ func (v *NotifyVerifier) verifyV2Refund(ctx context.Context, params map[string]s
 	if err != nil {
 		return nil, refuse(CheckDecrypt, "req_info does not decrypt with the APIv2 key")
 	}
-	inner, _, err := readNotifyXML(plain, "root", true, nil)
+	inner, _, err := readNotifyXML(plain, "root", true)
 	if errors.Is(err, errXMLDuplicate) {
 		return nil, refuse(CheckMalformed, "req_info: %v", err)
 	}
 	if err != nil {
 		return nil, refuse(CheckDecrypt, "req_info does not decrypt to a refund: %v", err)
 	}
-	if err := v.checkV2Merchant(params); err != nil {
+	if err := v.checkV2Merchant(params["appid"], params["mch_id"]); err != nil {
 		return nil, err
 	}
 	if params["return_code"] != "SUCCESS" {

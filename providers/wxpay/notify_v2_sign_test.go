@@ -2,9 +2,11 @@ package wxpay
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/caddy-unicloud/unicloud/providers/payevent"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -62,18 +64,16 @@ func TestV2SignFastAgreesWithSigning(t *testing.T) {
 			doc.WriteString("</xml>")
 
 			sc := v2Scratches.Get().(*v2Scratch)
-			params, hadEmpty, err := readNotifyXML([]byte(doc.String()), "xml", false, &sc.signed)
-			if err != nil {
+			if err := readNotifyXMLSorted([]byte(doc.String()), "xml", &sc.fields); err != nil {
 				t.Fatal(err)
 			}
-			if hadEmpty {
-				dropEmpty(params)
-			}
-			sc.buf = appendV2SignString(sc.buf[:0], sortedCopy(sc.signed), params, key)
+			sc.dropEmpty()
+			params := sc.toMap()
+			sc.buf = appendV2SignString(sc.buf[:0], sc.fields, key)
 			if got, want := string(sc.buf), signing.WxpayV2SignString(params, key); got != want {
 				t.Fatalf("sign string %q, signing says %q", got, want)
 			}
-			fast, slow := v.verifyV2SignFast(params, sc), v.verifyV2Sign(params)
+			fast, slow := v.verifyV2SignFast(sc), v.verifyV2Sign(params)
 			sc.release()
 			if (fast == nil) != (slow == nil) || fast != nil && fast.Error() != slow.Error() {
 				t.Fatalf("sign_type %q sign %q: fast %v, signing %v", c.signType, c.sign, fast, slow)
@@ -82,14 +82,38 @@ func TestV2SignFastAgreesWithSigning(t *testing.T) {
 	}
 }
 
-func sortedCopy(s []string) []string {
-	c := append([]string(nil), s...)
-	for i := range c {
-		for j := i + 1; j < len(c); j++ {
-			if c[j] < c[i] {
-				c[i], c[j] = c[j], c[i]
+// TestReadNotifyXMLSortedAgreesWithParse: the map-free reader of the v2
+// path refuses what ParseNotifyXML refuses, with the same message (the first
+// refused field in document order), and otherwise gives its fields sorted.
+func TestReadNotifyXMLSortedAgreesWithParse(t *testing.T) {
+	for _, doc := range []string{
+		"<xml></xml>", "<xml> </xml>", "<xml>x</xml>", "<root><a>1</a></root>",
+		"<xml><b>2</b><a>1</a><c></c></xml>",
+		"<xml><a>1</a><b>2</b><a>3</a></xml>",
+		"<xml><a>1</a><a>2</a><x:b>3</x:b></xml>",
+		"<xml><x:b>3</x:b><a>1</a><a>2</a></xml>",
+		"<xml><a>1</a><b><c>1</c></b><a>2</a></xml>",
+		"<xml><b>1</b><a>1</a><b>2</b><a>2</a></xml>",
+		"<xml><a>1</a><b>2</b><b>3</b><a>3</a></xml>",
+		"<!DOCTYPE x><xml><a>1</a></xml>",
+		"<xml><a>&lt;1&gt;</a><b><![CDATA[<2>]]></b></xml>",
+	} {
+		want, werr := ParseNotifyXML([]byte(doc), "xml")
+		var got []payevent.Field
+		gerr := readNotifyXMLSorted([]byte(doc), "xml", &got)
+		if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
+			t.Fatalf("%s: sorted reader says %v, ParseNotifyXML %v", doc, gerr, werr)
+		}
+		if werr != nil {
+			continue
+		}
+		if len(got) != len(want) || !slices.IsSortedFunc(got, func(a, b payevent.Field) int { return strings.Compare(a.Name, b.Name) }) {
+			t.Fatalf("%s: %v, want %v sorted", doc, got, want)
+		}
+		for _, f := range got {
+			if v, ok := want[f.Name]; !ok || v != f.Value {
+				t.Fatalf("%s: %v, want %v", doc, got, want)
 			}
 		}
 	}
-	return c
 }

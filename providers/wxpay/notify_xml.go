@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/caddy-unicloud/unicloud/providers/internal/wxxml"
@@ -35,16 +36,14 @@ var notifyXMLLimits = wxxml.Limits{MaxDepth: 3, MaxElements: 1 + maxNotifyXMLFie
 // UTF-8, attributes, nested elements, namespaced names, repeated fields,
 // text outside the fields, more than one root, and oversize input.
 func ParseNotifyXML(data []byte, root string) (map[string]string, error) {
-	fields, _, err := readNotifyXML(data, root, false, nil)
+	fields, _, err := readNotifyXML(data, root, false)
 	return fields, err
 }
 
 // readNotifyXML is ParseNotifyXML, with the fields whose value is empty
 // left out when dropEmpty is set (repeated ones are refused all the same);
-// hadEmpty reports that there were some. When signed is not nil, the names
-// of the fields a v2 sign covers (not sign, not empty) are appended to it in
-// document order.
-func readNotifyXML(data []byte, root string, dropEmpty bool, signed *[]string) (fields map[string]string, hadEmpty bool, err error) {
+// hadEmpty reports that there were some.
+func readNotifyXML(data []byte, root string, dropEmpty bool) (fields map[string]string, hadEmpty bool, err error) {
 	if len(data) > maxNotifyXMLBytes {
 		return nil, false, errors.New("xml: document too large")
 	}
@@ -52,7 +51,7 @@ func readNotifyXML(data []byte, root string, dropEmpty bool, signed *[]string) (
 	// names and texts share it, and the element tree stays in the reader's
 	// scratch.
 	err = notifyXMLLimits.VisitOwned(bytes.Clone(data), func(doc *wxxml.Element) error {
-		fields, hadEmpty, err = notifyFields(doc, root, dropEmpty, signed)
+		fields, hadEmpty, err = notifyFields(doc, root, dropEmpty)
 		return err
 	})
 	if err != nil {
@@ -65,12 +64,55 @@ func readNotifyXML(data []byte, root string, dropEmpty bool, signed *[]string) (
 	return fields, hadEmpty, nil
 }
 
+// readNotifyXMLSorted reads the document as ParseNotifyXML does, with the
+// same refusals, and appends its fields to *out sorted by name (empty
+// values kept): no map is built.
+func readNotifyXMLSorted(data []byte, root string, out *[]payevent.Field) error {
+	if len(data) > maxNotifyXMLBytes {
+		return errors.New("xml: document too large")
+	}
+	err := notifyXMLLimits.VisitOwned(bytes.Clone(data), func(doc *wxxml.Element) error {
+		if doc.Name != root || len(doc.Children) == 0 {
+			_, _, err := notifyFields(doc, root, false)
+			return err
+		}
+		start := len(*out)
+		for i := range doc.Children {
+			f := &doc.Children[i]
+			if len(f.Children) > 0 || strings.IndexByte(f.Name, ':') >= 0 {
+				// notifyFields names the first refused field.
+				_, _, err := notifyFields(doc, root, false)
+				return err
+			}
+			*out = append(*out, payevent.Field{Name: f.Name, Value: f.Text})
+		}
+		fields := (*out)[start:]
+		slices.SortFunc(fields, func(a, b payevent.Field) int { return strings.Compare(a.Name, b.Name) })
+		for i := 1; i < len(fields); i++ {
+			if fields[i].Name == fields[i-1].Name {
+				// notifyFields names the first repeated field.
+				_, _, err := notifyFields(doc, root, false)
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		var v *visitError
+		if errors.As(err, &v) {
+			return v.err
+		}
+		return notifyXMLError(err)
+	}
+	return nil
+}
+
 // visitError is an error of notifyFields, told apart from the reader's.
 type visitError struct{ err error }
 
 func (e *visitError) Error() string { return e.err.Error() }
 
-func notifyFields(doc *wxxml.Element, root string, dropEmpty bool, signed *[]string) (map[string]string, bool, error) {
+func notifyFields(doc *wxxml.Element, root string, dropEmpty bool) (map[string]string, bool, error) {
 	if doc.Name != root {
 		return nil, false, &visitError{fmt.Errorf("xml: root element is not <%s>", root)}
 	}
@@ -96,8 +138,6 @@ func notifyFields(doc *wxxml.Element, root string, dropEmpty bool, signed *[]str
 		fields[f.Name] = f.Text
 		if f.Text == "" {
 			empty++
-		} else if signed != nil && f.Name != "sign" {
-			*signed = append(*signed, f.Name)
 		}
 	}
 	if dropEmpty && empty > 0 {
