@@ -86,34 +86,47 @@ func TestV2SignFastAgreesWithSigning(t *testing.T) {
 // path refuses what ParseNotifyXML refuses, with the same message (the first
 // refused field in document order), and otherwise gives its fields sorted.
 func TestReadNotifyXMLSortedAgreesWithParse(t *testing.T) {
-	for _, doc := range []string{
-		"<xml></xml>", "<xml> </xml>", "<xml>x</xml>", "<root><a>1</a></root>",
-		"<xml><b>2</b><a>1</a><c></c></xml>",
-		"<xml><a>1</a><b>2</b><a>3</a></xml>",
-		"<xml><a>1</a><a>2</a><x:b>3</x:b></xml>",
-		"<xml><x:b>3</x:b><a>1</a><a>2</a></xml>",
-		"<xml><a>1</a><b><c>1</c></b><a>2</a></xml>",
-		"<xml><b>1</b><a>1</a><b>2</b><a>2</a></xml>",
-		"<xml><a>1</a><b>2</b><b>3</b><a>3</a></xml>",
-		"<!DOCTYPE x><xml><a>1</a></xml>",
-		"<xml><a>&lt;1&gt;</a><b><![CDATA[<2>]]></b></xml>",
-	} {
-		want, werr := ParseNotifyXML([]byte(doc), "xml")
-		var got []payevent.Field
-		gerr := readNotifyXMLSorted([]byte(doc), "xml", &got)
-		if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
-			t.Fatalf("%s: sorted reader says %v, ParseNotifyXML %v", doc, gerr, werr)
-		}
-		if werr != nil {
-			continue
-		}
-		if len(got) != len(want) || !slices.IsSortedFunc(got, func(a, b payevent.Field) int { return strings.Compare(a.Name, b.Name) }) {
-			t.Fatalf("%s: %v, want %v sorted", doc, got, want)
-		}
-		for _, f := range got {
-			if v, ok := want[f.Name]; !ok || v != f.Value {
-				t.Fatalf("%s: %v, want %v", doc, got, want)
-			}
+	for _, doc := range sortedReaderSeeds {
+		checkSortedReader(t, doc)
+	}
+}
+
+func FuzzReadNotifyXMLSorted(f *testing.F) {
+	for _, doc := range sortedReaderSeeds {
+		f.Add(doc)
+	}
+	f.Fuzz(checkSortedReader)
+}
+
+var sortedReaderSeeds = []string{
+	"<xml></xml>", "<xml> </xml>", "<xml>x</xml>", "<root><a>1</a></root>",
+	"<xml><b>2</b><a>1</a><c></c></xml>",
+	"<xml><a>1</a><b>2</b><a>3</a></xml>",
+	"<xml><a>1</a><a>2</a><x:b>3</x:b></xml>",
+	"<xml><x:b>3</x:b><a>1</a><a>2</a></xml>",
+	"<xml><a>1</a><b><c>1</c></b><a>2</a></xml>",
+	"<xml><b>1</b><a>1</a><b>2</b><a>2</a></xml>",
+	"<xml><a>1</a><b>2</b><b>3</b><a>3</a></xml>",
+	"<!DOCTYPE x><xml><a>1</a></xml>",
+	"<xml><a>&lt;1&gt;</a><b><![CDATA[<2>]]></b></xml>",
+}
+
+func checkSortedReader(t *testing.T, doc string) {
+	want, werr := ParseNotifyXML([]byte(doc), "xml")
+	var got []payevent.Field
+	gerr := readNotifyXMLSorted([]byte(doc), "xml", &got)
+	if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
+		t.Fatalf("%s: sorted reader says %v, ParseNotifyXML %v", doc, gerr, werr)
+	}
+	if werr != nil {
+		return
+	}
+	if len(got) != len(want) || !slices.IsSortedFunc(got, func(a, b payevent.Field) int { return strings.Compare(a.Name, b.Name) }) {
+		t.Fatalf("%s: %v, want %v sorted", doc, got, want)
+	}
+	for _, f := range got {
+		if v, ok := want[f.Name]; !ok || v != f.Value {
+			t.Fatalf("%s: %v, want %v", doc, got, want)
 		}
 	}
 }
