@@ -157,17 +157,17 @@ func (s *PlatformStore) fromStorage(ctx context.Context, st PlatformStorage, aut
 
 func (s *PlatformStore) downloadAndKeep(ctx context.Context, auto *PlatformAuto, st PlatformStorage) error {
 	f, keys, err := s.download(ctx, auto)
-	if s.Events.Download != nil {
-		if err != nil {
-			s.Events.Download("error", err)
-		} else {
-			s.Events.Download("ok", nil)
-		}
-	}
 	if err != nil {
+		if s.Events.Download != nil {
+			s.Events.Download("error", err)
+		}
 		return err
 	}
 	s.keep(keys, f.FetchedAt)
+	// Told after the keys are in use: whoever hears "ok" finds them.
+	if s.Events.Download != nil {
+		s.Events.Download("ok", nil)
+	}
 	if st != nil {
 		raw, err := json.Marshal(f)
 		if err == nil {
