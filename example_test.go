@@ -205,33 +205,44 @@ func TestExampleCaddyfile(t *testing.T) {
 	pushLogged(t, logFile, trace)
 }
 
-// pushLogged fails the test unless the demo backend logged the verified
-// wxa_media_check push carrying traceID: camelCase JSON, its result, and
-// the X-Unicloud-* headers.
-func pushLogged(t *testing.T, logFile, traceID string) {
+// backendEntry is one "backend received" line of the demo backend.
+type backendEntry struct {
+	Level, Logger, Msg string
+	Headers            map[string]string
+	Body               map[string]any
+}
+
+// backendLine returns the demo backend's first "backend received" line in
+// Caddy's JSON log for which is returns true, and the line as written; the
+// test fails, showing the log, when there is none.
+func backendLine(t *testing.T, logFile, what string, is func(backendEntry) bool) (backendEntry, string) {
 	t.Helper()
 	raw, err := os.ReadFile(logFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		var entry struct {
-			Msg     string
-			Headers map[string]string
-			Body    map[string]any
+		var entry backendEntry
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "backend received" && is(entry) {
+			return entry, line
 		}
-		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "backend received" || entry.Body["traceId"] != traceID {
-			continue
-		}
-		result, _ := entry.Body["result"].(map[string]any)
-		if entry.Body["event"] != "wxa_media_check" || entry.Body["fromUserName"] != "oDemoUser" || result["suggest"] != "risky" ||
-			entry.Headers["X-Unicloud-Provider"] != "weixin" || entry.Headers["X-Unicloud-Event"] != "wxa_media_check" ||
-			!strings.HasPrefix(entry.Headers["X-Unicloud-Signature"], "sha256=") {
-			t.Errorf("the backend's line for the push of %s: %s", traceID, line)
-		}
-		return
 	}
-	t.Fatalf("the demo backend logged no push of %s; the log:\n%s", traceID, raw)
+	t.Fatalf("the demo backend logged no %s; the log:\n%s", what, raw)
+	return backendEntry{}, ""
+}
+
+// pushLogged fails the test unless the demo backend logged the verified
+// wxa_media_check push carrying traceID: camelCase JSON, its result, and
+// the X-Unicloud-* headers.
+func pushLogged(t *testing.T, logFile, traceID string) {
+	t.Helper()
+	entry, line := backendLine(t, logFile, "push of "+traceID, func(e backendEntry) bool { return e.Body["traceId"] == traceID })
+	result, _ := entry.Body["result"].(map[string]any)
+	if entry.Body["event"] != "wxa_media_check" || entry.Body["fromUserName"] != "oDemoUser" || result["suggest"] != "risky" ||
+		entry.Headers["X-Unicloud-Provider"] != "weixin" || entry.Headers["X-Unicloud-Event"] != "wxa_media_check" ||
+		!strings.HasPrefix(entry.Headers["X-Unicloud-Signature"], "sha256=") {
+		t.Errorf("the backend's line for the push of %s: %s", traceID, line)
+	}
 }
 
 // backendLogged fails the test unless Caddy's JSON log has the demo
@@ -239,51 +250,19 @@ func pushLogged(t *testing.T, logFile, traceID string) {
 // outTradeNo, with its body as JSON and the X-Unicloud-* headers.
 func backendLogged(t *testing.T, logFile, provider, outTradeNo string) {
 	t.Helper()
-	raw, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
+	entry, line := backendLine(t, logFile, "notification of "+outTradeNo, func(e backendEntry) bool { return e.Body["outTradeNo"] == outTradeNo })
+	if entry.Level != "info" || entry.Logger != "http.handlers.unicloud_emulator" || entry.Body["provider"] != provider ||
+		entry.Headers["X-Unicloud-Provider"] != provider || !strings.HasPrefix(entry.Headers["X-Unicloud-Signature"], "sha256=") {
+		t.Errorf("the backend's line for %s: %s", outTradeNo, line)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		var entry struct {
-			Level, Logger, Msg string
-			Headers            map[string]string
-			Body               map[string]any
-		}
-		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "backend received" {
-			continue
-		}
-		if entry.Body["outTradeNo"] == outTradeNo {
-			if entry.Level != "info" || entry.Logger != "http.handlers.unicloud_emulator" || entry.Body["provider"] != provider ||
-				entry.Headers["X-Unicloud-Provider"] != provider || !strings.HasPrefix(entry.Headers["X-Unicloud-Signature"], "sha256=") {
-				t.Errorf("the backend's line for %s: %s", outTradeNo, line)
-			}
-			return
-		}
-	}
-	t.Fatalf("the demo backend logged no notification of %s; the log:\n%s", outTradeNo, raw)
 }
 
 // eventLogged fails the test unless the demo backend logged the verified
 // push of event for the order outTradeNo.
 func eventLogged(t *testing.T, logFile, event, outTradeNo string) {
 	t.Helper()
-	raw, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
+	entry, line := backendLine(t, logFile, event+" push", func(e backendEntry) bool { return e.Body["event"] == event })
+	if entry.Body["outTradeNo"] != outTradeNo || entry.Headers["X-Unicloud-Event"] != event {
+		t.Errorf("the backend's line for the %s push: %s", event, line)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		var entry struct {
-			Msg     string
-			Headers map[string]string
-			Body    map[string]any
-		}
-		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "backend received" || entry.Body["event"] != event {
-			continue
-		}
-		if entry.Body["outTradeNo"] != outTradeNo || entry.Headers["X-Unicloud-Event"] != event {
-			t.Errorf("the backend's line for the %s push: %s", event, line)
-		}
-		return
-	}
-	t.Fatalf("the demo backend logged no %s push; the log:\n%s", event, raw)
 }
