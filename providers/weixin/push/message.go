@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/caddy-unicloud/unicloud/providers/internal/wxxml"
+	"github.com/tidwall/gjson"
 )
 
 // value is a JSON value that keeps its members' order and its numbers'
@@ -100,16 +101,33 @@ func parseMessage(b []byte, encrypted bool, check string) (*Message, error) {
 func messageID(root *value, converted []byte) string {
 	for _, k := range []string{"MsgId", "MsgID"} {
 		if v := root.get(k); v != nil && (v.kind == 'n' || v.kind == 's') && isDecimal(v.s) {
-			return strings.TrimLeft(v.s, "0")
+			return decimalID(v.s)
 		}
 	}
 	return eventID(converted)
 }
 
-// eventID is the id of a push without a MsgId: a hash of its fields.
+// decimalID is a MsgId without leading zeros ("0" for zero).
+func decimalID(s string) string {
+	if id := strings.TrimLeft(s, "0"); id != "" {
+		return id
+	}
+	return "0"
+}
+
+// eventID is the id of a push without a MsgId: a hash of its fields but
+// the value of retryTimes, which WeChat counts up in each retry of a
+// virtual-payment event (xpay_*_notify): a retry is the same event.
 func eventID(converted []byte) string {
-	sum := sha256.Sum256(converted)
-	return "evt-" + hex.EncodeToString(sum[:16])
+	h := sha256.New()
+	if rt := gjson.GetBytes(converted, "retryTimes"); rt.Exists() && rt.Index > 0 {
+		h.Write(converted[:rt.Index])
+		h.Write(converted[rt.Index+len(rt.Raw):])
+	} else {
+		h.Write(converted)
+	}
+	var sum [sha256.Size]byte
+	return "evt-" + hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
 func isDecimal(s string) bool {

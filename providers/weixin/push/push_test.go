@@ -395,3 +395,48 @@ func TestWritePushKeyAgrees(t *testing.T) {
 		}
 	}
 }
+
+// A virtual-payment event WeChat retries carries RetryTimes counted up: it
+// is the same event and must keep its id (dedupe answers it without a second
+// delivery); another order is another event.
+func TestMessageIDIgnoresRetryTimes(t *testing.T) {
+	v := aesVerifier()
+	msg := `{"ToUserName":"gh_1","FromUserName":"o1","CreateTime":1700000000,"MsgType":"event","Event":"xpay_goods_deliver_notify","OutTradeNo":"T1","RetryTimes":0}`
+	open := func(m string, ts int64) *Message {
+		t.Helper()
+		p, b := seal(t, v, JSON, m, "", ts, "n")
+		got, err := v.Open(p, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	first := open(msg, 1700000000)
+	retry := open(strings.Replace(msg, `"RetryTimes":0`, `"RetryTimes":3`, 1), 1700000100)
+	if first.ID != retry.ID {
+		t.Fatalf("a retry got another id: %s vs %s", first.ID, retry.ID)
+	}
+	other := open(strings.Replace(msg, "T1", "T2", 1), 1700000000)
+	if other.ID == first.ID {
+		t.Fatal("another order got the same id")
+	}
+	xmlMsg := `<xml><ToUserName><![CDATA[gh_1]]></ToUserName><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[xpay_refund_notify]]></Event><WxRefundId><![CDATA[R1]]></WxRefundId><RetryTimes>1</RetryTimes></xml>`
+	p1, b1 := seal(t, v, XML, xmlMsg, "", 1700000000, "n")
+	p2, b2 := seal(t, v, XML, strings.Replace(xmlMsg, "<RetryTimes>1<", "<RetryTimes>2<", 1), "", 1700000000, "n")
+	x1, err1 := v.Open(p1, b1)
+	x2, err2 := v.Open(p2, b2)
+	if err1 != nil || err2 != nil || x1.ID != x2.ID {
+		t.Fatalf("XML retry ids %v %v: %v %v", x1, x2, err1, err2)
+	}
+}
+
+// A MsgId of zeros is the id "0", never an empty one (an empty id would be
+// the whole account's dedupe folder).
+func TestMessageIDZero(t *testing.T) {
+	v := aesVerifier()
+	p, b := seal(t, v, JSON, `{"ToUserName":"gh_1","MsgType":"text","Content":"x","MsgId":"000"}`, "", 1700000000, "n")
+	m, err := v.Open(p, b)
+	if err != nil || m.ID != "0" {
+		t.Fatalf("id %q: %v", m.ID, err)
+	}
+}

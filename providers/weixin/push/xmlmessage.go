@@ -39,7 +39,7 @@ func xmlMessage(root *wxxml.Element, size int, encrypted bool) (*Message, error)
 	m.JSON = out.Bytes()
 	for _, k := range []string{"MsgId", "MsgID"} {
 		if v := xmlField(root, k); isDecimal(v) {
-			m.ID = strings.TrimLeft(v, "0")
+			m.ID = decimalID(v)
 			return m, nil
 		}
 	}
