@@ -223,6 +223,18 @@ func (m *MessageNotify) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 		return m.refuseErr(w, r, err)
 	}
 	if m.Dedupe > 0 {
+		// WeChat retries a push its backend has not answered in 5 s: the
+		// retry waits here for the first delivery (on any instance) and
+		// then finds its answer instead of reaching the backend a second
+		// time.
+		release, gone := m.claim(r, msg.ID())
+		if gone {
+			// WeChat hung up while this copy waited; it retries, and the
+			// retry finds the first delivery's answer.
+			m.logger.Info("message push dropped while it waited for another delivery of it; WeChat retries", m.fields(msg)...)
+			return nil
+		}
+		defer release()
 		if prev, ok := m.recall(r, msg.ID()); ok {
 			a, err := msg.Respond(prev)
 			if err == nil {
