@@ -189,8 +189,10 @@ func (m *TokenManager) Token(ctx context.Context, key string, fetch FetchFunc) (
 func (m *TokenManager) Invalidate(ctx context.Context, key, bad string, fetch FetchFunc) (Token, error) {
 	m.mu.Lock()
 	if t, ok := m.cache.Get(key); ok && t.Value == bad {
-		m.cache.Del(key)
+		// Known bad first: a call that misses memory from here on joins
+		// this replacement instead of starting a fetch of its own.
 		m.knownBad.Store(key, bad)
+		m.cache.Del(key)
 	}
 	m.mu.Unlock()
 	if t, ok := m.cache.Get(key); ok && t.Value != bad && m.valid(t) {
