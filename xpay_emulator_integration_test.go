@@ -94,6 +94,36 @@ http://%[2]s {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the backend received no push")
 	}
+
+	// The user complains about the order: xpay_complaint_notify reaches the backend the same way.
+	resp, err = testClient.Post("http://"+emu+"/_emulator/xpay/complaint", "application/json",
+		strings.NewReader(`{"order_id":"T-push","content":"没有到账"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var complained struct {
+		ComplaintID string `json:"complaint_id"`
+		Push        struct {
+			Acknowledged bool   `json:"acknowledged"`
+			Body         string `json:"body"`
+		} `json:"push"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&complained)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || complained.ComplaintID == "" || !complained.Push.Acknowledged ||
+		complained.Push.Body != `{"ErrCode":0,"ErrMsg":"success"}` {
+		t.Fatalf("complaint: %d %+v", resp.StatusCode, complained)
+	}
+	select {
+	case p := <-backend.got:
+		detail, _ := p.body["complaintDetail"].(map[string]any)
+		if p.body["event"] != "xpay_complaint_notify" || p.body["mchOrderId"] != "T-push" || p.body["openId"] != login.Openid ||
+			p.body["transactionId"] == nil || detail["complaintId"] != complained.ComplaintID || detail["complaintDesc"] != "没有到账" {
+			t.Fatalf("backend got %s", p.raw)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the backend received no complaint push")
+	}
 }
 
 // TestXpayThroughCaddy is the whole flow offline: login through unicloud_openapi weixin (the session key kept by

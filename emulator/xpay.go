@@ -169,7 +169,8 @@ func (x *xpay) routes() map[string]http.HandlerFunc {
 }
 
 func (x *xpay) hooks() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{"/_emulator/xpay/pay": x.payHook, "/_emulator/xpay/bill": x.billHook}
+	return map[string]http.HandlerFunc{"/_emulator/xpay/pay": x.payHook, "/_emulator/xpay/bill": x.billHook,
+		"/_emulator/xpay/complaint": x.complaintHook}
 }
 
 // appOf returns the virtual payment configuration of appid.

@@ -13,7 +13,7 @@ import (
 )
 
 // XpayPush is one attempt at pushing a virtual payment event (xpay_goods_deliver_notify, xpay_coin_pay_notify,
-// xpay_refund_notify) to the app's message server.
+// xpay_refund_notify, xpay_complaint_notify) to the app's message server.
 type XpayPush struct {
 	AppID string `json:"appid"`
 	Event string `json:"event"`
