@@ -24,7 +24,7 @@ const providerNamespace = "unicloud.payment.providers"
 func (h *Payment) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	peek := *d // the provider's name, to name the choices when it is missing
 	if peek.Next(); !peek.NextArg() {
-		return peek.Err("unicloud_payment needs a provider: wxpay or alipay")
+		return peek.Err("unicloud_payment needs a provider: " + knownProviders)
 	}
 	var version string
 	name, guest, err := handlers.SplitBlock(d, func(d *caddyfile.Dispenser, dir string) (bool, error) {
@@ -70,12 +70,15 @@ func (h *Payment) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	case version != "":
 		return d.Errf("version is not a subdirective of unicloud_payment %s", name)
 	}
-	raw, err := handlers.LoadGuest(d, guest, providerNamespace, id, "wxpay or alipay")
+	raw, err := handlers.LoadGuest(d, guest, providerNamespace, id, knownProviders)
 	if err != nil {
 		return err
 	}
 	h.ProviderRaw = raw
 	return nil
 }
+
+// knownProviders are the Caddyfile names of the providers this plugin ships.
+const knownProviders = "wxpay, alipay or wxpay_virtual"
 
 var _ caddyfile.Unmarshaler = (*Payment)(nil)

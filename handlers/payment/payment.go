@@ -112,7 +112,7 @@ func (h *Payment) Provision(ctx caddy.Context) error {
 		h.MaxBody = DefaultMaxBody
 	}
 	if h.ProviderRaw == nil {
-		return errors.New(`unicloud_payment: provider is required, for example {"name":"wxpay_v2",…}: wxpay_v2, wxpay_v3 or alipay`)
+		return errors.New(`unicloud_payment: provider is required, for example {"name":"wxpay_v2",…}: wxpay_v2, wxpay_v3, alipay or wxpay_virtual`)
 	}
 	p, err := handlers.ProvisionGuest[Provider](ctx, h, "unicloud_payment", "a payment provider")
 	if err != nil {
