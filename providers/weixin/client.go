@@ -20,6 +20,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/caddy-unicloud/unicloud/internal/bounded"
+	"github.com/caddy-unicloud/unicloud/providers/perr"
 )
 
 // DefaultEndpoint is WeChat's API host.
@@ -58,16 +59,10 @@ type Client struct {
 }
 
 // UpstreamError is a failure to get a usable answer from the provider:
-// unreachable, a 5xx, an unreadable answer. It never carries a token.
-type UpstreamError struct {
-	Reason  string
-	Timeout bool
-	// Unreachable: no connection, or the provider answered 5xx (as
-	// opposed to an answer that could be read but made no sense).
-	Unreachable bool
-}
-
-func (e *UpstreamError) Error() string { return e.Reason }
+// unreachable, a 5xx, an unreadable answer. It never carries a token. It
+// is the type every provider client shares (Provider empty: the reason
+// alone is the message).
+type UpstreamError = perr.UpstreamError
 
 // Upload is a file sent to the provider as multipart/form-data.
 type Upload struct {
