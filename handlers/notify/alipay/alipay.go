@@ -13,10 +13,14 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/internal/alipayconf"
 	"github.com/caddy-unicloud/unicloud/handlers/notify/internal/guest"
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
+
+// prefix starts this provider's configuration errors.
+const prefix = "unicloud_payment_notify alipay"
 
 func init() {
 	caddy.RegisterModule(Alipay{})
@@ -31,6 +35,12 @@ type Alipay struct {
 	// AlipayPublicKey is the Alipay public key (PEM or bare base64; not
 	// the app's own key) that verifies notifications. Required.
 	AlipayPublicKey string `json:"alipay_public_key,omitempty"`
+	// CertFiles is certificate mode (公钥证书模式), in place of
+	// AlipayPublicKey: alipay_cert (one or more; notifications are verified
+	// with its key), alipay_root_cert (optional: the chain is checked when
+	// given) and app_cert (accepted, unused, so one snippet fits every
+	// Alipay block).
+	alipayconf.CertFiles
 
 	verifier *alipay.NotifyVerifier
 }
@@ -45,25 +55,39 @@ func (Alipay) CaddyModule() caddy.ModuleInfo {
 
 // Provision replaces placeholders and parses the key.
 func (a *Alipay) Provision(caddy.Context) error {
-	if err := handlers.ResolveOptions("unicloud_payment_notify", handlers.Option{Name: "app_id", Value: &a.AppID},
+	if err := handlers.ResolveOptions(prefix, handlers.Option{Name: "app_id", Value: &a.AppID},
 		handlers.Option{Name: "alipay_public_key", Value: &a.AlipayPublicKey, Key: true}); err != nil {
+		return err
+	}
+	if err := a.CertFiles.Resolve(prefix); err != nil {
+		return err
+	}
+	if err := a.CheckMode(prefix, a.AlipayPublicKey, alipayconf.Verifier); err != nil {
 		return err
 	}
 	a.verifier = &alipay.NotifyVerifier{AppID: a.AppID}
 	if a.AlipayPublicKey != "" {
 		pub, err := signing.ParseRSAPublicKey(a.AlipayPublicKey)
 		if err != nil {
-			return fmt.Errorf("alipay_public_key: %w", err)
+			return fmt.Errorf("%s: alipay_public_key: %w", prefix, err)
 		}
 		a.verifier.PublicKey = pub
 	}
+	certs, err := a.Load(prefix, a.AlipayPublicKey, alipayconf.Verifier, nil)
+	if err != nil {
+		return err
+	}
+	a.verifier.Certs = certs
 	return nil
 }
 
 // Validate checks that the configuration can verify notifications.
 func (a *Alipay) Validate() error {
-	if a.AlipayPublicKey == "" {
-		return errors.New("alipay: alipay_public_key is required")
+	if err := a.CheckMode(prefix, a.AlipayPublicKey, alipayconf.Verifier); err != nil {
+		return err
+	}
+	if a.AlipayPublicKey == "" && !a.Given() {
+		return errors.New(prefix + ": alipay_public_key (or alipay_cert, in certificate mode) is required")
 	}
 	return nil
 }
@@ -104,10 +128,19 @@ func (a *Alipay) Fail(*http.Request, []byte, string) (string, []byte) {
 //	unicloud_payment_notify alipay {
 //		app_id            <appid>
 //		alipay_public_key <pem-or-base64>
+//		alipay_cert       <pem>   # certificate mode, in place of alipay_public_key; repeatable
+//		alipay_root_cert  <pem>   # optional: the chain of alipay_cert is checked
+//		app_cert          <pem>   # accepted, unused
 //	}
 func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the provider's name
 	for d.NextBlock(0) {
+		if ok, err := a.UnmarshalSubdirective(d); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		var err error
 		switch dir := d.Val(); dir {
 		case "app_id":

@@ -232,10 +232,10 @@ func TestProvisionValidate(t *testing.T) {
 		a    Alipay
 		want string
 	}{
-		"no key":      {Alipay{}, "alipay_public_key is required"},
+		"no key":      {Alipay{}, "alipay_public_key (or alipay_cert, in certificate mode) is required"},
 		"bad key":     {Alipay{AlipayPublicKey: "not-a-key-SECRETISH"}, "alipay_public_key"},
 		"unset env":   {Alipay{AlipayPublicKey: "{env.NOTIFY_TEST_UNSET_VARIABLE}"}, "resolved to an empty value"},
-		"app_id only": {Alipay{AppID: testAppID}, "alipay_public_key is required"},
+		"app_id only": {Alipay{AppID: testAppID}, "alipay_public_key (or alipay_cert, in certificate mode) is required"},
 	} {
 		a := tc.a
 		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})

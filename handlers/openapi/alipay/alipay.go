@@ -14,10 +14,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/internal/alipayconf"
 	"github.com/caddy-unicloud/unicloud/handlers/openapi"
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
+
+// prefix starts this provider's configuration errors.
+const prefix = "unicloud_openapi alipay"
 
 func init() {
 	caddy.RegisterModule(Alipay{})
@@ -35,6 +39,9 @@ type Alipay struct {
 	// AlipayPublicKey verifies Alipay's answers (PEM or bare base64): not
 	// the application's own public key.
 	AlipayPublicKey string `json:"alipay_public_key,omitempty"`
+	// CertFiles is certificate mode (公钥证书模式): app_cert, alipay_cert
+	// (one or more) and alipay_root_cert in place of AlipayPublicKey.
+	alipayconf.CertFiles
 	// Endpoint is the gateway URL (default Alipay's, or its sandbox's).
 	Endpoint string `json:"endpoint,omitempty"`
 	// Sandbox uses Alipay's sandbox gateway.
@@ -56,11 +63,17 @@ func (Alipay) CaddyModule() caddy.ModuleInfo {
 // call.
 func (a *Alipay) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	if err := handlers.ResolveOptions("unicloud_openapi alipay", handlers.Option{Name: "app_id", Value: &a.AppID},
+	if err := handlers.ResolveOptions(prefix, handlers.Option{Name: "app_id", Value: &a.AppID},
 		handlers.Option{Name: "private_key", Value: &a.PrivateKey, Key: true},
 		handlers.Option{Name: "key_type", Value: &a.KeyType},
 		handlers.Option{Name: "alipay_public_key", Value: &a.AlipayPublicKey, Key: true},
 		handlers.Option{Name: "endpoint", Value: &a.Endpoint}); err != nil {
+		return err
+	}
+	if err := a.CertFiles.Resolve(prefix); err != nil {
+		return err
+	}
+	if err := a.CheckMode(prefix, a.AlipayPublicKey, alipayconf.Caller); err != nil {
 		return err
 	}
 	if a.KeyType == "" {
@@ -82,16 +95,23 @@ func (a *Alipay) Provision(ctx caddy.Context) error {
 	if a.PrivateKey != "" {
 		key, err := handlers.ParseAppKey(a.PrivateKey, a.KeyType, a.logger)
 		if err != nil {
-			return fmt.Errorf("unicloud_openapi alipay: private_key: %w", err)
+			return fmt.Errorf("%s: private_key: %w", prefix, err)
 		}
 		c.PrivateKey = key
 	}
 	if a.AlipayPublicKey != "" {
 		pub, err := signing.ParseRSAPublicKey(a.AlipayPublicKey)
 		if err != nil {
-			return fmt.Errorf("unicloud_openapi alipay: alipay_public_key: %w", err)
+			return fmt.Errorf("%s: alipay_public_key: %w", prefix, err)
 		}
 		c.AlipayPublicKey = pub
+	}
+	if c.PrivateKey != nil {
+		certs, err := a.Load(prefix, a.AlipayPublicKey, alipayconf.Caller, c.PrivateKey)
+		if err != nil {
+			return err
+		}
+		c.Certs = certs
 	}
 	a.client = c
 	return nil
@@ -108,14 +128,17 @@ func (a *Alipay) Describe(openapi.Settings) openapi.Info {
 
 // Validate checks the configuration.
 func (a *Alipay) Validate() error {
-	if a.AppID == "" || a.PrivateKey == "" || a.AlipayPublicKey == "" {
-		return errors.New("unicloud_openapi alipay: app_id, private_key and alipay_public_key are required")
+	if err := a.CheckMode(prefix, a.AlipayPublicKey, alipayconf.Caller); err != nil {
+		return err
+	}
+	if a.AppID == "" || a.PrivateKey == "" || (a.AlipayPublicKey == "" && !a.Given()) {
+		return errors.New(prefix + ": app_id, private_key and alipay_public_key (or app_cert, alipay_cert and alipay_root_cert) are required")
 	}
 	if a.KeyType != "PKCS8" && a.KeyType != "PKCS1" {
-		return fmt.Errorf("unicloud_openapi alipay: key_type must be PKCS8 or PKCS1, not %q", a.KeyType)
+		return fmt.Errorf("%s: key_type must be PKCS8 or PKCS1, not %q", prefix, a.KeyType)
 	}
 	if err := handlers.CheckHTTPURL("endpoint", a.Endpoint); err != nil {
-		return fmt.Errorf("unicloud_openapi alipay: %w", err)
+		return fmt.Errorf("%s: %w", prefix, err)
 	}
 	return nil
 }
@@ -135,6 +158,9 @@ func (a *Alipay) Cleanup() error {
 //		private_key       <pem-or-base64>
 //		key_type          PKCS8|PKCS1
 //		alipay_public_key <pem-or-base64>
+//		app_cert          <pem>            # certificate mode, in place of alipay_public_key
+//		alipay_cert       <pem>            # repeatable: Alipay's current and next certificate
+//		alipay_root_cert  <pem>
 //		endpoint          <gateway-url>
 //		sandbox
 //	}
@@ -143,6 +169,12 @@ func (a *Alipay) Cleanup() error {
 func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the provider's name
 	for d.NextBlock(0) {
+		if ok, err := a.UnmarshalSubdirective(d); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch dir := d.Val(); dir {
 		case "app_id", "private_key", "key_type", "alipay_public_key", "endpoint":
 			dst := map[string]*string{"app_id": &a.AppID, "private_key": &a.PrivateKey, "key_type": &a.KeyType,

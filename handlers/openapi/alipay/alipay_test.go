@@ -22,8 +22,8 @@ func TestValidate(t *testing.T) {
 		want string
 	}{
 		"ok":             {func(*Alipay) {}, ""},
-		"no app_id":      {func(a *Alipay) { a.AppID = "" }, "app_id, private_key and alipay_public_key are required"},
-		"no public key":  {func(a *Alipay) { a.AlipayPublicKey = "" }, "app_id, private_key and alipay_public_key are required"},
+		"no app_id":      {func(a *Alipay) { a.AppID = "" }, "app_id, private_key and alipay_public_key (or app_cert, alipay_cert and alipay_root_cert) are required"},
+		"no public key":  {func(a *Alipay) { a.AlipayPublicKey = "" }, "app_id, private_key and alipay_public_key (or app_cert, alipay_cert and alipay_root_cert) are required"},
 		"bad key_type":   {func(a *Alipay) { a.KeyType = "PEM" }, `key_type must be PKCS8 or PKCS1, not "PEM"`},
 		"bad endpoint":   {func(a *Alipay) { a.Endpoint = "ftp://x" }, "endpoint must be an absolute http(s) URL"},
 		"relative endpt": {func(a *Alipay) { a.Endpoint = "/gateway.do" }, "endpoint must be an absolute http(s) URL"},

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-unicloud/unicloud/handlers"
+	"github.com/caddy-unicloud/unicloud/handlers/internal/alipayconf"
 	"github.com/caddy-unicloud/unicloud/handlers/payment/internal/conf"
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/providers/pay"
@@ -44,18 +45,9 @@ type Alipay struct {
 	// AlipayPublicKey is Alipay's public key (not the application's), PEM
 	// or bare base64: every answer is verified with it.
 	AlipayPublicKey string `json:"alipay_public_key,omitempty"`
-	// AppCert is the application's public-key certificate
-	// (appCertPublicKey_….crt, PEM): certificate mode, with AlipayCert and
-	// AlipayRootCert in place of AlipayPublicKey. Its key must be
-	// PrivateKey's.
-	AppCert string `json:"app_cert,omitempty"`
-	// AlipayCert is Alipay's public-key certificate
-	// (alipayCertPublicKey_RSA2.crt, PEM), one or more: during Alipay's
-	// rotation the current and the next, each answer verified with the one
-	// its alipay_cert_sn names. Each must chain to AlipayRootCert.
-	AlipayCert []string `json:"alipay_cert,omitempty"`
-	// AlipayRootCert is Alipay's root bundle (alipayRootCert.crt, PEM).
-	AlipayRootCert string `json:"alipay_root_cert,omitempty"`
+	// CertFiles is certificate mode: app_cert, alipay_cert (one or more)
+	// and alipay_root_cert in place of AlipayPublicKey.
+	alipayconf.CertFiles
 	// NotifyURL is the default notifyUrl of getOrderInfo.
 	NotifyURL string `json:"notify_url,omitempty"`
 	// Endpoint is the gateway URL (default
@@ -90,17 +82,13 @@ func (a *Alipay) Provision(ctx caddy.Context) error {
 		handlers.Option{Name: "key_type", Value: &a.KeyType}, handlers.Option{Name: "alipay_public_key", Value: &a.AlipayPublicKey, Key: true},
 		handlers.Option{Name: "notify_url", Value: &a.NotifyURL}, handlers.Option{Name: "endpoint", Value: &a.Endpoint},
 		handlers.Option{Name: "ca_cert", Value: &a.CACert},
-		handlers.Option{Name: "app_cert", Value: &a.AppCert, Key: true},
-		handlers.Option{Name: "alipay_root_cert", Value: &a.AlipayRootCert, Key: true},
 	); err != nil {
 		return err
 	}
-	for i := range a.AlipayCert {
-		if err := handlers.ResolveOptions(prefix, handlers.Option{Name: "alipay_cert", Value: &a.AlipayCert[i], Key: true}); err != nil {
-			return err
-		}
+	if err := a.CertFiles.Resolve(prefix); err != nil {
+		return err
 	}
-	if err := a.checkMode(); err != nil {
+	if err := a.CheckMode(prefix, a.AlipayPublicKey, alipayconf.Caller); err != nil {
 		return err
 	}
 	a.Endpoint = strings.TrimRight(a.Endpoint, "/")
@@ -133,43 +121,23 @@ func (a *Alipay) Provision(ctx caddy.Context) error {
 		}
 		a.client.AlipayPublicKey = pub
 	}
-	// An incomplete or mixed configuration is left to Validate, which names
-	// what is missing.
-	if a.AppCert != "" && len(a.AlipayCert) > 0 && a.AlipayRootCert != "" && a.AlipayPublicKey == "" && a.client.PrivateKey != nil {
-		certs, err := alipay.LoadCerts(alipay.CertOptions{
-			AppCert: a.AppCert, AlipayCerts: a.AlipayCert, RootCert: a.AlipayRootCert, PrivateKey: a.client.PrivateKey,
-		})
+	if a.client.PrivateKey != nil {
+		certs, err := a.Load(prefix, a.AlipayPublicKey, alipayconf.Caller, a.client.PrivateKey)
 		if err != nil {
-			return fmt.Errorf("%s: %w", prefix, err)
+			return err
 		}
 		a.client.Certs = certs
 	}
 	return nil
 }
 
-// checkMode refuses a mixed or incomplete certificate-mode configuration.
-func (a *Alipay) checkMode() error {
-	switch {
-	case a.certMode() && a.AlipayPublicKey != "":
-		return errors.New(prefix + ": alipay_public_key and app_cert / alipay_cert / alipay_root_cert exclude each other: give the key (public-key mode) or the three certificates (certificate mode)")
-	case a.certMode() && (a.AppCert == "" || len(a.AlipayCert) == 0 || a.AlipayRootCert == ""):
-		return errors.New(prefix + ": certificate mode needs app_cert, alipay_cert and alipay_root_cert")
-	}
-	return nil
-}
-
-// certMode tells whether any certificate-mode subdirective is given.
-func (a *Alipay) certMode() bool {
-	return a.AppCert != "" || len(a.AlipayCert) > 0 || a.AlipayRootCert != ""
-}
-
 // Validate checks the configuration.
 func (a *Alipay) Validate() error {
-	if err := a.checkMode(); err != nil {
+	if err := a.CheckMode(prefix, a.AlipayPublicKey, alipayconf.Caller); err != nil {
 		return err
 	}
 	switch {
-	case a.AppID == "" || a.PrivateKey == "" || (a.AlipayPublicKey == "" && !a.certMode()):
+	case a.AppID == "" || a.PrivateKey == "" || (a.AlipayPublicKey == "" && !a.Given()):
 		return errors.New(prefix + ": app_id, private_key and alipay_public_key (or app_cert, alipay_cert and alipay_root_cert) are required")
 	}
 	if a.KeyType != "PKCS8" && a.KeyType != "PKCS1" {
@@ -217,7 +185,6 @@ func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		fields := map[string]*string{
 			"app_id": &a.AppID, "private_key": &a.PrivateKey, "key_type": &a.KeyType,
 			"alipay_public_key": &a.AlipayPublicKey, "notify_url": &a.NotifyURL, "endpoint": &a.Endpoint, "ca_cert": &a.CACert,
-			"app_cert": &a.AppCert, "alipay_root_cert": &a.AlipayRootCert,
 		}
 		if f, ok := fields[dir]; ok {
 			if err := conf.StringArg(d, f); err != nil {
@@ -228,13 +195,13 @@ func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			continue
 		}
-		switch dir {
-		case "alipay_cert":
-			v, err := conf.OneArg(d)
+		if ok, err := a.UnmarshalSubdirective(d); ok {
 			if err != nil {
 				return err
 			}
-			a.AlipayCert = append(a.AlipayCert, v)
+			continue
+		}
+		switch dir {
 		case "sandbox":
 			if err := conf.FlagArg(d); err != nil {
 				return err

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-unicloud/unicloud/handlers/internal/alipayconf"
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 )
 
@@ -120,8 +121,8 @@ func TestProvisionCertMode(t *testing.T) {
 	}
 	key := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(appKey)}))
 	base := func() *Alipay {
-		return &Alipay{AppID: "2021", PrivateKey: key, KeyType: "PKCS1", AppCert: file("app.crt", appPEM),
-			AlipayCert: []string{file("alipay.crt", aliPEM)}, AlipayRootCert: file("root.crt", rootPEM)}
+		return &Alipay{AppID: "2021", PrivateKey: key, KeyType: "PKCS1", CertFiles: alipayconf.CertFiles{AppCert: file("app.crt", appPEM),
+			AlipayCert: []string{file("alipay.crt", aliPEM)}, AlipayRootCert: file("root.crt", rootPEM)}}
 	}
 	check := func(a *Alipay) (provision, validate error) {
 		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
@@ -154,7 +155,7 @@ func TestProvisionCertMode(t *testing.T) {
 	if p, _ := check(a); p == nil || !strings.Contains(p.Error(), "needs app_cert, alipay_cert and alipay_root_cert") {
 		t.Errorf("no root bundle: %v", p)
 	}
-	if err := (&Alipay{AppID: "2021", PrivateKey: key, AppCert: "A"}).Validate(); err == nil || !strings.Contains(err.Error(), "needs app_cert") {
+	if err := (&Alipay{AppID: "2021", PrivateKey: key, CertFiles: alipayconf.CertFiles{AppCert: "A"}}).Validate(); err == nil || !strings.Contains(err.Error(), "needs app_cert") {
 		t.Errorf("Validate, certificate mode incomplete: %v", err)
 	}
 	a = base()
