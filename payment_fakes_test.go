@@ -2,7 +2,6 @@ package unicloud
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -22,14 +21,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/caddy-unicloud/unicloud/emulator"
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
-	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -38,7 +38,6 @@ const (
 	payWxMchID  = "10000100"
 	payWxKey    = "pay-test-apiv2-key-0123456789abc"
 	payAliAppID = "2021000117600000"
-	payBill     = "交易时间,公众账号ID,商户号\n`2014-11-10 16：33：45,`wx2421b1c4370ec43b,`10000100\n总交易单数,总交易额\n`1,`0.01\n"
 )
 
 // payKeys are the RSA keys of the Alipay tests, made once per test binary:
@@ -67,122 +66,35 @@ func payRSAKeys(t testing.TB) {
 	})
 }
 
-// payWxFake is a stand-in for api.mch.weixin.qq.com: it checks each
-// request's signature and answers signed documents shaped as WeChat Pay's.
-type payWxFake struct {
-	t     testing.TB
-	mu    sync.Mutex
-	last  map[string]map[string]string
-	certs map[string]int // path → requests that presented a client certificate
-	// wrongKey signs answers with another key.
-	wrongKey bool
+// payWxEmu is WeChat Pay v2 for the payment tests: the emulator (written
+// apart from the gateway) with a recorder of what it received and a switch
+// that has its answers signed with a key that is not the merchant's.
+type payWxEmu struct {
+	emu *emulator.Server
+	rec emulator.Recorder
+	bad atomic.Bool
 }
 
-func newPayWxFake(t testing.TB) *payWxFake {
-	return &payWxFake{t: t, last: map[string]map[string]string{}, certs: map[string]int{}}
+// newPayWxEmu is the emulator with the payment tests' merchant;
+// requireCert makes refunds and fund-flow bills require the merchant's
+// client certificate.
+func newPayWxEmu(requireCert bool) *payWxEmu {
+	e := &payWxEmu{}
+	e.emu = emulator.New(emulator.Config{
+		WxpayMerchants: []emulator.WxpayMerchant{{MchID: payWxMchID, Key: payWxKey, RequireCert: requireCert}},
+		Record:         e.rec.Record,
+		BadSignature:   func(*http.Request) bool { return e.bad.Load() },
+	})
+	return e
 }
 
-func (f *payWxFake) lastReq(path string) map[string]string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.last[path]
-}
-
-func (f *payWxFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	req, err := wxpay.ParseNotifyXML(body, "xml")
-	if err != nil {
-		w.Write(wxpay.EncodeXML(map[string]string{"return_code": "FAIL", "return_msg": "XML格式错误"}))
-		return
+// lastReq is the document WeChat Pay last received at path (nil for none).
+func (e *payWxEmu) lastReq(path string) map[string]string {
+	r, ok := e.rec.Last(path)
+	if !ok {
+		return nil
 	}
-	signType := req["sign_type"]
-	if signType == "" {
-		signType = signing.SignTypeMD5
-	}
-	if err := signing.WxpayV2VerifyType(req, payWxKey, signType); err != nil {
-		w.Write(wxpay.EncodeXML(map[string]string{"return_code": "FAIL", "return_msg": "签名错误"}))
-		return
-	}
-	f.mu.Lock()
-	f.last[r.URL.Path] = req
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		f.certs[r.URL.Path]++
-	}
-	f.mu.Unlock()
-	ans := map[string]string{
-		"return_code": "SUCCESS", "return_msg": "OK", "result_code": "SUCCESS",
-		"appid": req["appid"], "mch_id": req["mch_id"], "nonce_str": signing.NonceStr(),
-	}
-	switch r.URL.Path {
-	case "/pay/unifiedorder":
-		if req["out_trade_no"] == "already-paid" {
-			ans["result_code"], ans["err_code"], ans["err_code_des"] = "FAIL", "ORDERPAID", "该订单已支付"
-			break
-		}
-		ans["trade_type"] = req["trade_type"]
-		ans["prepay_id"] = "wx20141027200939" + req["out_trade_no"]
-		switch req["trade_type"] {
-		case "NATIVE":
-			ans["code_url"] = "weixin://wxpay/bizpayurl/up?pr=" + req["product_id"]
-		case "MWEB":
-			ans["mweb_url"] = "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=x"
-		}
-	case "/pay/orderquery":
-		for k, v := range map[string]string{"trade_state": "SUCCESS", "total_fee": "101", "cash_fee": "101", "settlement_total_fee": "101",
-			"transaction_id": "4200000001", "out_trade_no": req["out_trade_no"], "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
-			"trade_type": "JSAPI", "fee_type": "CNY", "time_end": "20141030133525", "bank_type": "OTHERS"} {
-			ans[k] = v
-		}
-	case "/pay/closeorder":
-		ans["result_msg"] = "OK"
-	case "/secapi/pay/refund":
-		for k, v := range map[string]string{"transaction_id": "4200000001", "out_trade_no": req["out_trade_no"],
-			"out_refund_no": req["out_refund_no"], "refund_id": "50000000012", "refund_fee": req["refund_fee"],
-			"total_fee": req["total_fee"], "cash_fee": req["total_fee"], "cash_refund_fee": req["refund_fee"]} {
-			ans[k] = v
-		}
-	case "/pay/refundquery":
-		for k, v := range map[string]string{"transaction_id": "4200000001", "out_trade_no": "o-1", "total_fee": "101",
-			"cash_fee": "101", "refund_count": "1", "out_refund_no_0": "r-1", "refund_id_0": "50000000012",
-			"refund_fee_0": "100", "refund_status_0": "SUCCESS", "refund_channel_0": "ORIGINAL",
-			"refund_recv_accout_0": "支付用户的零钱", "refund_success_time_0": "2016-07-25 15:26:26"} {
-			ans[k] = v
-		}
-	case "/pay/downloadbill":
-		if req["bill_date"] == "20000101" {
-			w.Write(wxpay.EncodeXML(map[string]string{"return_code": "FAIL", "return_msg": "No Bill Exist", "error_code": "20002"}))
-			return
-		}
-		if req["tar_type"] == "GZIP" {
-			zw := gzip.NewWriter(w)
-			zw.Write([]byte(payBill))
-			zw.Close()
-			return
-		}
-		io.WriteString(w, payBill)
-		return
-	case "/pay/downloadfundflow":
-		if signType != signing.SignTypeHMACSHA256 {
-			w.Write(wxpay.EncodeXML(map[string]string{"return_code": "FAIL", "return_msg": "sign_type must be HMAC-SHA256"}))
-			return
-		}
-		io.WriteString(w, payBill)
-		return
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		return
-	}
-	key := payWxKey
-	if f.wrongKey {
-		key = "not-the-merchant-key-000000000000"
-	}
-	sign, err := signing.WxpayV2Sign(ans, key, signType)
-	if err != nil {
-		f.t.Error(err)
-	}
-	ans["sign"] = sign
-	w.Header().Set("Content-Type", "text/xml")
-	w.Write(wxpay.EncodeXML(ans))
+	return r.Fields()
 }
 
 // payAliFake is a stand-in for Alipay's gateway: it checks each request's
@@ -392,11 +304,12 @@ func payPost(t testing.TB, url, body string, header ...string) (int, map[string]
 	return resp.StatusCode, m
 }
 
-// payStartFakes serves the fakes on loopback.
-func payStartFakes(t *testing.T) (*payWxFake, *payAliFake, string, string) {
-	wx := newPayWxFake(t)
+// payStartFakes serves WeChat Pay (the emulator) and the Alipay fake on
+// loopback.
+func payStartFakes(t *testing.T) (*payWxEmu, *payAliFake, string, string) {
+	wx := newPayWxEmu(false)
 	ali := newPayAliFake(t)
-	wxSrv := httptest.NewServer(wx)
+	wxSrv := httptest.NewServer(wx.emu)
 	t.Cleanup(wxSrv.Close)
 	aliSrv := httptest.NewServer(ali)
 	t.Cleanup(aliSrv.Close)
@@ -426,7 +339,7 @@ http://%s {
 			app_id %s
 			mch_id %s
 			key {env.UNICLOUD_PAY_TEST_KEY}
-			notify_url https://example.com/notify/wxpay
+			notify_url http://127.0.0.1:1/notify/wxpay
 			endpoint %s
 			timeout 5s
 %s
