@@ -219,8 +219,9 @@ func (c *Client) SignKey(ctx context.Context) (string, error) {
 	return k, nil
 }
 
-// Request builds the signed XML body of a call: params plus appid, mch_id,
-// nonce_str, sign_type (when not MD5) and sign.
+// Request builds the signed XML body of a call: params plus appid (AppID,
+// unless params name another appid of the merchant), mch_id, nonce_str,
+// sign_type (when not MD5) and sign.
 func (c *Client) Request(api API, params map[string]string, key, signType string) ([]byte, error) {
 	p := make(map[string]string, len(params)+5)
 	for k, v := range params {
@@ -231,7 +232,7 @@ func (c *Client) Request(api API, params map[string]string, key, signType string
 			p[k] = v
 		}
 	}
-	if !api.NoAppID {
+	if !api.NoAppID && p["appid"] == "" {
 		p["appid"] = c.AppID
 	}
 	p["mch_id"] = c.MchID
@@ -251,7 +252,9 @@ func (c *Client) Request(api API, params map[string]string, key, signType string
 // Call sends one call and returns the fields of its verified answer. A
 // provider failure is a *BusinessError (with the answer's fields when it
 // was signed); an answer that fails the signature check a *SignatureError;
-// no usable answer an *UpstreamError.
+// no usable answer an *UpstreamError. params may name the appid (another
+// appid bound to the merchant; default AppID): the answer must name the
+// same.
 func (c *Client) Call(ctx context.Context, api API, params map[string]string) (map[string]string, error) {
 	if api.Bill {
 		return nil, errors.New("wxpay: bill calls go through Bill")
@@ -264,7 +267,7 @@ func (c *Client) Call(ctx context.Context, api API, params map[string]string) (m
 	if err != nil {
 		return nil, err
 	}
-	if fields, err = c.verify(fields, key, signType); err != nil {
+	if fields, err = c.verify(fields, key, signType, c.appIDOf(params)); err != nil {
 		return nil, err
 	}
 	// Callers get every amount as integer fen: a signed answer with a
@@ -310,7 +313,7 @@ func (c *Client) Bill(ctx context.Context, api API, params map[string]string) ([
 		if err != nil {
 			return nil, &UpstreamError{Provider: "wxpay", Reason: "bill: unreadable failure document: " + err.Error()}
 		}
-		if _, err := c.verify(fields, key, signType); err != nil {
+		if _, err := c.verify(fields, key, signType, c.appIDOf(params)); err != nil {
 			return nil, err
 		}
 		// A document where a bill was expected but that reports no failure.
@@ -416,9 +419,9 @@ func checkReturn(fields map[string]string) error {
 }
 
 // verify checks an answer: return_code, then the sign (with the key and
-// sign type of the request), then the merchant (mch_id, appid), then
-// result_code.
-func (c *Client) verify(fields map[string]string, key, signType string) (map[string]string, error) {
+// sign type of the request), then the merchant (mch_id, and appID: the
+// appid of the request), then result_code.
+func (c *Client) verify(fields map[string]string, key, signType, appID string) (map[string]string, error) {
 	if err := checkReturn(fields); err != nil {
 		return nil, err
 	}
@@ -428,7 +431,7 @@ func (c *Client) verify(fields map[string]string, key, signType string) (map[str
 	if m := fields["mch_id"]; m != "" && m != c.MchID {
 		return nil, &UpstreamError{Provider: "wxpay", Reason: "answer for another merchant"}
 	}
-	if a := fields["appid"]; a != "" && c.AppID != "" && a != c.AppID {
+	if a := fields["appid"]; a != "" && appID != "" && a != appID {
 		return nil, &UpstreamError{Provider: "wxpay", Reason: "answer for another appid"}
 	}
 	if rc := fields["result_code"]; rc != "" && rc != "SUCCESS" {
@@ -436,6 +439,14 @@ func (c *Client) verify(fields map[string]string, key, signType string) (map[str
 		return nil, &BusinessError{Code: code, Msg: firstOf(fields, "err_code_des", "return_msg"), Fields: fields}
 	}
 	return fields, nil
+}
+
+// appIDOf is the appid a call with params names.
+func (c *Client) appIDOf(params map[string]string) string {
+	if a := params["appid"]; a != "" {
+		return a
+	}
+	return c.AppID
 }
 
 func firstOf(m map[string]string, keys ...string) string {

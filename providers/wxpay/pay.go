@@ -11,10 +11,11 @@ import (
 )
 
 // TradeType is the unifiedorder trade_type for a uni-app client type:
-// mp-weixin → JSAPI, app-plus → APP, native → NATIVE, h5 → MWEB.
+// mp-weixin and h5-weixin → JSAPI, app-plus → APP, native → NATIVE, h5 →
+// MWEB.
 func TradeType(clientType string) (string, bool) {
 	switch clientType {
-	case "mp-weixin":
+	case "mp-weixin", "h5-weixin":
 		return "JSAPI", true
 	case "app-plus":
 		return "APP", true
@@ -26,26 +27,32 @@ func TradeType(clientType string) (string, bool) {
 	return "", false
 }
 
-// OrderInfo builds what uni.requestPayment needs from a verified
-// unifiedorder answer, signed with the key the order was placed with:
-//
-//	mp-weixin  {appId, timeStamp, nonceStr, package: "prepay_id=…", signType, paySign}
-//	app-plus   {appid, partnerid, prepayid, package: "Sign=WXPay", noncestr, timestamp, sign}
-//	native     {codeUrl}
-//	h5         {mwebUrl}
+// OrderInfo is OrderInfoFor with the client's AppID.
 func (c *Client) OrderInfo(ctx context.Context, clientType string, answer map[string]string) (map[string]string, error) {
-	switch clientType {
-	case "native":
+	return c.OrderInfoFor(ctx, clientType, c.AppID, answer)
+}
+
+// OrderInfoFor builds what uni.requestPayment needs from a verified
+// unifiedorder answer of an order placed with appID, signed with the key
+// the order was placed with:
+//
+//	mp-weixin, h5-weixin  {appId, timeStamp, nonceStr, package: "prepay_id=…", signType, paySign}
+//	app-plus              {appid, partnerid, prepayid, package: "Sign=WXPay", noncestr, timestamp, sign}
+//	native                {codeUrl}
+//	h5                    {mwebUrl}
+func (c *Client) OrderInfoFor(ctx context.Context, clientType, appID string, answer map[string]string) (map[string]string, error) {
+	switch {
+	case clientType == "native":
 		if answer["code_url"] == "" {
 			return nil, &UpstreamError{Provider: "wxpay", Reason: "unifiedorder answered no code_url"}
 		}
 		return map[string]string{"codeUrl": answer["code_url"]}, nil
-	case "h5":
+	case clientType == "h5":
 		if answer["mweb_url"] == "" {
 			return nil, &UpstreamError{Provider: "wxpay", Reason: "unifiedorder answered no mweb_url"}
 		}
 		return map[string]string{"mwebUrl": answer["mweb_url"]}, nil
-	case "mp-weixin", "app-plus":
+	case jsapiClient(clientType), clientType == "app-plus":
 	default:
 		return nil, &ParamError{Msg: "clientType " + strconv.Quote(shortID(clientType)) + " has no WeChat Pay orderInfo"}
 	}
@@ -62,20 +69,14 @@ func (c *Client) OrderInfo(ctx context.Context, clientType string, answer map[st
 	signType := c.signType()
 	var info map[string]string
 	signField := "paySign"
-	if clientType == "mp-weixin" {
-		// wx.requestPayment: the sign covers appId, timeStamp, nonceStr,
-		// package and signType, spelled this way.
-		info = map[string]string{
-			"appId":     c.AppID,
-			"timeStamp": ts,
-			"nonceStr":  nonce,
-			"package":   "prepay_id=" + prepay,
-			"signType":  signType,
-		}
+	if jsapiClient(clientType) {
+		// wx.requestPayment, getBrandWCPayRequest: the sign covers appId,
+		// timeStamp, nonceStr, package and signType, spelled this way.
+		info = jsapiOrderInfo(appID, ts, nonce, prepay, signType)
 	} else {
 		// The APP SDK's PayReq: lowercase names, fixed package.
 		info = map[string]string{
-			"appid":     c.AppID,
+			"appid":     appID,
 			"partnerid": c.MchID,
 			"prepayid":  prepay,
 			"package":   "Sign=WXPay",

@@ -17,6 +17,10 @@ type PayV2 struct {
 	Client *Client
 	// NotifyURL is the default notify_url of getOrderInfo.
 	NotifyURL string
+	// AppIDs are the appids of client types that do not use Client.AppID
+	// (client_app_id): in the order, its orderInfo, and the calls that
+	// name the caller's clientType.
+	AppIDs AppIDs
 }
 
 // v2Dropped are caller parameters never sent to WeChat Pay as given: the
@@ -85,7 +89,7 @@ func (a *PayV2) GetOrderInfo(ctx context.Context, req *OrderRequest) (pay.Answer
 	}
 	tradeType, ok := TradeType(clientType)
 	if !ok {
-		return nil, pay.NotSupported("clientType " + strconv.Quote(clientType) + " is not supported by WeChat Pay (mp-weixin, app-plus, native, h5)")
+		return nil, pay.NotSupported("clientType " + strconv.Quote(clientType) + " is not supported by WeChat Pay (" + AppClientTypeList() + ")")
 	}
 	if _, err := in.Required("body"); err != nil {
 		return nil, err
@@ -103,6 +107,8 @@ func (a *PayV2) GetOrderInfo(ctx context.Context, req *OrderRequest) (pay.Answer
 		p["notify_url"] = a.NotifyURL
 	}
 	p["trade_type"] = tradeType
+	appID := a.AppIDs.For(clientType, a.Client.AppID)
+	p["appid"] = appID
 	switch tradeType {
 	case "JSAPI":
 		if p["openid"] == "" {
@@ -124,7 +130,7 @@ func (a *PayV2) GetOrderInfo(ctx context.Context, req *OrderRequest) (pay.Answer
 	if err != nil {
 		return nil, payError(err)
 	}
-	info, err := a.Client.OrderInfo(ctx, clientType, ans)
+	info, err := a.Client.OrderInfoFor(ctx, clientType, appID, ans)
 	if err != nil {
 		return nil, payError(err)
 	}
@@ -142,7 +148,7 @@ func (a *PayV2) OrderQuery(ctx context.Context, req *OrderQueryRequest) (pay.Ans
 	if _, _, err := req.OneOf("transactionId", "outTradeNo"); err != nil {
 		return nil, err
 	}
-	return a.answer(ctx, APIOrderQuery, p)
+	return a.answer(ctx, APIOrderQuery, req.Params, p)
 }
 
 // CloseOrder is closeorder.
@@ -154,7 +160,7 @@ func (a *PayV2) CloseOrder(ctx context.Context, req *CloseOrderRequest) (pay.Ans
 	if _, err := req.Required("outTradeNo"); err != nil {
 		return nil, err
 	}
-	return a.answer(ctx, APICloseOrder, p)
+	return a.answer(ctx, APICloseOrder, req.Params, p)
 }
 
 // CancelOrder is not a WeChat Pay call.
@@ -180,7 +186,7 @@ func (a *PayV2) Refund(ctx context.Context, req *RefundRequest) (pay.Answer, err
 			return nil, err
 		}
 	}
-	return a.answer(ctx, APIRefund, p)
+	return a.answer(ctx, APIRefund, in, p)
 }
 
 // RefundQuery is refundquery: each refund an item of refundList.
@@ -192,6 +198,7 @@ func (a *PayV2) RefundQuery(ctx context.Context, req *RefundQueryRequest) (pay.A
 	if _, _, err := req.OneOf("refundId", "outRefundNo", "transactionId", "outTradeNo"); err != nil {
 		return nil, err
 	}
+	p["appid"] = a.callAppID(req.Params)
 	fields, err := a.Client.Call(ctx, APIRefundQuery, p)
 	if err != nil {
 		return nil, payError(err)
@@ -211,7 +218,7 @@ func (a *PayV2) DownloadBill(ctx context.Context, req *BillRequest) (pay.Answer,
 	if p["bill_type"] == "" {
 		p["bill_type"] = "ALL"
 	}
-	return a.bill(ctx, APIDownloadBill, p)
+	return a.bill(ctx, APIDownloadBill, req.Params, p)
 }
 
 // DownloadFundflow is downloadfundflow (account_type default Basic, with
@@ -227,7 +234,7 @@ func (a *PayV2) DownloadFundflow(ctx context.Context, req *FundflowRequest) (pay
 	if p["account_type"] == "" {
 		p["account_type"] = "Basic"
 	}
-	return a.bill(ctx, APIDownloadFundflow, p)
+	return a.bill(ctx, APIDownloadFundflow, req.Params, p)
 }
 
 // billDate checks billDate: yyyyMMdd.
@@ -242,7 +249,16 @@ func billDate(in pay.Params) error {
 	return nil
 }
 
-func (a *PayV2) answer(ctx context.Context, api API, p map[string]string) (pay.Answer, error) {
+// callAppID is the appid of a call other than getOrderInfo: that of the
+// caller's clientType (body or X-Unicloud-Client-Type), else
+// Client.AppID.
+func (a *PayV2) callAppID(in pay.Params) string {
+	clientType, _ := in.Str("clientType")
+	return a.AppIDs.For(clientType, a.Client.AppID)
+}
+
+func (a *PayV2) answer(ctx context.Context, api API, in pay.Params, p map[string]string) (pay.Answer, error) {
+	p["appid"] = a.callAppID(in)
 	fields, err := a.Client.Call(ctx, api, p)
 	if err != nil {
 		return nil, payError(err)
@@ -250,7 +266,8 @@ func (a *PayV2) answer(ctx context.Context, api API, p map[string]string) (pay.A
 	return Answer(fields), nil
 }
 
-func (a *PayV2) bill(ctx context.Context, api API, p map[string]string) (pay.Answer, error) {
+func (a *PayV2) bill(ctx context.Context, api API, in pay.Params, p map[string]string) (pay.Answer, error) {
+	p["appid"] = a.callAppID(in)
 	text, err := a.Client.Bill(ctx, api, p)
 	if err != nil {
 		return nil, payError(err)

@@ -129,8 +129,13 @@ var (
 // orderInfo): appId, mchId, tradeType, and prepayId, codeUrl or mwebUrl as
 // v2's unifiedorder gives them.
 func V3PrepayAnswer(c *ClientV3, clientType string, ans map[string]any) map[string]any {
+	return v3PrepayAnswer(c.AppID, c.MchID, clientType, ans)
+}
+
+// v3PrepayAnswer is V3PrepayAnswer for an order placed with appID.
+func v3PrepayAnswer(appID, mchID, clientType string, ans map[string]any) map[string]any {
 	tradeType, _ := TradeType(clientType)
-	out := map[string]any{"appId": c.AppID, "mchId": c.MchID, "tradeType": tradeType}
+	out := map[string]any{"appId": appID, "mchId": mchID, "tradeType": tradeType}
 	v3Map(ans, map[string]string{"h5_url": "mwebUrl"}, nil, out)
 	return out
 }

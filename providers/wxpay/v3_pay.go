@@ -15,11 +15,11 @@ import (
 )
 
 // V3PrepayKind is the APIv3 order path for a uni-app client type:
-// mp-weixin → jsapi, app-plus → app, native → native, h5 → h5
+// mp-weixin and h5-weixin → jsapi, app-plus → app, native → native, h5 → h5
 // (/v3/pay/transactions/{kind}).
 func V3PrepayKind(clientType string) (string, bool) {
 	switch clientType {
-	case "mp-weixin":
+	case "mp-weixin", "h5-weixin":
 		return "jsapi", true
 	case "app-plus":
 		return "app", true
@@ -54,11 +54,17 @@ func idParam(name, v string) error {
 	return nil
 }
 
-// Prepay places an order: POST /v3/pay/transactions/{jsapi,app,native,h5}
-// with order (the APIv3 body: description, out_trade_no, notify_url,
-// amount, payer…); appid and mchid are the client's. The answer holds
-// prepay_id (jsapi, app), code_url (native) or h5_url (h5).
+// Prepay is PrepayFor with the client's AppID.
 func (c *ClientV3) Prepay(ctx context.Context, clientType string, order map[string]any) (map[string]any, error) {
+	return c.PrepayFor(ctx, clientType, c.AppID, order)
+}
+
+// PrepayFor places an order: POST /v3/pay/transactions/{jsapi,app,native,h5}
+// with order (the APIv3 body: description, out_trade_no, notify_url,
+// amount, payer…); appid is appID (one bound to the merchant), mchid the
+// client's. The answer holds prepay_id (jsapi, app), code_url (native) or
+// h5_url (h5).
+func (c *ClientV3) PrepayFor(ctx context.Context, clientType, appID string, order map[string]any) (map[string]any, error) {
 	kind, ok := V3PrepayKind(clientType)
 	if !ok {
 		return nil, &ParamError{Msg: "clientType " + strconv.Quote(shortID(clientType)) + " has no WeChat Pay APIv3 order"}
@@ -67,19 +73,25 @@ func (c *ClientV3) Prepay(ctx context.Context, clientType string, order map[stri
 	for k, v := range order {
 		body[k] = v
 	}
-	body["appid"] = c.AppID
+	body["appid"] = appID
 	body["mchid"] = c.MchID
 	return c.DoJSON(ctx, http.MethodPost, "/v3/pay/transactions/"+kind, body)
 }
 
-// OrderInfo builds what uni.requestPayment needs from a verified APIv3
-// order answer, signed with the merchant API private key (signType RSA):
-//
-//	mp-weixin  {appId, timeStamp, nonceStr, package: "prepay_id=…", signType: "RSA", paySign}
-//	app-plus   {appid, partnerid, prepayid, package: "Sign=WXPay", noncestr, timestamp, sign}
-//	native     {codeUrl}
-//	h5         {mwebUrl}
+// OrderInfo is OrderInfoFor with the client's AppID.
 func (c *ClientV3) OrderInfo(clientType string, answer map[string]any) (map[string]string, error) {
+	return c.OrderInfoFor(clientType, c.AppID, answer)
+}
+
+// OrderInfoFor builds what uni.requestPayment needs from a verified APIv3
+// answer to an order placed with appID, signed with the merchant API
+// private key (signType RSA):
+//
+//	mp-weixin, h5-weixin  {appId, timeStamp, nonceStr, package: "prepay_id=…", signType: "RSA", paySign}
+//	app-plus              {appid, partnerid, prepayid, package: "Sign=WXPay", noncestr, timestamp, sign}
+//	native                {codeUrl}
+//	h5                    {mwebUrl}
+func (c *ClientV3) OrderInfoFor(clientType, appID string, answer map[string]any) (map[string]string, error) {
 	str := func(k string) string { s, _ := answer[k].(string); return s }
 	switch clientType {
 	case "native":
@@ -92,7 +104,7 @@ func (c *ClientV3) OrderInfo(clientType string, answer map[string]any) (map[stri
 			return nil, &UpstreamError{Provider: "wxpay", Reason: "the h5 order answered no h5_url"}
 		}
 		return map[string]string{"mwebUrl": str("h5_url")}, nil
-	case "mp-weixin", "app-plus":
+	case "mp-weixin", "h5-weixin", "app-plus":
 	default:
 		return nil, &ParamError{Msg: "clientType " + strconv.Quote(shortID(clientType)) + " has no WeChat Pay orderInfo"}
 	}
@@ -102,25 +114,23 @@ func (c *ClientV3) OrderInfo(clientType string, answer map[string]any) (map[stri
 	}
 	ts := strconv.FormatInt(c.now().Unix(), 10)
 	nonce := c.nonce()
-	if clientType == "mp-weixin" {
-		pkg := "prepay_id=" + prepay
-		sign, err := signing.WxpayV3PaySign(c.PrivateKey, c.AppID, ts, nonce, pkg)
+	if jsapiClient(clientType) {
+		info := jsapiOrderInfo(appID, ts, nonce, prepay, "RSA")
+		sign, err := signing.WxpayV3PaySign(c.PrivateKey, appID, ts, nonce, info["package"])
 		if err != nil {
 			return nil, err
 		}
-		return map[string]string{
-			"appId": c.AppID, "timeStamp": ts, "nonceStr": nonce, "package": pkg,
-			"signType": "RSA", "paySign": sign,
-		}, nil
+		info["paySign"] = sign
+		return info, nil
 	}
 	// The APP SDK's PayReq: the sign covers appid, timestamp, noncestr and
 	// prepayid, in that order.
-	sign, err := signing.WxpayV3PaySign(c.PrivateKey, c.AppID, ts, nonce, prepay)
+	sign, err := signing.WxpayV3PaySign(c.PrivateKey, appID, ts, nonce, prepay)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]string{
-		"appid": c.AppID, "partnerid": c.MchID, "prepayid": prepay, "package": "Sign=WXPay",
+		"appid": appID, "partnerid": c.MchID, "prepayid": prepay, "package": "Sign=WXPay",
 		"noncestr": nonce, "timestamp": ts, "sign": sign,
 	}, nil
 }

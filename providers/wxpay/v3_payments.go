@@ -16,6 +16,10 @@ type PayV3 struct {
 	Client *ClientV3
 	// NotifyURL is the default notify_url of getOrderInfo.
 	NotifyURL string
+	// AppIDs are the appids of client types that do not use Client.AppID
+	// (client_app_id): in the order and its orderInfo (the other APIv3
+	// calls name no appid).
+	AppIDs AppIDs
 }
 
 // GetOrderInfo places an APIv3 order and returns the orderInfo of the
@@ -29,15 +33,16 @@ func (a *PayV3) GetOrderInfo(ctx context.Context, req *OrderRequest) (pay.Answer
 	if err != nil {
 		return nil, err
 	}
-	ans, err := a.Client.Prepay(ctx, clientType, body)
+	appID := a.AppIDs.For(clientType, a.Client.AppID)
+	ans, err := a.Client.PrepayFor(ctx, clientType, appID, body)
 	if err != nil {
 		return nil, payError(err)
 	}
-	info, err := a.Client.OrderInfo(clientType, ans)
+	info, err := a.Client.OrderInfoFor(clientType, appID, ans)
 	if err != nil {
 		return nil, payError(err)
 	}
-	out := V3PrepayAnswer(a.Client, clientType, ans)
+	out := v3PrepayAnswer(appID, a.Client.MchID, clientType, ans)
 	out["orderInfo"] = info
 	return out, nil
 }
@@ -61,7 +66,7 @@ func v3ClientType(in pay.Params) (string, error) {
 		return "", pay.Missing("clientType (or the X-Unicloud-Client-Type header)")
 	}
 	if _, ok := V3PrepayKind(clientType); !ok {
-		return "", pay.NotSupported("clientType " + strconv.Quote(clientType) + " is not supported by WeChat Pay (mp-weixin, app-plus, native, h5)")
+		return "", pay.NotSupported("clientType " + strconv.Quote(clientType) + " is not supported by WeChat Pay (" + AppClientTypeList() + ")")
 	}
 	return clientType, nil
 }
@@ -93,7 +98,8 @@ func (a *PayV3) CloseOrder(ctx context.Context, req *CloseOrderRequest) (pay.Ans
 	if err := a.Client.CloseOrder(ctx, no); err != nil {
 		return nil, payError(err)
 	}
-	return pay.Answer{"appId": a.Client.AppID, "mchId": a.Client.MchID, "outTradeNo": no, "resultMsg": "OK"}, nil
+	clientType, _ := req.Str("clientType")
+	return pay.Answer{"appId": a.AppIDs.For(clientType, a.Client.AppID), "mchId": a.Client.MchID, "outTradeNo": no, "resultMsg": "OK"}, nil
 }
 
 // CancelOrder is not a WeChat Pay call.

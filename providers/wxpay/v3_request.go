@@ -25,7 +25,7 @@ var v3OrderTaken = map[string]bool{
 
 // v3OrderBody writes the APIv3 order (without appid and mchid) from
 // the caller's v2 parameters: body → description, totalFee → amount.total,
-// openid → payer.openid (mp-weixin), spbillCreateIp →
+// openid → payer.openid (mp-weixin, h5-weixin), spbillCreateIp →
 // scene_info.payer_client_ip (required for h5), sceneInfo.h5Info →
 // scene_info.h5_info, timeExpire yyyyMMddHHmmss → RFC 3339 China time.
 func v3OrderBody(in pay.Params, clientType, defaultNotify string) (map[string]any, error) {
@@ -70,7 +70,7 @@ func v3OrderBody(in pay.Params, clientType, defaultNotify string) (map[string]an
 		"description": desc, "out_trade_no": outTradeNo, "notify_url": notify,
 		"amount": map[string]any{"total": total, "currency": currency},
 	}
-	if clientType == "mp-weixin" {
+	if jsapiClient(clientType) {
 		openid, err := in.Required("openid")
 		if err != nil {
 			return nil, err
