@@ -11,24 +11,29 @@ package casing
 //
 // SnakeKey matches a row after its plain conversion, so "appId", "AppId" and "appID" all give "appid"; a key the
 // caller already wrote in snake_case or lowercase ("app_id") is never looked up.
+//
+// lower says that callers write the provider's spelling itself (the seeds document openid and unionid that way),
+// so CallerKey names it lowercase; the other one-way rows are named by their camel key (toUser).
 var spellings = []struct {
 	camel, provider string
-	back            bool
+	back, lower     bool
 }{
-	{"appId", "appid", true},
-	{"mchId", "mch_id", true},
-	{"errCode", "errcode", true},
-	{"errMsg", "errmsg", true},
-	{"openId", "openid", false},
-	{"unionId", "unionid", false},
-	{"toUser", "touser", false},
-	{"pagePath", "pagepath", false},
-	{"msgType", "msgtype", false},
+	{"appId", "appid", true, false},
+	{"mchId", "mch_id", true, false},
+	{"errCode", "errcode", true, false},
+	{"errMsg", "errmsg", true, false},
+	{"openId", "openid", false, true},
+	{"unionId", "unionid", false, true},
+	{"toUser", "touser", false, false},
+	{"pagePath", "pagepath", false, false},
+	{"msgType", "msgtype", false, false},
 }
 
 var (
 	// toProvider maps the plain snake_case of a row's camel key to the provider's spelling.
 	toProvider = make(map[string]string, len(spellings))
+	// named maps the provider spelling of a one-way row to the key callers write (CallerKey).
+	named = make(map[string]string, len(spellings))
 	// toCaller maps a provider spelling to the caller's, for the rows that go back.
 	toCaller = make(map[string]string, len(spellings))
 	// callerLens and callerFirst let CamelKey skip the toCaller lookup for almost every key.
@@ -39,6 +44,9 @@ var (
 func init() {
 	for _, s := range spellings {
 		toProvider[string(appendSnakeWords(nil, s.camel))] = s.provider
+		if !s.back && !s.lower {
+			named[s.provider] = s.camel
+		}
 		if s.back {
 			toCaller[s.provider] = s.camel
 			if len(s.provider) < 64 {
@@ -87,6 +95,16 @@ func CamelKey(k string) string {
 		return k
 	}
 	return string(appendCamel(make([]byte, 0, len(k)), k))
+}
+
+// CallerKey is the caller's spelling of a provider key, for messages that name a parameter: CamelKey, except that
+// the one-way rows callers write in camelCase are named that way ("touser" → "toUser", "template_id" →
+// "templateId", "openid" → "openid").
+func CallerKey(k string) string {
+	if c, ok := named[k]; ok {
+		return c
+	}
+	return CamelKey(k)
 }
 
 // snakeChanges reports whether SnakeKey(k) != k.

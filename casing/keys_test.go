@@ -189,3 +189,16 @@ func TestKeyAllocs(t *testing.T) {
 		}
 	}
 }
+
+// CallerKey names a parameter the way callers write it: camelCase, the one-way rows' camel key, and openid and
+// unionid lowercase as the seeds document them.
+func TestCallerKey(t *testing.T) {
+	for k, want := range map[string]string{
+		"touser": "toUser", "pagepath": "pagePath", "msgtype": "msgType", "template_id": "templateId",
+		"openid": "openid", "unionid": "unionid", "appid": "appId", "mch_id": "mchId", "js_code": "jsCode", "scene": "scene",
+	} {
+		if got := CallerKey(k); got != want {
+			t.Errorf("CallerKey(%q) = %q, want %q", k, got, want)
+		}
+	}
+}

@@ -28,23 +28,9 @@ func missing(name string) *ParamError {
 	return &ParamError{Param: callerKey(name), Reason: "missing required parameter"}
 }
 
-// callerSpellings are the provider keys that casing keeps lowercase both
-// ways but that the seeds' callers write in camelCase (toUser → touser).
-// openid and unionid are not here: the seeds document them lowercase.
-var callerSpellings = map[string]string{
-	"touser":   "toUser",
-	"msgtype":  "msgType",
-	"pagepath": "pagePath",
-}
-
 // callerKey is the caller's spelling of a provider key, for error messages:
 // "template_id" → "templateId", "touser" → "toUser", "openid" → "openid".
-func callerKey(name string) string {
-	if c, ok := callerSpellings[name]; ok {
-		return c
-	}
-	return casing.CamelKey(name)
-}
+func callerKey(name string) string { return casing.CallerKey(name) }
 
 // Control parameters are the gateway's, never forwarded to the provider.
 var controlParams = map[string]bool{
