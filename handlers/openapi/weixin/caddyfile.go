@@ -2,6 +2,8 @@ package weixin
 
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-unicloud/unicloud/handlers"
 )
 
 // UnmarshalCaddyfile reads the provider's part of
@@ -31,7 +33,7 @@ func (wx *Weixin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch dir := d.Val(); dir {
 		case "app_id", "secret", "h5_app_id", "h5_secret", "mobile_app_id", "mobile_secret", "web_app_id", "web_secret",
 			"endpoint", "token_mode", "access_token":
-			if err := stringArg(d, map[string]*string{
+			if err := handlers.StringArg(d, map[string]*string{
 				"app_id": &wx.AppID, "secret": &wx.Secret, "h5_app_id": &wx.H5AppID, "h5_secret": &wx.H5Secret,
 				"mobile_app_id": &wx.MobileAppID, "mobile_secret": &wx.MobileSecret, "web_app_id": &wx.WebAppID, "web_secret": &wx.WebSecret,
 				"endpoint": &wx.Endpoint, "token_mode": &wx.TokenMode, "access_token": &wx.AccessToken,
@@ -64,24 +66,6 @@ func (wx *Weixin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unknown subdirective %q", dir)
 		}
 	}
-	return nil
-}
-
-// stringArg sets *dst to the subdirective's one argument; a subdirective
-// given twice is an error.
-func stringArg(d *caddyfile.Dispenser, dst *string) error {
-	dir := d.Val()
-	if !d.NextArg() {
-		return d.ArgErr()
-	}
-	v := d.Val()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	if *dst != "" {
-		return d.Errf("%s is given twice", dir)
-	}
-	*dst = v
 	return nil
 }
 
