@@ -81,28 +81,18 @@ func ResolveOptions(prefix string, opts ...Option) error {
 	return nil
 }
 
-// The package's own spellings, for the handlers still in this package.
-type option = Option
-
-var (
-	resolveSecret  = ResolveSecret
-	resolveKey     = ResolveKey
-	resolveOptions = ResolveOptions
-	checkHTTPURL   = CheckHTTPURL
-)
-
-// checkV2Key checks a WeChat Pay APIv2 key: the 32 characters set in the
+// CheckV2Key checks a WeChat Pay APIv2 key: the 32 characters set in the
 // merchant platform (账户中心 → API安全). Its value is never quoted.
-func checkV2Key(name, key string) error {
+func CheckV2Key(name, key string) error {
 	if n := utf8.RuneCountInString(key); n != 32 {
 		return fmt.Errorf("%s must be 32 characters (the APIv2 key set in the merchant platform), not %d", name, n)
 	}
 	return nil
 }
 
-// checkAPIv3Key checks a WeChat Pay APIv3 key: 32 bytes, the AES-256-GCM
+// CheckAPIv3Key checks a WeChat Pay APIv3 key: 32 bytes, the AES-256-GCM
 // key. Its value is never quoted.
-func checkAPIv3Key(name, key string) error {
+func CheckAPIv3Key(name, key string) error {
 	if len(key) != 32 {
 		return fmt.Errorf("%s must be 32 bytes (the APIv3 key set in the merchant platform), not %d", name, len(key))
 	}
@@ -149,9 +139,10 @@ func publicListenAddrs(listen []string) []string {
 	return out
 }
 
-// warnPublicListen logs once, at load, that a handler whoever reaches can
-// misuse (it refunds) is served beyond loopback and private networks.
-func warnPublicListen(logger *zap.Logger, directive string, listen []string) {
+// WarnPublicListen logs once, at load, that directive (a handler whoever
+// reaches can misuse: it refunds) is served beyond loopback and private
+// networks.
+func WarnPublicListen(logger *zap.Logger, directive string, listen []string) {
 	if public := publicListenAddrs(listen); len(public) > 0 {
 		logger.Warn(directive+" is reachable beyond loopback and private networks, and whoever reaches it can refund: "+
 			"add `bind 127.0.0.1` to its site, or put authentication in front of it",

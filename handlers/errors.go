@@ -43,26 +43,13 @@ func NewError(status int, code, msg string) *Error {
 	return &Error{Status: status, Code: code, Msg: msg}
 }
 
-// The package's own spellings of the exported helpers, for the handlers
-// still in this package.
-type gatewayError = Error
-
-var (
-	newError     = NewError
-	writeError   = WriteError
-	writeJSON    = WriteJSON
-	failCall     = FailCall
-	decodeObject = DecodeObject
-	bodyError    = BodyError
-)
-
 // WriteError answers a gateway error in the documented shape.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
 	body, _ := json.Marshal(struct {
 		ErrCode string `json:"errCode"`
 		ErrMsg  string `json:"errMsg"`
 	}{code, msg})
-	writeJSON(w, status, body)
+	WriteJSON(w, status, body)
 }
 
 // WriteJSON answers a JSON body with its length set.
@@ -80,16 +67,16 @@ func WriteJSON(w http.ResponseWriter, status int, body []byte) {
 // are the callers' business) and returns the outcome label for metrics.
 // Errors that are not gateway errors become UNICLOUD_UPSTREAM_ERROR.
 func FailCall(w http.ResponseWriter, logger *zap.Logger, err error, fields ...zap.Field) string {
-	var ge *gatewayError
+	var ge *Error
 	if !errors.As(err, &ge) {
-		ge = newError(http.StatusBadGateway, ErrUpstream, "provider call failed")
+		ge = NewError(http.StatusBadGateway, ErrUpstream, "provider call failed")
 	}
 	level := logger.Debug
 	if ge.Code == ErrUpstreamBadSignature {
 		level = logger.Warn
 	}
 	level("call refused or failed", append(fields, zap.String("err_code", ge.Code), zap.String("err_msg", ge.Msg))...)
-	writeError(w, ge.Status, ge.Code, ge.Msg)
+	WriteError(w, ge.Status, ge.Code, ge.Msg)
 	return ge.Code
 }
 
@@ -103,10 +90,10 @@ func DecodeObject(b []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&m); err != nil || m == nil {
-		return nil, newError(http.StatusBadRequest, ErrBadRequest, "body must be a JSON object")
+		return nil, NewError(http.StatusBadRequest, ErrBadRequest, "body must be a JSON object")
 	}
 	if dec.More() {
-		return nil, newError(http.StatusBadRequest, ErrBadRequest, "body must be a single JSON object")
+		return nil, NewError(http.StatusBadRequest, ErrBadRequest, "body must be a single JSON object")
 	}
 	return m, nil
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // PlatformStoreConfig is what a WeChat Pay handler brings to the platform
-// key store of its merchant (acquirePlatformStore). Strings have their
+// key store of its merchant (AcquirePlatformStore). Strings have their
 // placeholders replaced already.
 type PlatformStoreConfig struct {
 	// Endpoint is the API host (default wxpay.DefaultEndpoint).
@@ -54,7 +54,7 @@ var platformDownloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "WeChat Pay platform certificate downloads by result (ok, error), and certificates taken from the shared storage (shared).",
 }, []string{"result"})
 
-// acquirePlatformStore takes the platform key store of cfg's merchant from
+// AcquirePlatformStore takes the platform key store of cfg's merchant from
 // the process's merchant registry (wxpay.DefaultMerchants, making it on
 // first use) and registers cfg's keys, download credentials and the
 // config's storage in it. Every unicloud_payment handler of a merchant,
@@ -62,7 +62,7 @@ var platformDownloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 // handlers look it up by mch_id. The returned function gives the
 // registration and the reference back: call it in Cleanup. It makes no
 // network call.
-func acquirePlatformStore(ctx caddy.Context, cfg PlatformStoreConfig) (*wxpay.PlatformStore, func(), error) {
+func AcquirePlatformStore(ctx caddy.Context, cfg PlatformStoreConfig) (*wxpay.PlatformStore, func(), error) {
 	if cfg.MchID == "" {
 		return nil, nil, errors.New("platform keys: mch_id is required")
 	}

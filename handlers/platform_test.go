@@ -68,12 +68,12 @@ func TestAcquirePlatformStoreShared(t *testing.T) {
 	pubPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
 	const mch = "1900000201"
 
-	s1, release1, err := acquirePlatformStore(ctx, PlatformStoreConfig{
+	s1, release1, err := AcquirePlatformStore(ctx, PlatformStoreConfig{
 		Endpoint: f.Server.URL, MchID: mch, Keys: map[string]string{platformTestPubKeyID: pubPEM}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, release2, err := acquirePlatformStore(ctx, autoConfig(t, f, mch))
+	s2, release2, err := AcquirePlatformStore(ctx, autoConfig(t, f, mch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestAcquirePlatformStoreErrors(t *testing.T) {
 	}
 	good := autoConfig(t, f, mch)
 	good.Root = rootFile // a path works too
-	_, release, err := acquirePlatformStore(ctx, good)
+	_, release, err := AcquirePlatformStore(ctx, good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestAcquirePlatformStoreErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := autoConfig(t, f, mch)
 			tc.mod(&cfg)
-			_, _, err := acquirePlatformStore(ctx, cfg)
+			_, _, err := AcquirePlatformStore(ctx, cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
