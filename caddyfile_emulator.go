@@ -26,6 +26,7 @@ func init() {
 //		wxpay_merchant <mch_id> <APIv2 key> [require_cert]   # repeatable
 //		wxpay_v3_merchant <mchid> <APIv3 key> <merchant public key or cert> [<PUB_KEY_ID_…> <platform private key>]
 //		alipay_app <app_id> <app public key> [<alipay private key>]   # repeatable
+//		alipay_test_pki <dir>                      # Alipay certificate mode: the test PKI's files are kept in dir
 //		weixin_xpay <appid> <offer_id> <app_key> <sandbox_app_key>    # virtual payment of a weixin_app; repeatable
 //		allow_remote                               # serve non-loopback clients too (default: 403)
 //	}
@@ -120,6 +121,12 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 				app.AlipayPrivateKey = args[2]
 			}
 			e.AlipayApps = append(e.AlipayApps, app)
+		case "alipay_test_pki": // <dir>: certificate mode with a test PKI kept in dir
+			args := h.RemainingArgs()
+			if len(args) != 1 || e.AlipayTestPKI != "" {
+				return nil, h.Err("alipay_test_pki takes one directory, once")
+			}
+			e.AlipayTestPKI = args[0]
 		case "weixin_xpay": // <appid> <offer_id> <app_key> <sandbox_app_key>: virtual payment of a test mini-program; repeatable
 			args := h.RemainingArgs()
 			if len(args) != 4 {
@@ -128,6 +135,12 @@ func parseEmulator(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			e.WeixinXpay = append(e.WeixinXpay, emulator.WeixinXpay{AppID: args[0], OfferID: args[1], AppKey: args[2], SandboxAppKey: args[3]})
 		default:
 			return nil, h.Errf("unrecognized unicloud_emulator option %q", dir)
+		}
+	}
+	if e.AlipayTestPKI != "" {
+		// Written now, before any gateway reads them with {file.…}.
+		if err := emulator.EnsureAlipayTestPKI(caddy.NewReplacer().ReplaceAll(e.AlipayTestPKI, ""), e.AlipayApps); err != nil {
+			return nil, h.Err(err.Error())
 		}
 	}
 	return e, nil

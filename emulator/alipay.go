@@ -44,6 +44,11 @@ type alipayEmu struct {
 	s    *Server
 	apps map[string]*aliApp
 
+	// pki, when set, is certificate mode (Config.AlipayTestPKI); pkiErr a
+	// test PKI that could not be prepared.
+	pki    *aliPKI
+	pkiErr error
+
 	mu     sync.Mutex
 	trades map[string]*aliTrade // app_id + "\x00" + out_trade_no
 	byNo   map[string]*aliTrade // trade_no
@@ -105,8 +110,22 @@ func newAlipay(s *Server) provider {
 			app.err = err
 			continue
 		}
-		der, _ := x509.MarshalPKIXPublicKey(&app.key.PublicKey)
-		app.pubPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	}
+	if dir := strings.TrimSpace(repl.ReplaceAll(s.cfg.AlipayTestPKI, "")); dir != "" {
+		// Certificate mode: every app's answers are signed with the key of
+		// the test PKI's Alipay certificate.
+		x.pki, x.pkiErr = ensureAlipayPKI(dir, s.cfg.AlipayApps)
+		for _, app := range x.apps {
+			if x.pki != nil && app.err == nil {
+				app.key = x.pki.alipayKey
+			}
+		}
+	}
+	for _, app := range x.apps {
+		if app.key != nil {
+			der, _ := x509.MarshalPKIXPublicKey(&app.key.PublicKey)
+			app.pubPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		}
 	}
 	return x
 }
@@ -118,6 +137,9 @@ var errSameAlipayKey = errors.New("alipay_private_key is the private half of app
 
 // validateAlipay refuses a configuration whose Alipay key is an app's own.
 func (s *Server) validateAlipay() error {
+	if err := s.alipay().pkiErr; err != nil {
+		return err
+	}
 	for id, app := range s.alipay().apps {
 		if errors.Is(app.err, errSameAlipayKey) {
 			return fmt.Errorf("alipay_app %s: %w", id, app.err)
@@ -163,6 +185,8 @@ type aliCall struct {
 	// wrongKey: sign the answer with a key that is not Alipay's
 	// (Config.BadSignature).
 	wrongKey bool
+	// certSN is the answer's alipay_cert_sn (certificate mode).
+	certSN string
 }
 
 // answer writes {"<method>_response": member, "sign": …}, signed over the
@@ -174,6 +198,9 @@ func (c *aliCall) answer(key string, member map[string]any) {
 	b.WriteString(key)
 	b.WriteString(`":`)
 	b.Write(raw)
+	if c.certSN != "" {
+		b.WriteString(`,"alipay_cert_sn":"` + c.certSN + `"`)
+	}
 	if c.app != nil && c.app.key != nil {
 		key := c.app.key
 		if c.wrongKey {
@@ -211,6 +238,9 @@ func (c *aliCall) str(k string) string { return str(c.biz, k) }
 
 func (x *alipayEmu) gateway(w http.ResponseWriter, r *http.Request) {
 	c := &aliCall{w: w, wrongKey: x.s.badSignature(r)}
+	if x.pki != nil {
+		c.certSN = x.pki.alipaySN
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxAlipayBody)
 	if err := r.ParseForm(); err != nil {
 		c.refuse("40002", "Invalid Arguments", "isv.invalid-parameter", "请求参数无法解析")
@@ -244,6 +274,9 @@ func (x *alipayEmu) gateway(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.params["sign"] == "" {
 		c.refuse("40001", "Missing Required Arguments", "isv.missing-signature", "缺少签名参数")
+		return
+	}
+	if x.pki != nil && !x.checkCertSNs(c) {
 		return
 	}
 	// Requests are signed over every parameter but sign; sign_type kept.

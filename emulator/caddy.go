@@ -106,7 +106,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) Validate() error {
 	if h.Backend {
 		if h.WeixinApps != nil || h.WeixinOfficialAccounts != nil || h.WeixinOpenApps != nil || h.TokenTTL != 0 || h.TokenGrace != 0 ||
-			h.Latency != 0 || h.WxpayMerchants != nil || h.AlipayApps != nil || h.WxpayV3Merchants != nil || h.WeixinXpay != nil {
+			h.Latency != 0 || h.WxpayMerchants != nil || h.AlipayApps != nil || h.AlipayTestPKI != "" || h.WxpayV3Merchants != nil || h.WeixinXpay != nil {
 			return fmt.Errorf("unicloud_emulator: backend takes no other option (give the demo backend its own site)")
 		}
 		return nil

@@ -51,6 +51,9 @@ type Config struct {
 	// payment endpoints (wxpay.go, alipay.go).
 	WxpayMerchants []WxpayMerchant `json:"wxpay_merchants,omitempty"`
 	AlipayApps     []AlipayApp     `json:"alipay_apps,omitempty"`
+	// AlipayTestPKI, when set, is the directory of a test PKI with which
+	// the Alipay gateway runs every app in certificate mode (alipay_pki.go).
+	AlipayTestPKI string `json:"alipay_test_pki,omitempty"`
 
 	// Test WeChat Pay APIv3 merchants (wxpay_v3.go).
 	WxpayV3Merchants []WxpayV3Merchant `json:"wxpay_v3_merchants,omitempty"`
