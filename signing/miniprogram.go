@@ -3,9 +3,7 @@ package signing
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/sha1"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 )
 
@@ -31,33 +29,6 @@ func DecryptMiniProgramData(sessionKey, iv, encryptedData string) ([]byte, error
 		return nil, fmt.Errorf("signing: mini-program data: %w", err)
 	}
 	return pt, nil
-}
-
-// EncryptMiniProgramData is the inverse of DecryptMiniProgramData, for the
-// emulator and tests.
-func EncryptMiniProgramData(sessionKey, iv string, plaintext []byte) (string, error) {
-	key, err := base64.StdEncoding.DecodeString(sessionKey)
-	if err != nil || len(key) != 16 {
-		return "", fmt.Errorf("signing: mini-program data: session_key is not 16 bytes of base64: %w", ErrBadKey)
-	}
-	ivb, err := base64.StdEncoding.DecodeString(iv)
-	if err != nil || len(ivb) != aes.BlockSize {
-		return "", fmt.Errorf("signing: mini-program data: iv is not 16 bytes of base64: %w", ErrInvalidInput)
-	}
-	ct, err := cbcEncrypt(key, ivb, plaintext, aes.BlockSize)
-	if err != nil {
-		return "", fmt.Errorf("signing: mini-program data: %w", err)
-	}
-	return base64.StdEncoding.EncodeToString(ct), nil
-}
-
-// MiniProgramRawDataSignature is the signature of a mini-program rawData:
-// lowercase hex sha1(rawData + session_key). Compare it with EqualHex.
-func MiniProgramRawDataSignature(rawData, sessionKey string) string {
-	h := sha1.New()
-	h.Write([]byte(rawData))
-	h.Write([]byte(sessionKey))
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // cbcDecrypt decrypts AES-CBC and strips PKCS#7 padding of padBlock bytes

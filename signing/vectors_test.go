@@ -29,11 +29,6 @@ type vectorFile struct {
 		EncryptedData string `json:"encryptedData"`
 		Plaintext     string `json:"plaintext"`
 	} `json:"miniprogram_encrypted_data"`
-	MiniProgramRawDataSignature struct {
-		RawData    string `json:"rawData"`
-		SessionKey string `json:"session_key"`
-		SHA1       string `json:"sha1"`
-	} `json:"miniprogram_rawdata_signature"`
 	WxpayV2RefundReqInfo struct {
 		Key       string `json:"key"`
 		ReqInfo   string `json:"req_info"`

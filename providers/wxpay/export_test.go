@@ -10,3 +10,14 @@ func SetPlatformTimer(s *PlatformStore, after func(time.Duration) (<-chan time.T
 
 // OnPlatformRunDone makes s call done when its background refresh stops.
 func OnPlatformRunDone(s *PlatformStore, done func()) { s.runDone = done }
+
+// SetClock replaces the clock of s.
+func (s *PlatformStore) SetClock(now func() time.Time) { s.now = now }
+
+// SetStorage replaces the shared storage of s; nil keeps the certificates
+// in memory only.
+func (s *PlatformStore) SetStorage(st PlatformStorage) {
+	s.mu.Lock()
+	s.storage = st
+	s.mu.Unlock()
+}

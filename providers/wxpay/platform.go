@@ -283,17 +283,6 @@ func (s *PlatformStore) Endpoint() string { return s.endpoint }
 // MchID is the store's merchant id.
 func (s *PlatformStore) MchID() string { return s.mchID }
 
-// SetClock replaces the clock (tests).
-func (s *PlatformStore) SetClock(now func() time.Time) { s.now = now }
-
-// SetStorage replaces the shared storage (a config reload brings a new
-// one). nil keeps the certificates in memory only.
-func (s *PlatformStore) SetStorage(st PlatformStorage) {
-	s.mu.Lock()
-	s.storage = st
-	s.mu.Unlock()
-}
-
 // Register adds what one handler brings. The returned function removes it
 // again (the handler's Cleanup). With several registrations carrying
 // download credentials, the latest one is used.

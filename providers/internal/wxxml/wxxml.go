@@ -44,16 +44,6 @@ type Element struct {
 	Children []Element
 }
 
-// Child returns the first child named name, or nil.
-func (e *Element) Child(name string) *Element {
-	for i := range e.Children {
-		if e.Children[i].Name == name {
-			return &e.Children[i]
-		}
-	}
-	return nil
-}
-
 // Limits bound what Parse accepts besides the document's size, which the
 // caller bounds before reading.
 type Limits struct {

@@ -339,3 +339,13 @@ func TestVisitOwnedAgrees(t *testing.T) {
 		t.Fatalf("fn's error: %v", err)
 	}
 }
+
+// Child returns the first child named name, or nil.
+func (e *Element) Child(name string) *Element {
+	for i := range e.Children {
+		if e.Children[i].Name == name {
+			return &e.Children[i]
+		}
+	}
+	return nil
+}
