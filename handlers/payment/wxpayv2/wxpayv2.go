@@ -32,10 +32,18 @@ const prefix = conf.Directive + " wxpay"
 
 // WxpayV2 is a WeChat Pay merchant on APIv2.
 //
-// JSON: {"handler":"unicloud_payment","provider":{"name":"wxpay_v2","app_id":…,"mch_id":…,"key":…}}.
+// JSON: {"handler":"unicloud_payment","provider":{"name":"wxpay_v2","app_id":…,"client_app_ids":{"h5-weixin":…},"mch_id":…,"key":…}}.
 type WxpayV2 struct {
-	// AppID is the appid bound to the merchant.
+	// AppID is the appid bound to the merchant: that of every client type
+	// ClientAppIDs does not name.
 	AppID string `json:"app_id,omitempty"`
+	// ClientAppIDs maps a uni-app clientType (mp-weixin, h5-weixin,
+	// app-plus, h5, native) to the appid its orders are placed with (in
+	// the order and its orderInfo, and in the v2 calls that name
+	// an order with that clientType), for a merchant that has bound
+	// several appids (mini-program, official account, open-platform app)
+	// to its mch_id. Caddyfile: client_app_id <clientType> <appid>.
+	ClientAppIDs map[string]string `json:"client_app_ids,omitempty"`
 	// MchID is the merchant id (商户号).
 	MchID string `json:"mch_id,omitempty"`
 	// Key is the APIv2 key (32 characters).
@@ -80,6 +88,9 @@ func (w *WxpayV2) Provision(caddy.Context) error {
 		handlers.Option{Name: "notify_url", Value: &w.NotifyURL}, handlers.Option{Name: "endpoint", Value: &w.Endpoint},
 		handlers.Option{Name: "ca_cert", Value: &w.CACert},
 	); err != nil {
+		return err
+	}
+	if err := conf.ResolveClientAppIDs(prefix, w.ClientAppIDs); err != nil {
 		return err
 	}
 	w.Endpoint = strings.TrimRight(w.Endpoint, "/")
@@ -155,6 +166,9 @@ func (w *WxpayV2) Validate() error {
 	if w.PfxPassword != "" && w.Pfx == "" {
 		return errors.New(prefix + ": pfx_password needs pfx (the merchant certificate it opens)")
 	}
+	if err := conf.CheckClientAppIDs(prefix, w.ClientAppIDs); err != nil {
+		return err
+	}
 	return conf.CheckURLs(prefix, w.NotifyURL, w.Endpoint)
 }
 
@@ -180,13 +194,14 @@ func (w *WxpayV2) PayProvider(timeout time.Duration) pay.Provider {
 	if w.client.CertHTTP != nil {
 		w.client.CertHTTP.Timeout = timeout
 	}
-	return &wxpay.PayV2{Client: w.client, NotifyURL: w.NotifyURL}
+	return &wxpay.PayV2{Client: w.client, NotifyURL: w.NotifyURL, AppIDs: wxpay.AppIDs(w.ClientAppIDs)}
 }
 
 // UnmarshalCaddyfile reads the provider's part of
 //
 //	unicloud_payment wxpay {
 //		app_id       <appid>
+//		client_app_id <clientType> <appid>   # repeatable: mp-weixin, h5-weixin, app-plus, h5, native
 //		mch_id       <mchid>
 //		key          <APIv2 key>
 //		pfx          <path of apiclient_cert.p12>
@@ -215,6 +230,10 @@ func (w *WxpayV2) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			continue
 		}
 		switch dir {
+		case "client_app_id":
+			if err := conf.ClientAppIDArg(d, &w.ClientAppIDs); err != nil {
+				return err
+			}
 		case "sandbox":
 			if err := handlers.FlagArg(d); err != nil {
 				return err

@@ -63,3 +63,38 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// TestClientAppID: client_app_id reaches the payment API (h5-weixin from a
+// placeholder), and a JSON config with an unknown clientType fails
+// Validate.
+func TestClientAppID(t *testing.T) {
+	var w WxpayV2
+	d := caddyfile.NewTestDispenser("wxpay {\n app_id wx1\n mch_id 100\n key " + testV2Key + "\n client_app_id h5-weixin {env.UNICLOUD_TEST_OA_APPID}\n client_app_id app-plus wxapp\n}")
+	if err := w.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("UNICLOUD_TEST_OA_APPID", "wxoa")
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	if err := w.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p := w.PayProvider(time.Second).(*wxpay.PayV2)
+	if p.AppIDs.For("h5-weixin", "") != "wxoa" || p.AppIDs.For("app-plus", "") != "wxapp" || p.AppIDs.For("mp-weixin", p.Client.AppID) != "wx1" {
+		t.Errorf("appids %v", p.AppIDs)
+	}
+	bad := &WxpayV2{AppID: "wx1", MchID: "100", Key: testV2Key, ClientAppIDs: map[string]string{"mp-toutiao": "tt1"}}
+	if err := bad.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `client_app_id: clientType "mp-toutiao" is not one of mp-weixin, h5-weixin, app-plus, h5, native`) {
+		t.Errorf("Validate: %v", err)
+	}
+	if err := w.UnmarshalCaddyfile(caddyfile.NewTestDispenser("wxpay {\n client_app_id web wx2\n}")); err == nil ||
+		!strings.Contains(err.Error(), `clientType "web" is not one of`) {
+		t.Errorf("client_app_id web: %v", err)
+	}
+}

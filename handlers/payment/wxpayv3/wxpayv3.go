@@ -31,10 +31,17 @@ const (
 
 // WxpayV3 is a WeChat Pay merchant on APIv3.
 //
-// JSON: {"handler":"unicloud_payment","provider":{"name":"wxpay_v3","app_id":…,"mch_id":…,"private_key":…,"serial_no":…,"platform_keys":[…]}}.
+// JSON: {"handler":"unicloud_payment","provider":{"name":"wxpay_v3","app_id":…,"client_app_ids":{"h5-weixin":…},"mch_id":…,"private_key":…,"serial_no":…,"platform_keys":[…]}}.
 type WxpayV3 struct {
-	// AppID is the appid bound to the merchant.
+	// AppID is the appid bound to the merchant: that of every client type
+	// ClientAppIDs does not name.
 	AppID string `json:"app_id,omitempty"`
+	// ClientAppIDs maps a uni-app clientType (mp-weixin, h5-weixin,
+	// app-plus, h5, native) to the appid its orders are placed with (in
+	// the order and its orderInfo; the other APIv3 calls send no appid), for a merchant that has bound
+	// several appids (mini-program, official account, open-platform app)
+	// to its mch_id. Caddyfile: client_app_id <clientType> <appid>.
+	ClientAppIDs map[string]string `json:"client_app_ids,omitempty"`
 	// MchID is the merchant id (商户号).
 	MchID string `json:"mch_id,omitempty"`
 	// PrivateKey is the merchant API private key (apiclient_key.pem), PEM
@@ -105,6 +112,9 @@ func (w *WxpayV3) Provision(ctx caddy.Context) error {
 			handlers.Option{Name: "platform_key " + w.PlatformKeys[i].Serial, Value: &w.PlatformKeys[i].Key, Key: true})
 	}
 	if err := handlers.ResolveOptions(prefix, opts...); err != nil {
+		return err
+	}
+	if err := conf.ResolveClientAppIDs(prefix, w.ClientAppIDs); err != nil {
 		return err
 	}
 	w.Endpoint = strings.TrimRight(w.Endpoint, "/")
@@ -192,6 +202,9 @@ func (w *WxpayV3) Validate() error {
 	if w.client == nil || w.client.PrivateKey == nil || w.client.PlatformKeys == nil {
 		return errors.New(vprefix + "not provisioned")
 	}
+	if err := conf.CheckClientAppIDs(prefix, w.ClientAppIDs); err != nil {
+		return err
+	}
 	return conf.CheckURLs(prefix, w.NotifyURL, w.Endpoint)
 }
 
@@ -225,7 +238,7 @@ func (*WxpayV3) Name() string { return "wxpay" }
 // PayProvider returns the payment API; timeout bounds each HTTP exchange.
 func (w *WxpayV3) PayProvider(timeout time.Duration) pay.Provider {
 	w.client.HTTP.Timeout = timeout
-	return &wxpay.PayV3{Client: w.client, NotifyURL: w.NotifyURL}
+	return &wxpay.PayV3{Client: w.client, NotifyURL: w.NotifyURL, AppIDs: wxpay.AppIDs(w.ClientAppIDs)}
 }
 
 // UnmarshalCaddyfile reads the provider's part of
@@ -233,6 +246,7 @@ func (w *WxpayV3) PayProvider(timeout time.Duration) pay.Provider {
 //	unicloud_payment wxpay {
 //		version        v3                  # read by the host
 //		app_id         <appid>
+//		client_app_id  <clientType> <appid>   # repeatable: mp-weixin, h5-weixin, app-plus, h5, native
 //		mch_id         <mchid>
 //		private_key    <pem-or-base64>     # merchant API private key (apiclient_key.pem)
 //		serial_no      <serial>            # merchant API certificate serial
@@ -270,6 +284,10 @@ func (w *WxpayV3) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			w.PlatformKeys = append(w.PlatformKeys, PlatformKey{Serial: serial, Key: key})
+		case "client_app_id":
+			if err := conf.ClientAppIDArg(d, &w.ClientAppIDs); err != nil {
+				return err
+			}
 		case "max_skew":
 			v, err := handlers.DurationArg(d)
 			if err != nil {

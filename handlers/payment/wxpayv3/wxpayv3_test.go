@@ -151,3 +151,33 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}
 	}
 }
+
+// TestClientAppID: client_app_id reaches the APIv3 payment API; a repeated
+// clientType and an unknown one are refused.
+func TestClientAppID(t *testing.T) {
+	key, pub := testKeys(t)
+	var w WxpayV3
+	d := caddyfile.NewTestDispenser("wxpay {\n app_id wx1\n client_app_id h5-weixin wxoa\n client_app_id app-plus wxapp\n}")
+	if err := w.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	w.MchID, w.PrivateKey, w.SerialNo = "1900007291", key, "3775B6A45ACD588826D15E583A95F5DD00000000"
+	w.PlatformKeys = []PlatformKey{{Serial: "PUB_KEY_ID_0001", Key: pub}}
+	if err := provision(t, &w); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Cleanup()
+	p := w.PayProvider(time.Second).(*wxpay.PayV3)
+	if p.AppIDs.For("h5-weixin", "") != "wxoa" || p.AppIDs.For("app-plus", "") != "wxapp" || p.AppIDs.For("native", p.Client.AppID) != "wx1" {
+		t.Errorf("appids %v", p.AppIDs)
+	}
+	for in, want := range map[string]string{
+		"wxpay {\n client_app_id h5-weixin a\n client_app_id h5-weixin b\n}": "client_app_id h5-weixin is given twice",
+		"wxpay {\n client_app_id mp-alipay a\n}":                             `clientType "mp-alipay" is not one of mp-weixin, h5-weixin, app-plus, h5, native`,
+	} {
+		var w WxpayV3
+		if err := w.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
