@@ -18,7 +18,8 @@ import (
 func init() { registerProvider("wxpay", newWxpay) }
 
 // WxpayMerchant is a test WeChat Pay merchant the emulator accepts
-// (APIv2). Its key may be a placeholder ({env.*}, {file.*}).
+// (APIv2). Its key may be a placeholder ({env.*}, {file.*}). Its appids
+// (APIv2 and APIv3) are the emulator's test apps: see wxpayAppBound.
 type WxpayMerchant struct {
 	// MchID is the merchant id.
 	MchID string `json:"mch_id,omitempty"`
@@ -230,11 +231,37 @@ func (x *wxpayEmu) serve(rt wxpayRoute, sandbox bool, w http.ResponseWriter, r *
 		c.fail("nonce_str参数缺失")
 		return
 	}
+	if a := req["appid"]; a != "" && !x.s.wxpayAppBound(a) {
+		c.fail(wxpayAppMismatch)
+		return
+	}
 	if rt.cert && m.RequireCert && !clientCertOf(r, m.MchID) {
 		c.fail("证书验证失败：请使用商户API证书")
 		return
 	}
 	rt.handle(c)
+}
+
+// wxpayAppMismatch is WeChat Pay's answer to an appid not bound to the
+// merchant (v2 return_msg, APIv3 PARAM_ERROR message).
+const wxpayAppMismatch = "appid和mch_id不匹配"
+
+// wxpayAppBound reports whether appid is bound to the emulator's WeChat Pay
+// merchants, which take orders (JSAPI, APP, NATIVE, MWEB) and calls for any
+// appid bound to them, as WeChat Pay does: one of the emulator's test
+// mini-programs, official accounts (h5-weixin's JSAPI) and open-platform
+// apps (app-plus). With no test app configured, every appid is (an
+// emulator for payments only).
+func (s *Server) wxpayAppBound(appid string) bool {
+	apps := []map[string]string{s.cfg.WeixinApps, s.cfg.WeixinOfficialAccounts, s.cfg.WeixinOpenApps}
+	configured := false
+	for _, m := range apps {
+		if _, ok := m[appid]; ok {
+			return true
+		}
+		configured = configured || len(m) > 0
+	}
+	return !configured
 }
 
 // clientCertOf reports whether the request came with a client certificate

@@ -65,6 +65,10 @@ func (x *wxpayV3Emu) prepay(kind string) func(*wxv3Call) {
 			c.fail(http.StatusBadRequest, "PARAM_ERROR", "mchid与请求头中的商户号不一致")
 			return
 		}
+		if !x.s.wxpayAppBound(v3Str(q, "appid")) {
+			c.fail(http.StatusBadRequest, "PARAM_ERROR", wxpayAppMismatch)
+			return
+		}
 		amount := v3Obj(q, "amount")
 		total, ok := v3Int(amount, "total")
 		if !ok || total < 1 {
