@@ -23,6 +23,7 @@ const (
 	MethodTradeRefund      = "alipay.trade.refund"
 	MethodTradeRefundQuery = "alipay.trade.fastpay.refund.query"
 	MethodOAuthToken       = "alipay.system.oauth.token"
+	MethodUserInfoShare    = "alipay.user.info.share"
 )
 
 // The product_code of each payment Alipay's client takes: an app

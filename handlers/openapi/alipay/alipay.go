@@ -1,6 +1,10 @@
 // Package alipay is the Alipay provider of unicloud_openapi: the guest
 // module unicloud.openapi.providers.alipay, which serves auth.code2Session
-// through alipay.system.oauth.token, signed RSA2, the answer verified.
+// (alipay.system.oauth.token; the auth token kept by the gateway),
+// auth.getUserInfo (alipay.user.info.share with the kept token) and
+// decrypt.getPhoneNumber (local: sign verified, content decrypted with
+// aes_key). Calls are signed RSA2, answers verified with Alipay's public
+// key or, in certificate mode, its certificate.
 package alipay
 
 import (
@@ -17,6 +21,7 @@ import (
 	"github.com/caddy-unicloud/unicloud/handlers/internal/alipayconf"
 	"github.com/caddy-unicloud/unicloud/handlers/openapi"
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
+	"github.com/caddy-unicloud/unicloud/providers/weixin"
 	"github.com/caddy-unicloud/unicloud/signing"
 )
 
@@ -46,9 +51,19 @@ type Alipay struct {
 	Endpoint string `json:"endpoint,omitempty"`
 	// Sandbox uses Alipay's sandbox gateway.
 	Sandbox bool `json:"sandbox,omitempty"`
+	// AESKey is the app's content-encryption key (接口内容加密方式), base64
+	// of 16 bytes: decrypt.getPhoneNumber decrypts with it.
+	AESKey string `json:"aes_key,omitempty"`
+	// ExposeAuthToken answers code2Session with accessToken and
+	// refreshToken (default: the gateway keeps them, and auth.getUserInfo
+	// takes an openid).
+	ExposeAuthToken bool `json:"expose_auth_token,omitempty"`
 
-	client *alipay.Client
-	logger *zap.Logger
+	client        *alipay.Client
+	aesKey        []byte
+	tokens        *weixin.UserTokens
+	releaseTokens func()
+	logger        *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -67,7 +82,8 @@ func (a *Alipay) Provision(ctx caddy.Context) error {
 		handlers.Option{Name: "private_key", Value: &a.PrivateKey, Key: true},
 		handlers.Option{Name: "key_type", Value: &a.KeyType},
 		handlers.Option{Name: "alipay_public_key", Value: &a.AlipayPublicKey, Key: true},
-		handlers.Option{Name: "endpoint", Value: &a.Endpoint}); err != nil {
+		handlers.Option{Name: "endpoint", Value: &a.Endpoint},
+		handlers.Option{Name: "aes_key", Value: &a.AESKey}); err != nil {
 		return err
 	}
 	if err := a.CertFiles.Resolve(prefix); err != nil {
@@ -113,15 +129,32 @@ func (a *Alipay) Provision(ctx caddy.Context) error {
 		}
 		c.Certs = certs
 	}
+	if a.AESKey != "" {
+		key, err := alipay.ParseAESKey(a.AESKey)
+		if err != nil {
+			return fmt.Errorf("%s: aes_key: %w", prefix, err)
+		}
+		a.aesKey = key
+	}
 	a.client = c
+	tokens, release, err := acquireTokens(ctx, a.logger)
+	if err != nil {
+		return err
+	}
+	a.tokens, a.releaseTokens = tokens, release
 	return nil
 }
 
-// Describe lists the APIs: auth.code2Session (alias auth.getOpenid).
+// Describe lists the APIs: auth.code2Session (alias auth.getOpenid),
+// auth.getUserInfo and decrypt.getPhoneNumber.
 func (a *Alipay) Describe(openapi.Settings) openapi.Info {
 	return openapi.Info{
-		Name:    "alipay",
-		APIs:    []openapi.API{{Name: apiCode2Session, Aliases: []string{"auth.getOpenid"}}},
+		Name: "alipay",
+		APIs: []openapi.API{
+			{Name: apiCode2Session, Aliases: []string{"auth.getOpenid"}},
+			{Name: apiGetUserInfo},
+			{Name: apiGetPhoneNumber},
+		},
 		MaxBody: 64 << 10,
 	}
 }
@@ -143,8 +176,13 @@ func (a *Alipay) Validate() error {
 	return nil
 }
 
-// Cleanup closes the idle connections to the gateway.
+// Cleanup gives back the auth-token store and closes the idle connections
+// to the gateway.
 func (a *Alipay) Cleanup() error {
+	if a.releaseTokens != nil {
+		a.releaseTokens()
+		a.releaseTokens = nil
+	}
 	if a.client != nil && a.client.HTTP != nil {
 		a.client.HTTP.CloseIdleConnections()
 	}
@@ -163,6 +201,8 @@ func (a *Alipay) Cleanup() error {
 //		alipay_root_cert  <pem>
 //		endpoint          <gateway-url>
 //		sandbox
+//		aes_key           <base64>         # content-encryption key: decrypt.getPhoneNumber
+//		expose_auth_token                  # code2Session answers accessToken / refreshToken
 //	}
 //
 // (allow, timeout and max_body are the host's).
@@ -176,9 +216,9 @@ func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			continue
 		}
 		switch dir := d.Val(); dir {
-		case "app_id", "private_key", "key_type", "alipay_public_key", "endpoint":
+		case "app_id", "private_key", "key_type", "alipay_public_key", "endpoint", "aes_key":
 			dst := map[string]*string{"app_id": &a.AppID, "private_key": &a.PrivateKey, "key_type": &a.KeyType,
-				"alipay_public_key": &a.AlipayPublicKey, "endpoint": &a.Endpoint}[dir]
+				"alipay_public_key": &a.AlipayPublicKey, "endpoint": &a.Endpoint, "aes_key": &a.AESKey}[dir]
 			if err := handlers.StringArg(d, dst); err != nil {
 				return err
 			}
@@ -187,6 +227,11 @@ func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			a.Sandbox = true
+		case "expose_auth_token":
+			if err := handlers.FlagArg(d); err != nil {
+				return err
+			}
+			a.ExposeAuthToken = true
 		default:
 			return d.Errf("unknown subdirective %q", dir)
 		}

@@ -145,17 +145,23 @@ func TestCertModeConfigRefused(t *testing.T) {
 			a := &Alipay{AppID: "2021", PrivateKey: p.AppKeyPEM, KeyType: "PKCS1", CertFiles: alipayconf.CertFiles{
 				AppCert: p.AppCert, AlipayCert: []string{p.AlipayCerts[0]}, AlipayRootCert: p.RootCert}}
 			tc.edit(a)
-			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-			defer cancel()
-			err := a.Provision(ctx)
-			if err == nil {
-				err = a.Validate()
-			}
+			err := provisionOnly(a)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "unicloud_openapi alipay: ") {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
 		})
 	}
+}
+
+// provisionOnly provisions and validates a, then cleans it up.
+func provisionOnly(a *Alipay) error {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	defer a.Cleanup()
+	if err := a.Provision(ctx); err != nil {
+		return err
+	}
+	return a.Validate()
 }
 
 func TestUnmarshalCaddyfileCertMode(t *testing.T) {
@@ -166,6 +172,13 @@ func TestUnmarshalCaddyfileCertMode(t *testing.T) {
 	}
 	if a.AppCert != "A" || len(a.AlipayCert) != 2 || a.AlipayCert[1] != "B2" || a.AlipayRootCert != "R" {
 		t.Errorf("%+v", a.CertFiles)
+	}
+	var b Alipay
+	if err := b.UnmarshalCaddyfile(caddyfile.NewTestDispenser("alipay {\naes_key {env.ALI_AES_KEY}\nexpose_auth_token\n}")); err != nil || b.AESKey != "{env.ALI_AES_KEY}" || !b.ExposeAuthToken {
+		t.Errorf("aes_key, expose_auth_token: %v %+v", err, b)
+	}
+	if err := new(Alipay).UnmarshalCaddyfile(caddyfile.NewTestDispenser("alipay {\nexpose_auth_token yes\n}")); err == nil {
+		t.Error("expose_auth_token with an argument was accepted")
 	}
 	if err := new(Alipay).UnmarshalCaddyfile(caddyfile.NewTestDispenser("alipay {\napp_cert A\napp_cert B\n}")); err == nil || !strings.Contains(err.Error(), "app_cert is given twice") {
 		t.Errorf("app_cert twice: %v", err)
