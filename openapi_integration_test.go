@@ -561,7 +561,7 @@ func TestOpenAPIMetrics(t *testing.T) {
 		`caddy_unicloud_openapi_calls_total{api="auth.code2Session",outcome="provider_error",provider="weixin"}`: 1,
 		`caddy_unicloud_openapi_calls_total{api="unknown",outcome="UNICLOUD_API_NOT_FOUND",provider="weixin"}`:   1,
 		`caddy_unicloud_provider_errors_total{api="auth.code2Session",errcode="40029",provider="weixin"}`:        1,
-		`caddy_unicloud_token_fetches_total{provider="weixin",result="ok"}`:                                      1,
+		`caddy_unicloud_token_fetches_total{kind="access_token",provider="weixin",result="ok"}`:                  1,
 	} {
 		if got := after[name] - before[name]; got != delta {
 			t.Errorf("%s went up by %v, want %v", name, got, delta)

@@ -48,10 +48,21 @@ func getConfig(g *gateway, page string) answer {
 // ticket, which appears in no answer and no log line.
 func TestJSSDKGetConfigOneTicket(t *testing.T) {
 	g := startGateway(t, "")
+	before := scrapeMetrics(t, g.base+"/metrics")
 	wantJSSDKConfig(t, g.emu, getConfig(g, "https://h5.example.com/a?x=1#/pages/a"), "https://h5.example.com/a?x=1")
 	wantJSSDKConfig(t, g.emu, getConfig(g, "http://h5.example.com/b"), "http://h5.example.com/b")
 	if n := g.emu.Stats().Calls[getTicketPath]; n != 1 {
 		t.Fatalf("%d getticket calls, want 1", n)
+	}
+	// The token fetches metric tells the ticket from the official account's access token.
+	after := scrapeMetrics(t, g.base+"/metrics")
+	for name, delta := range map[string]float64{
+		`caddy_unicloud_token_fetches_total{kind="jsapi_ticket",provider="weixin",result="ok"}`: 1,
+		`caddy_unicloud_token_fetches_total{kind="access_token",provider="weixin",result="ok"}`: 1,
+	} {
+		if got := after[name] - before[name]; got != delta {
+			t.Errorf("%s went up by %v, want %v", name, got, delta)
+		}
 	}
 	getConfig(g, "/relative").expect(t, 400, "UNICLOUD_BAD_REQUEST")
 	ticket, _ := g.emu.JSAPITicket(testH5AppID)

@@ -40,12 +40,6 @@ func ContextStorage(ctx caddy.Context) (st certmagic.Storage) {
 	return ctx.Storage()
 }
 
-// The package's own spellings, for the handlers still in this package.
-var (
-	registerCollectors = RegisterCollectors
-	contextStorage     = ContextStorage
-)
-
 // The openapi gateway's collectors, shared by its host and provider modules.
 var (
 	OpenAPICalls = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -54,8 +48,8 @@ var (
 	}, []string{"provider", "api", "outcome"})
 	TokenFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "unicloud", Name: "token_fetches_total",
-		Help: "Access token fetches from the provider by result (ok, error), and tokens taken from the shared storage (shared).",
-	}, []string{"provider", "result"})
+		Help: "Credential fetches from the provider by kind (access_token, jsapi_ticket) and result (ok, error), and credentials taken from the shared storage (shared).",
+	}, []string{"provider", "kind", "result"})
 	ProviderErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "unicloud", Name: "provider_errors_total",
 		Help: "Provider answers with a non-zero error code, by provider, API and code.",

@@ -71,11 +71,11 @@ func AcquirePlatformStore(ctx caddy.Context, cfg PlatformStoreConfig) (*wxpay.Pl
 		return nil, nil, err
 	}
 	logger := ctx.Logger().With(zap.String("mch_id", cfg.MchID))
-	registerCollectors(ctx.GetMetricsRegistry(), platformDownloads)
+	RegisterCollectors(ctx.GetMetricsRegistry(), platformDownloads)
 	store, release := wxpay.DefaultMerchants.Acquire(cfg.Endpoint, cfg.MchID, func(st *wxpay.PlatformStore) {
 		st.Events = platformEvents(logger)
 	})
-	if st := contextStorage(ctx); st != nil {
+	if st := ContextStorage(ctx); st != nil {
 		reg.Storage = st
 	}
 	unregister, err := store.Register(reg)

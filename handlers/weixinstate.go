@@ -36,8 +36,10 @@ func AcquireWeixinState(ctx caddy.Context, log *zap.Logger) (*WeixinState, func(
 		if err != nil {
 			return nil, err
 		}
-		tm.Events.Fetch = func(result string) { TokenFetches.WithLabelValues("weixin", result).Inc() }
-		tm.Events.Shared = func() { TokenFetches.WithLabelValues("weixin", "shared").Inc() }
+		tm.Events.Fetch = func(kind weixin.Credential, result string) {
+			TokenFetches.WithLabelValues("weixin", string(kind), result).Inc()
+		}
+		tm.Events.Shared = func(kind weixin.Credential) { TokenFetches.WithLabelValues("weixin", string(kind), "shared").Inc() }
 		sk, err := weixin.NewSessionKeys(nil)
 		if err != nil {
 			tm.Close()

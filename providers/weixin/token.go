@@ -55,12 +55,12 @@ type FetchFunc func(ctx context.Context, force bool) (Token, error)
 // TokenEvents receives what the authority does, for metrics. Any field may
 // be nil.
 type TokenEvents struct {
-	// Fetch is called after each call to the provider: result is "ok" or
-	// "error".
-	Fetch func(result string)
-	// Shared is called when a token was taken from the shared storage
+	// Fetch is called after each call to the provider: kind is the
+	// credential's (access_token, jsapi_ticket), result "ok" or "error".
+	Fetch func(kind Credential, result string)
+	// Shared is called when a credential was taken from the shared storage
 	// instead of being fetched.
-	Shared func()
+	Shared func(kind Credential)
 }
 
 // TokenManager is the token authority: one credential per key (endpoint,
@@ -256,7 +256,7 @@ func (m *TokenManager) loadLocked(ctx context.Context, key, bad string, fetch Fe
 	}
 	if t, ok := m.fromStorage(ctx, st, key); ok && t.Value != bad && m.fresh(t) {
 		m.remember(key, t)
-		m.sharedEvent()
+		m.sharedEvent(key)
 		return t, nil
 	}
 	lockCtx, cancel := context.WithTimeout(ctx, m.LockWait)
@@ -267,7 +267,7 @@ func (m *TokenManager) loadLocked(ctx context.Context, key, bad string, fetch Fe
 		// A live holder has probably stored its token by now.
 		if t, ok := m.fromStorage(ctx, st, key); ok && t.Value != bad && m.fresh(t) {
 			m.remember(key, t)
-			m.sharedEvent()
+			m.sharedEvent(key)
 			return t, nil
 		}
 		// The storage is broken or the lock's holder is dead: fetch
@@ -282,7 +282,7 @@ func (m *TokenManager) loadLocked(ctx context.Context, key, bad string, fetch Fe
 	// has probably stored a fresh token.
 	if t, ok := m.fromStorage(ctx, st, key); ok && t.Value != bad && m.fresh(t) {
 		m.remember(key, t)
-		m.sharedEvent()
+		m.sharedEvent(key)
 		return t, nil
 	}
 	return m.fetch(ctx, key, bad, fetch, st, log)
@@ -323,10 +323,10 @@ func (m *TokenManager) fetch(ctx context.Context, key, bad string, fetch FetchFu
 func (m *TokenManager) fetchOnce(ctx context.Context, key string, fetch FetchFunc, force bool, log *zap.Logger) (Token, error) {
 	t, err := fetch(ctx, force)
 	if err == nil {
-		m.fetchEvent("ok")
+		m.fetchEvent(key, "ok")
 		return t, nil
 	}
-	m.fetchEvent("error")
+	m.fetchEvent(key, "error")
 	fields := []zap.Field{zap.String("app_id", appIDOf(key)), zap.Bool("force_refresh", force)}
 	var te *TokenError
 	var ue *UpstreamError
@@ -368,15 +368,15 @@ func (m *TokenManager) remember(key string, t Token) {
 	m.mu.Unlock()
 }
 
-func (m *TokenManager) fetchEvent(result string) {
+func (m *TokenManager) fetchEvent(key, result string) {
 	if m.Events.Fetch != nil {
-		m.Events.Fetch(result)
+		m.Events.Fetch(kindOf(key), result)
 	}
 }
 
-func (m *TokenManager) sharedEvent() {
+func (m *TokenManager) sharedEvent(key string) {
 	if m.Events.Shared != nil {
-		m.Events.Shared()
+		m.Events.Shared(kindOf(key))
 	}
 }
 
