@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,9 @@ import (
 
 	"github.com/caddy-unicloud/unicloud/emulator"
 )
+
+// testAliAESKey is the test app's content-encryption key (base64 of 16 bytes).
+const testAliAESKey = "aa4BtZ4tspm2wnXLb1ThQA=="
 
 // selfSignedPEM is a certificate for key that Alipay never issued.
 func selfSignedPEM(t *testing.T, key *rsa.PrivateKey) string {
@@ -58,6 +62,7 @@ http://%[2]s {
 			private_key {file.%[4]s/app_private_key.pem}
 			key_type PKCS1
 			%[6]s
+			aes_key %[10]s
 			endpoint http://%[1]s/gateway.do
 		}
 	}
@@ -90,7 +95,7 @@ http://%[2]s {
 		reverse_proxy %[7]s
 	}
 }
-`, emu, gw, payAliAppID, dir, pki, certs, backend, emulator.AlipayCertFile, emulator.AlipayRootCertFile)
+`, emu, gw, payAliAppID, dir, pki, certs, backend, emulator.AlipayCertFile, emulator.AlipayRootCertFile, testAliAESKey)
 }
 
 // TestAlipayCertModeThroughCaddy: the gateway in certificate mode against
@@ -125,6 +130,41 @@ func TestAlipayCertModeThroughCaddy(t *testing.T) {
 	status, m := payPost(t, base+"/ali/auth/code2Session", `{"code":"cert-mode-code"}`)
 	if status != 200 || num(m["errCode"]) != 0 || m["openid"] == "" || m["openid"] == nil {
 		t.Fatalf("code2Session: %d %v", status, m)
+	}
+
+	openid, _ := m["openid"].(string)
+
+	// The auth token stays with the gateway, in Caddy's storage too;
+	// getUserInfo takes the openid, and refreshes the token Alipay says
+	// has expired.
+	if files, _ := filepath.Glob(filepath.Join(dir, "storage", "unicloud", "user_tokens", "*.json")); len(files) != 1 {
+		t.Errorf("kept tokens in storage: %v", files)
+	}
+	for i, expire := range []bool{false, true} {
+		if expire {
+			if status, _ := payPost(t, "http://"+emu+"/_emulator/alipay/expire_tokens", ``); status != 200 {
+				t.Fatalf("expire hook: %d", status)
+			}
+		}
+		status, m = payPost(t, base+"/ali/auth/getUserInfo", `{"openid":"`+openid+`"}`)
+		if status != 200 || num(m["errCode"]) != 0 || m["openid"] != openid || m["nickName"] == nil || m["accessToken"] != nil {
+			t.Errorf("getUserInfo #%d: %d %v", i, status, m)
+		}
+	}
+
+	// A phone number the mini-program got, encrypted and signed.
+	status, hook := payPost(t, "http://"+emu+"/_emulator/alipay/test/phoneNumber", `{"mobile":"13800000000","aes_key":"`+testAliAESKey+`"}`)
+	res, _ := hook["response"].(string)
+	if status != 200 || res == "" {
+		t.Fatalf("phone hook: %d %v", status, hook)
+	}
+	status, m = payPost(t, base+"/ali/decrypt/getPhoneNumber", `{"response":`+strconv.Quote(res)+`}`)
+	if status != 200 || num(m["errCode"]) != 0 || m["mobile"] != "13800000000" {
+		t.Errorf("getPhoneNumber: %d %v", status, m)
+	}
+	status, m = payPost(t, base+"/ali/decrypt/getPhoneNumber", `{"response":`+strconv.Quote(strings.Replace(res, `"sign":"`, `"sign":"A`, 1))+`}`)
+	if status != 400 || m["errCode"] != "UNICLOUD_BAD_SIGNATURE" {
+		t.Errorf("getPhoneNumber, bad sign: %d %v", status, m)
 	}
 
 	status, m = payPost(t, base+"/pay/alipay/getOrderInfo", `{"subject":"证书","outTradeNo":"cert-1","totalFee":10,"clientType":"native"}`)

@@ -34,6 +34,9 @@ type AlipayApp struct {
 	// public half. When empty, a key is generated at start and its public
 	// half is served by GET /_emulator/alipay/public_key?app_id=….
 	AlipayPrivateKey string `json:"alipay_private_key,omitempty"`
+	// AESKey is the app's content-encryption key (base64 of 16 bytes, the
+	// gateway's aes_key): the default of the phone-number hook.
+	AESKey string `json:"aes_key,omitempty"`
 }
 
 // alipayEmu emulates Alipay's open platform gateway (/gateway.do) for the
@@ -50,6 +53,7 @@ type alipayEmu struct {
 	pkiErr error
 
 	mu     sync.Mutex
+	tokens map[string]*aliToken // auth token → its user (alipay_user.go)
 	trades map[string]*aliTrade // app_id + "\x00" + out_trade_no
 	byNo   map[string]*aliTrade // trade_no
 	seq    int64
@@ -60,6 +64,7 @@ type aliApp struct {
 	appPub *rsa.PublicKey
 	key    *rsa.PrivateKey
 	pubPEM string
+	aesKey string
 	err    error // a key that could not be read: every call of the app fails
 }
 
@@ -90,6 +95,7 @@ func newAlipay(s *Server) provider {
 	for _, a := range s.cfg.AlipayApps {
 		app := &aliApp{id: strings.TrimSpace(repl.ReplaceAll(a.AppID, ""))}
 		x.apps[app.id] = app
+		app.aesKey = strings.TrimSpace(repl.ReplaceAll(a.AESKey, ""))
 		pub, err := signing.ParseRSAPublicKey(repl.ReplaceAll(a.AppPublicKey, ""))
 		if err != nil {
 			app.err = errors.New("app_public_key: " + err.Error())
@@ -170,8 +176,10 @@ func (x *alipayEmu) routes() map[string]http.HandlerFunc {
 
 func (x *alipayEmu) hooks() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"/_emulator/alipay/pay":        x.payHook,
-		"/_emulator/alipay/public_key": x.publicKeyHook,
+		"/_emulator/alipay/pay":              x.payHook,
+		"/_emulator/alipay/public_key":       x.publicKeyHook,
+		"/_emulator/alipay/expire_tokens":    x.expireTokensHook,
+		"/_emulator/alipay/test/phoneNumber": x.phoneNumberHook,
 	}
 }
 
@@ -316,6 +324,8 @@ func (x *alipayEmu) gateway(w http.ResponseWriter, r *http.Request) {
 		x.refundQuery(c)
 	case aliOAuthToken:
 		x.oauthToken(c)
+	case aliUserInfoShare:
+		x.userInfoShare(c)
 	default:
 		c.refuse("40004", "Business Failed", "isv.invalid-method", "不存在的方法名")
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -29,11 +28,16 @@ func (x *alipayEmu) oauthToken(c *aliCall) {
 	}
 	// The same code gives the same user, so tests can predict it.
 	user := strings.TrimPrefix(code, "refresh-")
+	if c.params["grant_type"] == "refresh_token" && !x.refreshable(c.app.id, code) {
+		c.refuse("40002", "Invalid Arguments", "isv.refresh-token-invalid", "刷新令牌refresh_token无效")
+		return
+	}
+	userID, openID := aliUser(c.app.id, user)
 	c.ok(map[string]any{
-		"user_id":       "2088" + strconv.FormatUint(1e11+digest(c.app.id, "user", user)%9e11, 10),
-		"open_id":       "074" + randomB64URLFrom(digest(c.app.id, "open", user), 44),
-		"access_token":  "authusrB" + randomAlnum(32),
-		"expires_in":    1296000,
+		"user_id":       userID,
+		"open_id":       openID,
+		"access_token":  x.issueToken(c.app.id, user),
+		"expires_in":    int(aliTokenTTL / time.Second),
 		"refresh_token": "refresh-" + user,
 		"re_expires_in": 2592000,
 		"auth_start":    x.s.now().In(notifyChinaTime).Format(time.DateTime),
