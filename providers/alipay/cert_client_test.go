@@ -108,6 +108,11 @@ func TestCertModeAnswers(t *testing.T) {
 			if errors.Is(err, alipay.ErrUnknownCertSN) != tc.unknown {
 				t.Errorf("unknown SN %v: %v", tc.unknown, err)
 			}
+			// The caller's message (and so the log line) names the SN
+			// received and the fix when the certificate is unknown.
+			if named := strings.Contains(se.Msg(), "not a configured alipay_cert") && se.CertSN != "" && strings.Contains(se.Msg(), se.CertSN); named != tc.unknown {
+				t.Errorf("message %q (SN %q)", se.Msg(), se.CertSN)
+			}
 		})
 	}
 }

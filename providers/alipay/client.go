@@ -62,10 +62,25 @@ type Client struct {
 type UpstreamError = perr.UpstreamError
 
 // SignatureError is an answer whose sign is missing or does not verify
-// with the Alipay public key: its content must not be used.
-type SignatureError struct{ Err error }
+// with the Alipay public key: its content must not be used. CertSN is the
+// answer's alipay_cert_sn (certificate mode), when it names one.
+type SignatureError struct {
+	Err    error
+	CertSN string
+}
 
 func (e *SignatureError) Error() string { return "alipay: answer signature: " + e.Err.Error() }
+
+// Msg is the caller's message: for an answer signed by an Alipay
+// certificate that is not configured, its SN and the fix (Alipay rotates
+// its certificate: the merchant downloads the new one from the console).
+func (e *SignatureError) Msg() string {
+	if errors.Is(e.Err, ErrUnknownCertSN) {
+		return "the provider's answer names alipay_cert_sn " + shortID(e.CertSN) +
+			", which is not a configured alipay_cert: add Alipay's current certificate (alipayCertPublicKey_RSA2.crt from the console) as another alipay_cert"
+	}
+	return "the provider's answer failed the signature check"
+}
 
 // Unwrap returns the signing error.
 func (e *SignatureError) Unwrap() error { return e.Err }
@@ -243,7 +258,7 @@ func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error)
 		return nil, &SignatureError{Err: signing.ErrMissingSignature}
 	}
 	if err := c.verifyAnswer(body, raw, sign.String()); err != nil {
-		return nil, &SignatureError{Err: err}
+		return nil, &SignatureError{Err: err, CertSN: gjson.GetBytes(body, "alipay_cert_sn").String()}
 	}
 	var fields map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))

@@ -81,7 +81,7 @@ func payError(err error) error {
 	}
 	var se *SignatureError
 	if errors.As(err, &se) {
-		return &pay.Error{Kind: pay.ErrBadSignature, Msg: "the provider's answer failed the signature check", Err: err}
+		return &pay.Error{Kind: pay.ErrBadSignature, Msg: se.Msg(), Err: err}
 	}
 	var ue *UpstreamError
 	if errors.As(err, &ue) {

@@ -122,6 +122,10 @@ func TestCertModeAnswers(t *testing.T) {
 		if !errors.As(err, &ge) || ge.Status != 502 || ge.Code != handlers.ErrUpstreamBadSignature || strings.Contains(w.Body.String(), "074a1CcTG1") {
 			t.Errorf("%s: %v %s", name, err, w.Body.String())
 		}
+		// The SN received is named, with the fix, for the log line.
+		if unknown := name == "unconfigured SN"; unknown != strings.Contains(ge.Msg, p.AlipaySNs[1]) || unknown != strings.Contains(ge.Msg, "add Alipay's current certificate") {
+			t.Errorf("%s: message %q", name, ge.Msg)
+		}
 	}
 }
 

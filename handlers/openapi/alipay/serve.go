@@ -198,7 +198,7 @@ func firstString(in map[string]any, names ...string) string {
 func callError(err error) error {
 	var se *alipay.SignatureError
 	if errors.As(err, &se) {
-		return handlers.NewError(http.StatusBadGateway, handlers.ErrUpstreamBadSignature, "the provider's answer failed the signature check")
+		return handlers.NewError(http.StatusBadGateway, handlers.ErrUpstreamBadSignature, se.Msg())
 	}
 	var ue *alipay.UpstreamError
 	if errors.As(err, &ue) {
