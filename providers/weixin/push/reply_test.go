@@ -96,7 +96,7 @@ func TestRespondEncrypted(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", a.Body, err)
 			}
-			enc, sig, ts, nonce = root.Child("Encrypt").Text, root.Child("MsgSignature").Text, root.Child("TimeStamp").Text, root.Child("Nonce").Text
+			enc, sig, ts, nonce = child(root, "Encrypt"), child(root, "MsgSignature"), child(root, "TimeStamp"), child(root, "Nonce")
 		}
 		if ts != "1700000000" || nonce == "" || !signing.EqualHex(sig, signing.OASignature("T", ts, nonce, enc)) {
 			t.Fatalf("%s envelope %s", f, a.Body)
@@ -138,7 +138,7 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	})
 	root, _ := wxxml.Parse(body)
-	enc := root.Child("Encrypt").Text
+	enc := child(root, "Encrypt")
 	b.Run("aes_sha1_only", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -150,4 +150,14 @@ func BenchmarkOpen(b *testing.B) {
 			}
 		}
 	})
+}
+
+// child is the text of root's first child named name ("" for none).
+func child(root *wxxml.Element, name string) string {
+	for _, c := range root.Children {
+		if c.Name == name {
+			return c.Text
+		}
+	}
+	return ""
 }
