@@ -115,10 +115,29 @@ func TestExampleCaddyfile(t *testing.T) {
 	// The example keeps the token to itself.
 	g.post("/wx/auth/getAccessToken", map[string]any{}).expect(t, 403, "UNICLOUD_API_NOT_ALLOWED")
 
+	// The official-account page: login, wx.config, a JSAPI order with the
+	// official account's appid and the openid of its login.
+	oa := g.post("/wx/h5/oauth/code2Session", map[string]any{"code": "oa-user"}).expect(t, 200, 0)
+	if oa.str("openid") == "" || oa.obj["accessToken"] != nil || oa.obj["refreshToken"] != nil {
+		t.Fatalf("h5.oauth.code2Session: %s", oa.raw)
+	}
+	g.post("/wx/h5/oauth/getUserInfo", map[string]any{"openid": oa.str("openid")}).expect(t, 200, 0)
+	if c := g.post("/wx/h5/jssdk/getConfig", map[string]any{"url": "https://h5.example.com/shop/#/cart"}).expect(t, 200, 0); c.str("appId") != "wxdemo00000000oa1" ||
+		c.str("url") != "https://h5.example.com/shop/" || c.str("signature") == "" {
+		t.Fatalf("h5.jssdk.getConfig: %s", c.raw)
+	}
+	p := &gateway{t: t, base: "http://" + pay}
+	a = p.post("/pay/wxpay/getOrderInfo", map[string]any{
+		"openid": oa.str("openid"), "body": "demo", "outTradeNo": "demo-oa-1", "totalFee": 1, "clientType": "h5-weixin",
+	}).expect(t, 200, 0)
+	if info, _ := a.obj["orderInfo"].(map[string]any); info["appId"] != "wxdemo00000000oa1" || info["paySign"] == nil ||
+		!strings.HasPrefix(fmt.Sprint(info["package"]), "prepay_id=") {
+		t.Fatalf("getOrderInfo h5-weixin: %s", a.raw)
+	}
+
 	// The payment flow: create, pay in the emulator, the verified
 	// notification reaches the demo backend (which answers 204, so the
 	// provider gets its success form).
-	p := &gateway{t: t, base: "http://" + pay}
 	a = p.post("/pay/wxpay/getOrderInfo", map[string]any{
 		"openid": "oDemoUser", "body": "demo", "outTradeNo": "demo-1", "totalFee": 1, "clientType": "mp-weixin",
 	}).expect(t, 200, 0)
