@@ -71,10 +71,12 @@ func TestExampleCaddyfile(t *testing.T) {
 	_, gwPort, _ := net.SplitHostPort(gw)
 	_, backendPort, _ := net.SplitHostPort(backend)
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	data := filepath.Join(t.TempDir(), "data")
 	cf := string(raw)
 	for old, repl := range map[string]string{
 		"admin localhost:2019":  "admin off\n\tpersist_config off\n\tlog {\n\t\toutput file " + logFile + "\n\t\tformat json\n\t}",
-		"./examples/.data":      filepath.Join(t.TempDir(), "data"),
+		"./examples/.data":      data,
+		"{file.examples/.data/": "{file." + data + "/",
 		"http://127.0.0.1:9100": "http://" + emu,
 		// The gateway keeps its name: notifications reach the backend
 		// with Host localhost:…, as they do when the example runs.
@@ -163,6 +165,22 @@ func TestExampleCaddyfile(t *testing.T) {
 		t.Fatalf("Alipay notification not acknowledged: %s", paid.raw)
 	}
 	backendLogged(t, logFile, "alipay", "demo-2")
+
+	// The Alipay mini-program in certificate mode: login (no token in the
+	// answer), the member's information with the kept token, the phone
+	// number the emulator makes for my.getPhoneNumber.
+	ali := g.post("/ali/auth/code2Session", map[string]any{"code": "ali-user"}).expect(t, 200, 0)
+	if ali.str("openid") == "" || ali.obj["accessToken"] != nil {
+		t.Fatalf("alipay code2Session: %s", ali.raw)
+	}
+	if u := g.post("/ali/auth/getUserInfo", map[string]any{"openid": ali.str("openid")}).expect(t, 200, 0); u.obj["nickName"] == nil {
+		t.Fatalf("alipay getUserInfo: %s", u.raw)
+	}
+	phone := (&gateway{t: t, base: "http://" + emu}).do("POST", "/_emulator/alipay/test/phoneNumber", "application/json",
+		[]byte(`{"mobile":"13800000000","aes_key":"aa4BtZ4tspm2wnXLb1ThQA=="}`), nil)
+	if m := g.do("POST", "/ali/decrypt/getPhoneNumber", "application/json", phone.raw, nil).expect(t, 200, 0); m.str("mobile") != "13800000000" {
+		t.Fatalf("alipay getPhoneNumber: %s", m.raw)
+	}
 
 	// The same merchant through APIv3: the notification is signed with a
 	// platform certificate the gateway downloads (platform_certs auto).
