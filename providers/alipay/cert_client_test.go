@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 	"github.com/caddy-unicloud/unicloud/providers/pay"
 	"github.com/caddy-unicloud/unicloud/signing"
@@ -110,8 +112,9 @@ func TestCertModeAnswers(t *testing.T) {
 			}
 			// The caller's message (and so the log line) names the SN
 			// received and the fix when the certificate is unknown.
-			if named := strings.Contains(se.Msg(), "not a configured alipay_cert") && se.CertSN != "" && strings.Contains(se.Msg(), se.CertSN); named != tc.unknown {
-				t.Errorf("message %q (SN %q)", se.Msg(), se.CertSN)
+			sn := gjson.GetBytes(tc.body, "alipay_cert_sn").String()
+			if named := strings.Contains(se.Msg(), "not a configured alipay_cert") && sn != "" && strings.Contains(se.Msg(), sn); named != tc.unknown {
+				t.Errorf("message %q (SN %q)", se.Msg(), sn)
 			}
 		})
 	}

@@ -62,28 +62,24 @@ type Client struct {
 type UpstreamError = perr.UpstreamError
 
 // SignatureError is an answer whose sign is missing or does not verify
-// with the Alipay public key: its content must not be used. CertSN is the
-// answer's alipay_cert_sn (certificate mode), when it names one.
-type SignatureError struct {
-	Err    error
-	CertSN string
-}
+// with Alipay's key: its content must not be used. It is the type every
+// provider client shares (Provider "alipay"); for an answer signed by an
+// Alipay certificate that is not configured, Hint names its
+// alipay_cert_sn and the fix.
+type SignatureError = perr.SignatureError
 
-func (e *SignatureError) Error() string { return "alipay: answer signature: " + e.Err.Error() }
-
-// Msg is the caller's message: for an answer signed by an Alipay
-// certificate that is not configured, its SN and the fix (Alipay rotates
-// its certificate: the merchant downloads the new one from the console).
-func (e *SignatureError) Msg() string {
-	if errors.Is(e.Err, ErrUnknownCertSN) {
-		return "the provider's answer names alipay_cert_sn " + shortID(e.CertSN) +
+// signatureError is the SignatureError of an answer whose check failed
+// with err; certSN is the answer's alipay_cert_sn (certificate mode).
+func signatureError(err error, certSN string) *SignatureError {
+	se := &SignatureError{Provider: "alipay", Err: err}
+	if errors.Is(err, ErrUnknownCertSN) {
+		// Alipay rotates its certificate: the merchant downloads the new
+		// one from the console.
+		se.Hint = "the provider's answer names alipay_cert_sn " + shortID(certSN) +
 			", which is not a configured alipay_cert: add Alipay's current certificate (alipayCertPublicKey_RSA2.crt from the console) as another alipay_cert"
 	}
-	return "the provider's answer failed the signature check"
+	return se
 }
-
-// Unwrap returns the signing error.
-func (e *SignatureError) Unwrap() error { return e.Err }
 
 // BusinessError is an answer whose code is not 10000: the call failed
 // (ACQ.TRADE_NOT_EXIST, isv.code-invalid…). Fields holds the answer's
@@ -255,10 +251,10 @@ func (c *Client) ParseAnswer(method string, body []byte) (map[string]any, error)
 			// request signature): they only say that the call failed.
 			return nil, businessError(member, nil)
 		}
-		return nil, &SignatureError{Err: signing.ErrMissingSignature}
+		return nil, signatureError(signing.ErrMissingSignature, "")
 	}
 	if err := c.verifyAnswer(body, raw, sign.String()); err != nil {
-		return nil, &SignatureError{Err: err, CertSN: gjson.GetBytes(body, "alipay_cert_sn").String()}
+		return nil, signatureError(err, gjson.GetBytes(body, "alipay_cert_sn").String())
 	}
 	var fields map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))

@@ -16,3 +16,16 @@ func TestUpstreamError(t *testing.T) {
 		t.Errorf("without a provider: %q", got)
 	}
 }
+
+func TestSignatureError(t *testing.T) {
+	cause := errors.New("crypto/rsa: verification error")
+	err := fmt.Errorf("call: %w", &SignatureError{Provider: "alipay", Err: cause})
+	var se *SignatureError
+	if !errors.As(err, &se) || !errors.Is(err, cause) || se.Error() != "alipay: answer signature: crypto/rsa: verification error" ||
+		se.Msg() != DefaultSignatureMsg {
+		t.Errorf("%v: %q", err, se.Msg())
+	}
+	if got := (&SignatureError{Provider: "alipay", Err: cause, Hint: "add the certificate"}).Msg(); got != "add the certificate" {
+		t.Errorf("with a hint: %q", got)
+	}
+}

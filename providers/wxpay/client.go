@@ -83,13 +83,13 @@ var ErrNoCertificate = errors.New("wxpay: this call needs the merchant certifica
 type UpstreamError = perr.UpstreamError
 
 // SignatureError is an answer whose sign is missing or does not verify
-// with the merchant's key: its content must not be used.
-type SignatureError struct{ Err error }
+// (the merchant's key, a platform key): its content must not be used. It
+// is the type every provider client shares (Provider "wxpay").
+type SignatureError = perr.SignatureError
 
-func (e *SignatureError) Error() string { return "wxpay: answer signature: " + e.Err.Error() }
-
-// Unwrap returns the signing error.
-func (e *SignatureError) Unwrap() error { return e.Err }
+// sigError is the SignatureError of a WeChat Pay answer whose check failed
+// with err.
+func sigError(err error) *SignatureError { return &SignatureError{Provider: "wxpay", Err: err} }
 
 // BusinessError is an authentic answer that reports a failure: return_code
 // FAIL (the request was refused: bad signature, bad parameter) or
@@ -426,7 +426,7 @@ func (c *Client) verify(fields map[string]string, key, signType, appID string) (
 		return nil, err
 	}
 	if err := signing.WxpayV2VerifyType(fields, key, signType); err != nil {
-		return nil, &SignatureError{Err: err}
+		return nil, sigError(err)
 	}
 	if m := fields["mch_id"]; m != "" && m != c.MchID {
 		return nil, &UpstreamError{Provider: "wxpay", Reason: "answer for another merchant"}

@@ -283,7 +283,7 @@ func payError(err error) error {
 	}
 	var se *SignatureError
 	if errors.As(err, &se) {
-		return &pay.Error{Kind: pay.ErrBadSignature, Msg: "the provider's answer failed the signature check", Err: err}
+		return &pay.Error{Kind: pay.ErrBadSignature, Msg: se.Msg(), Err: err}
 	}
 	var pe *ParamError
 	if errors.As(err, &pe) {

@@ -198,32 +198,32 @@ func v3Failure(resp *V3Response, pathQuery string) error {
 // failure is a *SignatureError.
 func (c *ClientV3) Verify(ctx context.Context, header http.Header, body []byte) error {
 	if c.PlatformKeys == nil {
-		return &SignatureError{Err: ErrNoPlatformKeys}
+		return sigError(ErrNoPlatformKeys)
 	}
 	sig := header.Get("Wechatpay-Signature")
 	ts := header.Get("Wechatpay-Timestamp")
 	nonce := header.Get("Wechatpay-Nonce")
 	serial := header.Get("Wechatpay-Serial")
 	if sig == "" {
-		return &SignatureError{Err: fmt.Errorf("Wechatpay-Signature is absent: %w", signing.ErrMissingSignature)}
+		return sigError(fmt.Errorf("Wechatpay-Signature is absent: %w", signing.ErrMissingSignature))
 	}
 	if ts == "" || nonce == "" || serial == "" {
-		return &SignatureError{Err: fmt.Errorf("Wechatpay-Timestamp, -Nonce or -Serial is absent: %w", signing.ErrMissingSignature)}
+		return sigError(fmt.Errorf("Wechatpay-Timestamp, -Nonce or -Serial is absent: %w", signing.ErrMissingSignature))
 	}
 	sent, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil || len(ts) > 12 || ts[0] == '-' || ts[0] == '+' {
-		return &SignatureError{Err: fmt.Errorf("Wechatpay-Timestamp is not a Unix time: %w", signing.ErrBadSignature)}
+		return sigError(fmt.Errorf("Wechatpay-Timestamp is not a Unix time: %w", signing.ErrBadSignature))
 	}
 	if skew := c.now().Sub(time.Unix(sent, 0)); skew > c.maxSkew() || -skew > c.maxSkew() {
-		return &SignatureError{Err: fmt.Errorf("Wechatpay-Timestamp is %s away from now, more than %s: %w",
-			skew.Round(time.Second), c.maxSkew(), signing.ErrBadSignature)}
+		return sigError(fmt.Errorf("Wechatpay-Timestamp is %s away from now, more than %s: %w",
+			skew.Round(time.Second), c.maxSkew(), signing.ErrBadSignature))
 	}
 	pub, err := c.platformKey(ctx, serial)
 	if err != nil {
 		return err
 	}
 	if err := signing.WxpayV3Verify(pub, ts, nonce, body, sig); err != nil {
-		return &SignatureError{Err: err}
+		return sigError(err)
 	}
 	return nil
 }
@@ -243,7 +243,7 @@ func (c *ClientV3) platformKey(ctx context.Context, serial string) (*rsa.PublicK
 			}
 		}
 	}
-	return nil, &SignatureError{Err: fmt.Errorf("%w (%q)", ErrUnknownSerial, shortID(serial))}
+	return nil, sigError(fmt.Errorf("%w (%q)", ErrUnknownSerial, shortID(serial)))
 }
 
 // DoJSON sends a call whose body is in (nil: no body) and decodes the

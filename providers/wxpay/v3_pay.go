@@ -252,7 +252,7 @@ func (c *ClientV3) bill(ctx context.Context, pathQuery string) ([]byte, error) {
 	// Bill files are not signed: their SHA1 was, in the answer above.
 	sum := sha1.Sum(resp.Body)
 	if !strings.EqualFold(hex.EncodeToString(sum[:]), hashValue) {
-		return nil, &SignatureError{Err: ErrBillHash}
+		return nil, sigError(ErrBillHash)
 	}
 	body := resp.Body
 	if isGzip(body) {

@@ -47,8 +47,8 @@ func TestCallError(t *testing.T) {
 		status int
 		code   string
 	}{
-		"bad signature": {&alipay.SignatureError{Err: errors.New("verification error")}, 502, handlers.ErrUpstreamBadSignature},
-		"wrapped":       {fmt.Errorf("call: %w", &alipay.SignatureError{Err: errors.New("x")}), 502, handlers.ErrUpstreamBadSignature},
+		"bad signature": {&alipay.SignatureError{Provider: "alipay", Err: errors.New("verification error")}, 502, handlers.ErrUpstreamBadSignature},
+		"wrapped":       {fmt.Errorf("call: %w", &alipay.SignatureError{Provider: "alipay", Err: errors.New("x")}), 502, handlers.ErrUpstreamBadSignature},
 		"timeout":       {&alipay.UpstreamError{Reason: "Alipay did not answer in time", Timeout: true}, 504, handlers.ErrUpstreamTimeout},
 		"unreachable":   {&alipay.UpstreamError{Reason: "HTTP 502 from the gateway"}, 502, handlers.ErrUpstream},
 		"deadline":      {context.DeadlineExceeded, 504, handlers.ErrUpstreamTimeout},
