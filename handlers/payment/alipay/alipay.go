@@ -187,7 +187,7 @@ func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			"alipay_public_key": &a.AlipayPublicKey, "notify_url": &a.NotifyURL, "endpoint": &a.Endpoint, "ca_cert": &a.CACert,
 		}
 		if f, ok := fields[dir]; ok {
-			if err := conf.StringArg(d, f); err != nil {
+			if err := handlers.StringArg(d, f); err != nil {
 				return err
 			}
 			if dir == "key_type" && *f != "PKCS8" && *f != "PKCS1" {
@@ -203,7 +203,7 @@ func (a *Alipay) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		switch dir {
 		case "sandbox":
-			if err := conf.FlagArg(d); err != nil {
+			if err := handlers.FlagArg(d); err != nil {
 				return err
 			}
 			a.Sandbox = true

@@ -16,19 +16,6 @@ import (
 // Directive is the host directive, as error messages name it.
 const Directive = "unicloud_payment"
 
-// The Caddyfile argument readers are handlers.OneArg, StringArg,
-// DurationArg and FlagArg; these forward to them for the payment modules
-// that still call them here.
-
-// OneArg is handlers.OneArg.
-func OneArg(d *caddyfile.Dispenser) (string, error) { return handlers.OneArg(d) }
-
-// StringArg is handlers.StringArg.
-func StringArg(d *caddyfile.Dispenser, dst *string) error { return handlers.StringArg(d, dst) }
-
-// FlagArg is handlers.FlagArg.
-func FlagArg(d *caddyfile.Dispenser) error { return handlers.FlagArg(d) }
-
 // Transport is the transport to a provider, trusting the PEM certificates
 // of caCert (PEM text or a file path) besides the system roots.
 func Transport(caCert string) (*http.Transport, error) {
