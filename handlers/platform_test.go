@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -89,7 +90,7 @@ func TestAcquirePlatformStoreShared(t *testing.T) {
 	if len(platformStoresOf(mch)) != 1 {
 		t.Fatal("platformStoresOf")
 	}
-	if _, ok := s1.PlatformKey(platformTestPubKeyID); !ok {
+	if _, ok := s1.PlatformKey(platformTestPubKeyID, time.Now()); !ok {
 		t.Fatal("configured public key")
 	}
 	if f.Downloads.Load() != 0 {
@@ -98,12 +99,12 @@ func TestAcquirePlatformStoreShared(t *testing.T) {
 	if err := s1.RefreshPlatformKeys(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s1.PlatformKey(platformTestSerial); !ok {
+	if _, ok := s1.PlatformKey(platformTestSerial, time.Now()); !ok {
 		t.Fatal("downloaded certificate")
 	}
 	release1()
 	release1()
-	if _, ok := s2.PlatformKey(platformTestPubKeyID); ok {
+	if _, ok := s2.PlatformKey(platformTestPubKeyID, time.Now()); ok {
 		t.Fatal("released handler's key still known")
 	}
 	if _, ok := lookupPlatformStore(f.Server.URL, mch); !ok {

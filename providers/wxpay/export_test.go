@@ -1,6 +1,10 @@
 package wxpay
 
-import "time"
+import (
+	"crypto/rsa"
+	"strings"
+	"time"
+)
 
 // SetPlatformTimer replaces the background refresh's timer of s: after is
 // asked for each wait and returns the channel that fires it and its stop.
@@ -20,4 +24,22 @@ func (s *PlatformStore) SetStorage(st PlatformStorage) {
 	s.mu.Lock()
 	s.storage = st
 	s.mu.Unlock()
+}
+
+// Now is the store's clock.
+func (s *PlatformStore) Now() time.Time { return s.now() }
+
+// StaticPlatformKeys is a fixed set of platform public keys by serial (any
+// letter case), usable at any time: the tests' stand-in for the keys a
+// merchant has.
+type StaticPlatformKeys map[string]*rsa.PublicKey
+
+// PlatformKey implements PlatformKeySource.
+func (s StaticPlatformKeys) PlatformKey(serial string, _ time.Time) (*rsa.PublicKey, bool) {
+	for sn, k := range s {
+		if strings.EqualFold(sn, serial) {
+			return k, true
+		}
+	}
+	return nil, false
 }

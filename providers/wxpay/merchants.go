@@ -149,14 +149,14 @@ type notifyKeys struct {
 }
 
 // PlatformKey implements PlatformKeySource.
-func (k *notifyKeys) PlatformKey(serial string) (*rsa.PublicKey, bool) {
+func (k *notifyKeys) PlatformKey(serial string, at time.Time) (*rsa.PublicKey, bool) {
 	if len(k.static) > 0 {
-		if pub, ok := k.static.PlatformKey(serial); ok {
+		if pub, ok := k.static.PlatformKey(serial, at); ok {
 			return pub, true
 		}
 	}
 	for _, st := range k.m.Stores(k.mchID) {
-		if pub, ok := st.PlatformKey(serial); ok {
+		if pub, ok := st.PlatformKey(serial, at); ok {
 			return pub, true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 )
@@ -70,7 +71,7 @@ func TestMerchantsNotifyKeys(t *testing.T) {
 	var m wxpay.Merchants
 	calls := 0
 	keys := m.NotifyKeys(nil, "200", func() { calls++ })
-	if _, ok := keys.PlatformKey(merchantsTestSerial); ok {
+	if _, ok := keys.PlatformKey(merchantsTestSerial, time.Now()); ok {
 		t.Fatal("a key without any store")
 	}
 	r := keys.(wxpay.PlatformKeyRefresher)
@@ -89,13 +90,13 @@ func TestMerchantsNotifyKeys(t *testing.T) {
 	if _, err := st.Register(wxpay.PlatformRegistration{Keys: []wxpay.PlatformKey{k}}); err != nil {
 		t.Fatal(err)
 	}
-	if pub, ok := keys.PlatformKey(merchantsTestSerial); !ok || !pub.Equal(k.PublicKey) {
+	if pub, ok := keys.PlatformKey(merchantsTestSerial, time.Now()); !ok || !pub.Equal(k.PublicKey) {
 		t.Fatal("the store made after the key source is not looked up")
 	}
 	own := merchantsTestKey(t, 1)
 	static := wxpay.PlatformKeySet{}
 	static.Add(own)
-	if pub, ok := m.NotifyKeys(static, "200", nil).PlatformKey(merchantsTestSerial); !ok || !pub.Equal(own.PublicKey) {
+	if pub, ok := m.NotifyKeys(static, "200", nil).PlatformKey(merchantsTestSerial, time.Now()); !ok || !pub.Equal(own.PublicKey) {
 		t.Fatal("its own key is not looked up first")
 	}
 }
@@ -111,7 +112,7 @@ func BenchmarkNotifyPlatformKeysHit(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, ok := keys.PlatformKey(merchantsTestSerial); !ok {
+			if _, ok := keys.PlatformKey(merchantsTestSerial, time.Now()); !ok {
 				b.Fatal("miss")
 			}
 		}

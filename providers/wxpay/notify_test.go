@@ -573,7 +573,9 @@ type ntRefreshingKeys struct {
 	refreshes atomic.Int32
 }
 
-func (r *ntRefreshingKeys) PlatformKey(s string) (*rsa.PublicKey, bool) { return r.keys.PlatformKey(s) }
+func (r *ntRefreshingKeys) PlatformKey(s string, at time.Time) (*rsa.PublicKey, bool) {
+	return r.keys.PlatformKey(s, at)
+}
 func (r *ntRefreshingKeys) RefreshPlatformKeys(context.Context) error {
 	r.refreshes.Add(1)
 	for k, v := range r.pending {

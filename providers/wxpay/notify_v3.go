@@ -17,9 +17,10 @@ import (
 
 // PlatformKeySource finds the WeChat Pay platform public key that a
 // Wechatpay-Serial header names: a platform certificate serial, or a
-// "PUB_KEY_ID_…" of WeChat Pay's public-key mode.
+// "PUB_KEY_ID_…" of WeChat Pay's public-key mode, usable at at (a
+// certificate only within its validity dates; the verifier's clock).
 type PlatformKeySource interface {
-	PlatformKey(serial string) (*rsa.PublicKey, bool)
+	PlatformKey(serial string, at time.Time) (*rsa.PublicKey, bool)
 }
 
 // PlatformKeyRefresher is a PlatformKeySource that can learn keys it does not
@@ -30,23 +31,6 @@ type PlatformKeySource interface {
 type PlatformKeyRefresher interface {
 	PlatformKeySource
 	RefreshPlatformKeys(ctx context.Context) error
-}
-
-// StaticPlatformKeys is a fixed set of platform keys by serial. Serials are
-// compared case-insensitively (certificate serials are hex).
-type StaticPlatformKeys map[string]*rsa.PublicKey
-
-// PlatformKey implements PlatformKeySource.
-func (s StaticPlatformKeys) PlatformKey(serial string) (*rsa.PublicKey, bool) {
-	if k, ok := s[serial]; ok {
-		return k, true
-	}
-	for sn, k := range s {
-		if strings.EqualFold(sn, serial) {
-			return k, true
-		}
-	}
-	return nil, false
 }
 
 // maxNotifyJSONBytes bounds an APIv3 notification body.
@@ -233,12 +217,13 @@ func (v *NotifyVerifier) VerifyV3(ctx context.Context, header http.Header, body 
 }
 
 func (v *NotifyVerifier) platformKey(ctx context.Context, serial string) (*rsa.PublicKey, error) {
-	if pub, ok := v.PlatformKeys.PlatformKey(serial); ok && pub != nil {
+	now := v.now()
+	if pub, ok := v.PlatformKeys.PlatformKey(serial, now); ok && pub != nil {
 		return pub, nil
 	}
 	if r, ok := v.PlatformKeys.(PlatformKeyRefresher); ok {
 		if err := r.RefreshPlatformKeys(ctx); err == nil {
-			if pub, ok := r.PlatformKey(serial); ok && pub != nil {
+			if pub, ok := r.PlatformKey(serial, now); ok && pub != nil {
 				return pub, nil
 			}
 		}

@@ -109,9 +109,9 @@ type PlatformKeySet map[string]PlatformKey
 func (s PlatformKeySet) Add(k PlatformKey) { s[strings.ToUpper(k.Serial)] = k }
 
 // PlatformKey implements PlatformKeySource.
-func (s PlatformKeySet) PlatformKey(serial string) (*rsa.PublicKey, bool) {
+func (s PlatformKeySet) PlatformKey(serial string, at time.Time) (*rsa.PublicKey, bool) {
 	k, ok := s[strings.ToUpper(serial)]
-	if !ok || !k.usable(time.Now()) {
+	if !ok || !k.usable(at) {
 		return nil, false
 	}
 	return k.PublicKey, true
@@ -386,7 +386,7 @@ func (s *PlatformStore) rebuildLocked() {
 
 // PlatformKey implements PlatformKeySource: the key named by serial
 // (compared case-insensitively), when it is within its validity dates.
-func (s *PlatformStore) PlatformKey(serial string) (*rsa.PublicKey, bool) {
+func (s *PlatformStore) PlatformKey(serial string, at time.Time) (*rsa.PublicKey, bool) {
 	m := *s.snap.Load()
 	k, ok := m[serial]
 	if !ok {
@@ -397,7 +397,7 @@ func (s *PlatformStore) PlatformKey(serial string) (*rsa.PublicKey, bool) {
 			return nil, false
 		}
 	}
-	if !k.usable(s.now()) {
+	if !k.usable(at) {
 		return nil, false
 	}
 	return k.PublicKey, true

@@ -292,7 +292,7 @@ func (s *PlatformStore) download(ctx context.Context, a *PlatformAuto) (*platfor
 	if signer == nil {
 		// WeChat Pay may sign with a key already trusted (a configured
 		// public key, a certificate of the previous download).
-		signer, _ = s.PlatformKey(serial)
+		signer, _ = s.PlatformKey(serial, now)
 	}
 	if signer == nil {
 		return nil, nil, platformErr("download: the answer is signed by %s, neither a usable certificate of the download nor a known key", shortID(serial))

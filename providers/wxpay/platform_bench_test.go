@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
 )
@@ -31,7 +32,7 @@ func BenchmarkPlatformKeyHit(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, ok := s.PlatformKey(serial); !ok {
+					if _, ok := s.PlatformKey(serial, time.Now()); !ok {
 						b.Fatal("miss")
 					}
 				}

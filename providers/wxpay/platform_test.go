@@ -43,7 +43,7 @@ func mustRefresh(t *testing.T, s *wxpay.PlatformStore) {
 
 func wantKey(t *testing.T, s *wxpay.PlatformStore, serial string, want *rsa.PublicKey) {
 	t.Helper()
-	got, ok := s.PlatformKey(serial)
+	got, ok := s.PlatformKey(serial, s.Now())
 	if !ok {
 		t.Fatalf("serial %s unknown", serial)
 	}
@@ -54,7 +54,7 @@ func wantKey(t *testing.T, s *wxpay.PlatformStore, serial string, want *rsa.Publ
 
 func wantNoKey(t *testing.T, s *wxpay.PlatformStore, serial string) {
 	t.Helper()
-	if _, ok := s.PlatformKey(serial); ok {
+	if _, ok := s.PlatformKey(serial, s.Now()); ok {
 		t.Fatalf("serial %s known, want unknown", serial)
 	}
 }
@@ -789,11 +789,20 @@ func TestPlatformKeySet(t *testing.T) {
 		}
 		set.Add(k)
 	}
-	if pub, ok := set.PlatformKey(strings.ToLower(serialA)); !ok || !pub.Equal(&valid.key.PublicKey) {
+	now := time.Now()
+	if pub, ok := set.PlatformKey(strings.ToLower(serialA), now); !ok || !pub.Equal(&valid.key.PublicKey) {
 		t.Fatal("valid certificate not found by a lowercase serial")
 	}
-	if _, ok := set.PlatformKey(serialB); ok {
+	if _, ok := set.PlatformKey(serialB, now); ok {
 		t.Fatal("an expired certificate was used")
+	}
+	// Validity is the caller's clock's: before its end the expired one was usable, the valid one not yet.
+	then := yesterday.Add(-24 * time.Hour)
+	if _, ok := set.PlatformKey(serialB, then); !ok {
+		t.Fatal("a certificate refused within its validity dates")
+	}
+	if _, ok := set.PlatformKey(serialA, then); ok {
+		t.Fatal("a certificate used before its NotBefore")
 	}
 	if _, err := wxpay.ParsePlatformKey(serialB, string(valid.pem)); err == nil {
 		t.Fatal("a certificate configured under another serial was accepted")

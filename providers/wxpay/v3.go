@@ -233,12 +233,13 @@ func (c *ClientV3) Verify(ctx context.Context, header http.Header, body []byte) 
 var ErrUnknownSerial = errors.New("Wechatpay-Serial names no known platform key")
 
 func (c *ClientV3) platformKey(ctx context.Context, serial string) (*rsa.PublicKey, error) {
-	if pub, ok := c.PlatformKeys.PlatformKey(serial); ok && pub != nil {
+	now := c.now()
+	if pub, ok := c.PlatformKeys.PlatformKey(serial, now); ok && pub != nil {
 		return pub, nil
 	}
 	if r, ok := c.PlatformKeys.(PlatformKeyRefresher); ok {
 		if err := r.RefreshPlatformKeys(ctx); err == nil {
-			if pub, ok := r.PlatformKey(serial); ok && pub != nil {
+			if pub, ok := r.PlatformKey(serial, now); ok && pub != nil {
 				return pub, nil
 			}
 		}

@@ -665,10 +665,10 @@ type countingRefresher struct {
 	refreshes atomic.Int32
 }
 
-func (r *countingRefresher) PlatformKey(serial string) (*rsa.PublicKey, bool) {
+func (r *countingRefresher) PlatformKey(serial string, at time.Time) (*rsa.PublicKey, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.keys.PlatformKey(serial)
+	return r.keys.PlatformKey(serial, at)
 }
 
 func (r *countingRefresher) RefreshPlatformKeys(context.Context) error {

@@ -60,7 +60,7 @@ func TestProvision(t *testing.T) {
 		c.Endpoint != "http://127.0.0.1:1" || c.MaxSkew != wxpay.DefaultV3MaxSkew {
 		t.Errorf("v3 client: %+v", c)
 	}
-	if k, ok := c.PlatformKeys.PlatformKey("PUB_KEY_ID_0001"); !ok || k == nil {
+	if k, ok := c.PlatformKeys.PlatformKey("PUB_KEY_ID_0001", time.Now()); !ok || k == nil {
 		t.Error("the configured platform key is not used")
 	}
 	if p, ok := w.PayProvider(2 * time.Second).(*wxpay.PayV3); !ok || p.Client != c || c.HTTP.Timeout != 2*time.Second {
