@@ -25,6 +25,15 @@ const (
 	ErrUpstreamTimeout      = "UNICLOUD_UPSTREAM_TIMEOUT"
 	ErrUpstreamBadSignature = "UNICLOUD_UPSTREAM_BAD_SIGNATURE"
 	ErrNotSupported         = "UNICLOUD_NOT_SUPPORTED"
+	// ErrBadSignature: content the caller brought (an Alipay my.getPhoneNumber
+	// response) carries a sign that does not verify.
+	ErrBadSignature = "UNICLOUD_BAD_SIGNATURE"
+	// ErrSessionKeyNotFound: the call needs a WeChat session key the gateway
+	// does not keep for that openid (the user logs in again).
+	ErrSessionKeyNotFound = "UNICLOUD_SESSION_KEY_NOT_FOUND"
+	// ErrUserTokenNotFound: the call needs a user access token (official
+	// account, app or website login) the gateway does not keep.
+	ErrUserTokenNotFound = "UNICLOUD_USER_TOKEN_NOT_FOUND"
 )
 
 // Error is an error of the gateway itself, answered to the caller as

@@ -12,10 +12,6 @@ import (
 	"github.com/caddy-unicloud/unicloud/providers/alipay"
 )
 
-// errBadSignature: a signed my.getPhoneNumber response whose sign does not
-// verify with Alipay's key.
-const errBadSignature = "UNICLOUD_BAD_SIGNATURE"
-
 // phoneResponse is what decrypt.getPhoneNumber is given: the content (the
 // base64 ciphertext, or a JSON object when Alipay did not encrypt it),
 // the raw JSON text the sign covers, the sign and its type.
@@ -69,10 +65,10 @@ func (a *Alipay) servePhoneNumber(w http.ResponseWriter, in map[string]any) (str
 	}
 	if p.sign != "" {
 		if p.signType != "" && p.signType != "RSA2" && p.signType != "RSA" {
-			return "", handlers.NewError(http.StatusBadRequest, errBadSignature, "sign_type must be RSA2 or RSA")
+			return "", handlers.NewError(http.StatusBadRequest, handlers.ErrBadSignature, "sign_type must be RSA2 or RSA")
 		}
 		if err := a.client.VerifyContent(p.signed, p.sign, p.signType); err != nil {
-			return "", handlers.NewError(http.StatusBadRequest, errBadSignature, "the response's sign does not verify with Alipay's key: it was not made by Alipay for this app, or it was changed")
+			return "", handlers.NewError(http.StatusBadRequest, handlers.ErrBadSignature, "the response's sign does not verify with Alipay's key: it was not made by Alipay for this app, or it was changed")
 		}
 	}
 	plain := []byte(p.content)

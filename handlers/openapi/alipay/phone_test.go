@@ -71,12 +71,12 @@ func TestGetPhoneNumber(t *testing.T) {
 
 	forged, _, _ := phoneMessage(t, p, testAESKey, ok, 1) // another key than Alipay's
 	_, err := call(t, a, apiGetPhoneNumber, `{"response":`+jsonString(forged)+`}`)
-	wantError(t, "signed by another key", err, 400, errBadSignature, "does not verify")
+	wantError(t, "signed by another key", err, 400, "UNICLOUD_BAD_SIGNATURE", "does not verify")
 	_, err = call(t, a, apiGetPhoneNumber, `{"response":"`+ct+`","sign":"`+sign+`x"}`)
-	wantError(t, "bad sign", err, 400, errBadSignature, "does not verify")
+	wantError(t, "bad sign", err, 400, "UNICLOUD_BAD_SIGNATURE", "does not verify")
 	tampered := strings.Replace(whole, ct, ct[:len(ct)-4]+"AAA=", 1)
 	_, err = call(t, a, apiGetPhoneNumber, `{"response":`+jsonString(tampered)+`}`)
-	wantError(t, "changed ciphertext", err, 400, errBadSignature, "does not verify")
+	wantError(t, "changed ciphertext", err, 400, "UNICLOUD_BAD_SIGNATURE", "does not verify")
 
 	other, _, _ := phoneMessage(t, p, "MDEyMzQ1Njc4OWFiY2RlZg==", ok, -1)
 	_, err = call(t, a, apiGetPhoneNumber, `{"response":`+jsonString(other)+`}`)
@@ -112,7 +112,7 @@ func TestGetPhoneNumberCertMode(t *testing.T) {
 	}
 	only.aesKey = k
 	_, err = call(t, only, apiGetPhoneNumber, `{"response":`+jsonString(whole)+`}`)
-	wantError(t, "an unconfigured certificate", err, 400, errBadSignature, "does not verify")
+	wantError(t, "an unconfigured certificate", err, 400, "UNICLOUD_BAD_SIGNATURE", "does not verify")
 
 	for key, want := range map[string]string{"c2VjcmV0LXNob3J0": "16 bytes (AES-128), not 12", "%%%SECRETISH": "not base64"} {
 		b := &Alipay{AppID: "2021", PrivateKey: p.AppKeyPEM, KeyType: "PKCS1", AESKey: key, CertFiles: alipayconf.CertFiles{

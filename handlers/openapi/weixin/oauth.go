@@ -16,9 +16,6 @@ import (
 	"github.com/caddy-unicloud/unicloud/providers/weixin"
 )
 
-// errUserTokenNotFound: getUserInfo for an openid without a kept user token.
-const errUserTokenNotFound = "UNICLOUD_USER_TOKEN_NOT_FOUND"
-
 // oauthApp is the platform app of a <p>.oauth.* API: the official account
 // (h5), the open-platform mobile app (app) or website app (web). appId in
 // the body does not switch it.
@@ -70,7 +67,7 @@ func (wx *Weixin) serveOAuth(ctx context.Context, w http.ResponseWriter, api *we
 		userToken = ""
 	}
 	if errors.Is(err, weixin.ErrUserTokenNotFound) {
-		return "", handlers.NewError(http.StatusBadRequest, errUserTokenNotFound,
+		return "", handlers.NewError(http.StatusBadRequest, handlers.ErrUserTokenNotFound,
 			"no user token kept for this openid: call "+platform+".oauth.code2Session first")
 	}
 	if err != nil {

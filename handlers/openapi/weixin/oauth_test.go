@@ -126,7 +126,7 @@ func TestOAuthLoginAndUserInfo(t *testing.T) {
 	}
 	// The same openid of another platform is another user token.
 	a := callOpenAPI(t, h, postJSON("/web.oauth.getUserInfo", `{"openid":"openid-h50"}`))
-	if a.status != 400 || a.code != errUserTokenNotFound {
+	if a.status != 400 || a.code != "UNICLOUD_USER_TOKEN_NOT_FOUND" {
 		t.Fatalf("another platform's openid: %d %s", a.status, a.raw)
 	}
 }
@@ -149,8 +149,8 @@ func TestOAuthErrors(t *testing.T) {
 		{"/app.oauth.getUserInfo", `{}`, 400, "UNICLOUD_BAD_REQUEST", "openid", false},
 		{"/web.oauth.code2Session", `{"code":"code-1"}`, 400, "UNICLOUD_APP_NOT_FOUND", "web_app_id is not configured", false},
 		{"/web.oauth.getUserInfo", `{"openid":"o"}`, 400, "UNICLOUD_APP_NOT_FOUND", "web_app_id is not configured", false},
-		{"/app.oauth.getUserInfo", `{"openid":"openid-9"}`, 400, errUserTokenNotFound, "call app.oauth.code2Session first", false},
-		{"/h5.oauth.getUserInfo", `{"openid":"openid-unknown"}`, 400, errUserTokenNotFound, "call h5.oauth.code2Session first", false},
+		{"/app.oauth.getUserInfo", `{"openid":"openid-9"}`, 400, "UNICLOUD_USER_TOKEN_NOT_FOUND", "call app.oauth.code2Session first", false},
+		{"/h5.oauth.getUserInfo", `{"openid":"openid-unknown"}`, 400, "UNICLOUD_USER_TOKEN_NOT_FOUND", "call h5.oauth.code2Session first", false},
 		{"/h5.oauth.getUserInfo", `{"openid":"openid-9","accessToken":"` + userAccessToken + `x"}`, 200, float64(0), "ok", true}, // without expose: the kept one
 		{"/h5.oauth.code2Session", `{"code":"bad-code"}`, 200, float64(40029), "invalid code", true},
 		{"/h5.oauth.code2Session", `{"code":"code-9"}`, 200, float64(40163), "code been used", true},

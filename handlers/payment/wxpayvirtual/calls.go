@@ -79,7 +79,7 @@ func gatewayError(err error) error {
 	if errors.As(err, &pe) {
 		switch pe.Kind {
 		case xpay.ErrSessionKeyNotFound:
-			return handlers.NewError(http.StatusBadRequest, ErrSessionKeyNotFound, pe.Msg)
+			return handlers.NewError(http.StatusBadRequest, handlers.ErrSessionKeyNotFound, pe.Msg)
 		case xpay.ErrTokenUnavailable:
 			return handlers.NewError(http.StatusBadGateway, handlers.ErrTokenUnavailable, pe.Msg)
 		case xpay.ErrUnknownCall:

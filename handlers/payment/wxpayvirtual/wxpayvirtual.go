@@ -31,9 +31,6 @@ const (
 	EnvSandbox    = "sandbox"
 )
 
-// ErrSessionKeyNotFound is the gateway error of a call that needs a session key the gateway does not keep.
-const ErrSessionKeyNotFound = "UNICLOUD_SESSION_KEY_NOT_FOUND"
-
 // WxpayVirtual is a mini-program's virtual payment (虚拟支付).
 //
 // JSON: {"handler":"unicloud_payment","provider":{"name":"wxpay_virtual","app_id":…,"secret":…,"app_key":…,

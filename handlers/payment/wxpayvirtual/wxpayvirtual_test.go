@@ -103,7 +103,7 @@ func TestAgainstEmulator(t *testing.T) {
 	// Nobody logged in: 400 UNICLOUD_SESSION_KEY_NOT_FOUND, nothing sent.
 	_, err := p.GetOrderInfo(ctx, &pay.OrderRequest{Params: pay.Params{"openid": "o1", "outTradeNo": "T1", "productId": "p", "goodsPrice": "1"}})
 	var ge *handlers.Error
-	if !errors.As(err, &ge) || ge.Status != 400 || ge.Code != ErrSessionKeyNotFound {
+	if !errors.As(err, &ge) || ge.Status != 400 || ge.Code != "UNICLOUD_SESSION_KEY_NOT_FOUND" {
 		t.Fatalf("no session: %v", err)
 	}
 	if n := emu.Stats().Calls; len(n) != 0 {
