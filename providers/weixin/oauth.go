@@ -127,25 +127,41 @@ func (c *Client) UserInfo(ctx context.Context, tokens *UserTokens, app App, open
 		tokens.Delete(ctx, endpoint, app.ID, openid)
 		return nil, UserInfoResult{Dropped: true}, ErrUserTokenNotFound
 	}
-	res.Refreshed = true
-	start := tokens.now()
-	ans, err := c.OAuthRefresh(ctx, app.ID, tok.RefreshToken)
+	fresh, refreshed, err := tokens.Refresh(ctx, endpoint, app.ID, openid, tok, func(ctx context.Context, stale UserToken) (UserToken, error) {
+		start := tokens.now()
+		ans, err := c.OAuthRefresh(ctx, app.ID, stale.RefreshToken)
+		if err != nil {
+			return stale, err
+		}
+		fresh, ok := UserTokenFromAnswer(ans.Body, start, &stale)
+		if ans.ErrCode != 0 || !ok {
+			tokens.Delete(ctx, endpoint, app.ID, openid)
+			if ans.ErrCode == 0 {
+				return stale, &UpstreamError{Reason: "refresh_token answer without access_token"}
+			}
+			return stale, &refreshRefused{ans}
+		}
+		tokens.Put(ctx, endpoint, app.ID, openid, fresh)
+		return fresh, nil
+	})
+	res.Refreshed = refreshed
+	var refused *refreshRefused
+	if errors.As(err, &refused) {
+		res.Dropped = true
+		return refused.ans, res, nil
+	}
 	if err != nil {
 		return nil, res, err
 	}
-	fresh, ok := UserTokenFromAnswer(ans.Body, start, &tok)
-	if ans.ErrCode != 0 || !ok {
-		tokens.Delete(ctx, endpoint, app.ID, openid)
-		res.Dropped = true
-		if ans.ErrCode == 0 {
-			return nil, res, &UpstreamError{Reason: "refresh_token answer without access_token"}
-		}
-		return ans, res, nil
-	}
-	tokens.Put(ctx, endpoint, app.ID, openid, fresh)
-	ans, err = c.OAuthUserInfo(ctx, fresh.AccessToken, openid, lang)
+	ans, err := c.OAuthUserInfo(ctx, fresh.AccessToken, openid, lang)
 	return ans, res, err
 }
+
+// refreshRefused carries WeChat's refusal of a refresh_token (the kept
+// tokens were dropped) to every caller waiting for that refresh.
+type refreshRefused struct{ ans *Answer }
+
+func (e *refreshRefused) Error() string { return "refresh_token refused" }
 
 // oauthCode2Session and oauthUserInfo are the login rows of platform p
 // (h5: official account, app: mobile app, web: website app).

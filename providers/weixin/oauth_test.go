@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,14 +81,24 @@ type oauthUpstream struct {
 	userinfo      int
 	refreshes     int
 	srv           *httptest.Server
+	// userinfoSeen, when set, is told of each userinfo request; a refresh
+	// then waits for holdRefresh to close.
+	userinfoSeen chan struct{}
+	holdRefresh  chan struct{}
 }
 
 func newOAuthUpstream(t *testing.T) *oauthUpstream {
 	u := &oauthUpstream{validToken: "user-at-2", refreshAnswer: `{"access_token":"user-at-2","expires_in":7200,"refresh_token":"user-rt-2","openid":"openid-1","scope":"snsapi_userinfo"}`}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.URL.Path == "/sns/oauth2/refresh_token" && u.holdRefresh != nil {
+			<-u.holdRefresh
+		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		q := r.URL.Query()
+		if r.URL.Path == "/sns/userinfo" && u.userinfoSeen != nil {
+			defer func() { u.userinfoSeen <- struct{}{} }()
+		}
 		switch r.URL.Path {
 		case "/sns/userinfo":
 			u.userinfo++
@@ -182,6 +193,77 @@ func TestUserInfoRefreshOnce(t *testing.T) {
 				t.Fatalf("refreshed token kept as %+v", kept)
 			}
 		})
+	}
+}
+
+// Callers that all find the kept token refused refresh it once: they
+// share that one refresh (WeChat is asked once, every caller gets the new
+// token's answer) instead of each spending the refresh token.
+func TestUserInfoConcurrentRefreshOnce(t *testing.T) {
+	ctx := context.Background()
+	app := App{ID: "wxoa", Secret: "oa-secret-0123456789"}
+	u := newOAuthUpstream(t)
+	const callers = 8
+	u.userinfoSeen = make(chan struct{}, 2*callers)
+	u.holdRefresh = make(chan struct{})
+	c := &clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	tokens := newUserTokens(t, nil, c)
+	cl := &Client{Endpoint: u.srv.URL}
+	tokens.Put(ctx, cl.endpoint(), app.ID, "openid-1", UserToken{AccessToken: "user-at-1", RefreshToken: "user-rt-1", ExpiresAt: c.now().Add(time.Hour)})
+
+	type answer struct {
+		ans *Answer
+		err error
+	}
+	answers := make(chan answer, callers)
+	for range callers {
+		go func() {
+			ans, _, err := cl.UserInfo(ctx, tokens, app, "openid-1", "zh_CN")
+			answers <- answer{ans, err}
+		}()
+	}
+	// Every caller has had its token refused before the refresh answers.
+	for range callers {
+		<-u.userinfoSeen
+	}
+	close(u.holdRefresh)
+	for range callers {
+		a := <-answers
+		if a.err != nil || a.ans.ErrCode != 0 || !strings.Contains(string(a.ans.Body), `"nickname":"Mei"`) {
+			t.Fatalf("UserInfo = %+v, %v", a.ans, a.err)
+		}
+	}
+	if _, refreshes := u.counts(); refreshes != 1 {
+		t.Fatalf("%d refreshes for %d callers of one user; want 1", refreshes, callers)
+	}
+}
+
+// An instance whose memory still holds the token another instance has
+// refreshed takes the new one from the shared storage when WeChat
+// refuses the old one: no second refresh.
+func TestUserInfoRefreshedByAnotherInstance(t *testing.T) {
+	ctx := context.Background()
+	app := App{ID: "wxoa", Secret: "oa-secret-0123456789"}
+	u := newOAuthUpstream(t)
+	st := &certmagic.FileStorage{Path: t.TempDir()}
+	c := &clock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	a, b := newUserTokens(t, st, c), newUserTokens(t, st, c)
+	cl := &Client{Endpoint: u.srv.URL}
+	a.Put(ctx, cl.endpoint(), app.ID, "openid-1", UserToken{AccessToken: "user-at-1", RefreshToken: "user-rt-1", ExpiresAt: c.now().Add(time.Hour)})
+	if kept, ok := b.Get(ctx, cl.endpoint(), app.ID, "openid-1"); !ok || kept.AccessToken != "user-at-1" {
+		t.Fatalf("instance b: %+v, %v", kept, ok)
+	}
+	for _, inst := range []*UserTokens{a, b} {
+		ans, _, err := cl.UserInfo(ctx, inst, app, "openid-1", "zh_CN")
+		if err != nil || ans.ErrCode != 0 {
+			t.Fatalf("UserInfo = %+v, %v", ans, err)
+		}
+	}
+	if userinfo, refreshes := u.counts(); userinfo != 4 || refreshes != 1 {
+		t.Fatalf("calls (userinfo, refresh) = %d, %d; want 4, 1", userinfo, refreshes)
+	}
+	if kept, _ := b.Get(ctx, cl.endpoint(), app.ID, "openid-1"); kept.AccessToken != "user-at-2" {
+		t.Fatalf("instance b keeps %q; want the refreshed token", kept.AccessToken)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 )
 
 // UserToken is a user's access and refresh token of one platform app, from
@@ -38,6 +39,8 @@ type UserTokens struct {
 	// before use (default 5 minutes).
 	Margin time.Duration
 	now    func() time.Time
+	// group makes one refresh per user at a time (Refresh).
+	group singleflight.Group
 }
 
 // NewUserTokens makes a user token store; storage may be nil.
@@ -119,12 +122,17 @@ func (s *UserTokens) Get(ctx context.Context, endpoint, appid, openid string) (U
 	if store == nil {
 		return UserToken{}, false
 	}
+	return s.fromStorage(ctx, store, id)
+}
+
+// fromStorage reads the record id from store into memory; ok is false
+// for none, an unreadable one or one past its keep-until (a storage that
+// keeps files forever): the user logs in again.
+func (s *UserTokens) fromStorage(ctx context.Context, store Storage, id string) (UserToken, bool) {
 	raw, err := store.Load(ctx, userTokenStorageKey(id))
 	if err != nil {
 		return UserToken{}, false
 	}
-	// A record past its keep-until (a storage that keeps files forever)
-	// is absent: the user logs in again.
 	var rec storedUserToken
 	now := s.now()
 	if json.Unmarshal(raw, &rec) != nil || rec.AccessToken == "" || !now.Before(rec.KeepUntil) {
@@ -146,4 +154,55 @@ func (s *UserTokens) Delete(ctx context.Context, endpoint, appid, openid string)
 			log.Warn("user token not deleted from the storage", zap.String("app_id", appid), zap.String("user", id), zap.Error(err))
 		}
 	}
+}
+
+// RefreshFunc exchanges stale's refresh token for a new token. It keeps
+// the new token (Put) or drops the record (Delete) itself.
+type RefreshFunc func(ctx context.Context, stale UserToken) (UserToken, error)
+
+// Refresh replaces stale, the token kept for openid of appid at endpoint,
+// by what refresh makes of it, one refresh per user at a time in this
+// process: callers holding the same stale token wait for that one refresh
+// and share its result (a provider may refuse a refresh token used twice,
+// and a refusal drops the record for everyone). A caller whose stale
+// token was already replaced, by this instance or by another sharing the
+// storage, gets the kept token and refreshes nothing; refreshed reports
+// whether a refresh ran for it. The refresh outlives a caller that gives
+// up.
+func (s *UserTokens) Refresh(ctx context.Context, endpoint, appid, openid string, stale UserToken, refresh RefreshFunc) (t UserToken, refreshed bool, err error) {
+	id := userTokenID(endpoint, appid, openid)
+	type result struct {
+		t         UserToken
+		refreshed bool
+	}
+	ch := s.group.DoChan(id, func() (any, error) {
+		fctx := context.WithoutCancel(ctx)
+		if cur, ok := s.replaced(fctx, id, stale); ok {
+			return result{t: cur}, nil
+		}
+		t, err := refresh(fctx, stale)
+		return result{t: t, refreshed: true}, err
+	})
+	select {
+	case <-ctx.Done():
+		return stale, false, ctx.Err()
+	case res := <-ch:
+		r, _ := res.Val.(result)
+		return r.t, r.refreshed, res.Err
+	}
+}
+
+// replaced returns the token kept for id when it is another, usable one
+// than stale: memory first, then the storage (another instance's refresh).
+func (s *UserTokens) replaced(ctx context.Context, id string, stale UserToken) (UserToken, bool) {
+	usable := func(t UserToken) bool { return t.AccessToken != stale.AccessToken && !s.Expired(t) }
+	if t, ok := s.cache.Get(id); ok && usable(t) {
+		return t, true
+	}
+	if store, _ := s.storage.current(); store != nil {
+		if t, ok := s.fromStorage(ctx, store, id); ok && usable(t) {
+			return t, true
+		}
+	}
+	return UserToken{}, false
 }

@@ -76,30 +76,37 @@ func tokenFrom(fields map[string]any, start time.Time) (weixin.UserToken, bool) 
 const errTokenExpired = "aop.auth-token-time-out"
 
 // refresh exchanges the kept refresh token once (grant_type=refresh_token)
-// and keeps the new tokens. A refusal drops the record: the user must log
-// in again.
+// and keeps the new tokens, one refresh per user at a time (concurrent
+// callers share it; a token another instance already refreshed is taken
+// from the storage). A refusal drops the record: the user must log in
+// again.
 func (a *Alipay) refresh(ctx context.Context, openid string, tok weixin.UserToken) (weixin.UserToken, error) {
 	if tok.RefreshToken == "" {
 		a.tokens.Delete(ctx, a.Endpoint, a.AppID, openid)
 		return tok, handlers.NewError(http.StatusBadRequest, handlers.ErrBadRequest, "the auth token kept for this openid expired: call auth.code2Session again")
 	}
-	start := a.tokens.Now()
-	fields, err := a.client.Execute(ctx, alipay.MethodOAuthToken, nil, map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
-	var be *alipay.BusinessError
-	if errors.As(err, &be) {
-		a.tokens.Delete(ctx, a.Endpoint, a.AppID, openid)
+	next, refreshed, err := a.tokens.Refresh(ctx, a.Endpoint, a.AppID, openid, tok, func(ctx context.Context, stale weixin.UserToken) (weixin.UserToken, error) {
+		start := a.tokens.Now()
+		fields, err := a.client.Execute(ctx, alipay.MethodOAuthToken, nil, map[string]string{"grant_type": "refresh_token", "refresh_token": stale.RefreshToken})
+		var be *alipay.BusinessError
+		if errors.As(err, &be) {
+			a.tokens.Delete(ctx, a.Endpoint, a.AppID, openid)
+		}
+		if err != nil {
+			return stale, err
+		}
+		next, ok := tokenFrom(fields, start)
+		if !ok {
+			return stale, handlers.NewError(http.StatusBadGateway, handlers.ErrUpstream, "provider answered the refresh without access_token")
+		}
+		if next.RefreshToken == "" {
+			next.RefreshToken = stale.RefreshToken
+		}
+		a.tokens.Put(ctx, a.Endpoint, a.AppID, openid, next)
+		return next, nil
+	})
+	if err == nil && refreshed {
+		a.logger.Info("auth token expired; refreshed once", zap.String("app_id", a.AppID))
 	}
-	if err != nil {
-		return tok, err
-	}
-	next, ok := tokenFrom(fields, start)
-	if !ok {
-		return tok, handlers.NewError(http.StatusBadGateway, handlers.ErrUpstream, "provider answered the refresh without access_token")
-	}
-	if next.RefreshToken == "" {
-		next.RefreshToken = tok.RefreshToken
-	}
-	a.tokens.Put(ctx, a.Endpoint, a.AppID, openid, next)
-	a.logger.Info("auth token expired; refreshed once", zap.String("app_id", a.AppID))
-	return next, nil
+	return next, err
 }
