@@ -139,32 +139,32 @@ func (h *Payment) Validate() error {
 	return nil
 }
 
-// The calls of the unified payment API, by the names callers use.
+// The calls of the unified payment API, by the names callers use. The
+// members the calls share are read and checked here, once for every
+// provider.
 var calls = map[string]func(context.Context, pay.Provider, pay.Params) (pay.Answer, error){
 	"getOrderInfo": func(ctx context.Context, p pay.Provider, in pay.Params) (pay.Answer, error) {
 		return p.GetOrderInfo(ctx, &pay.OrderRequest{Params: in})
 	},
-	"orderQuery": func(ctx context.Context, p pay.Provider, in pay.Params) (pay.Answer, error) {
-		return p.OrderQuery(ctx, &pay.OrderQueryRequest{Params: in})
-	},
-	"closeOrder": func(ctx context.Context, p pay.Provider, in pay.Params) (pay.Answer, error) {
-		return p.CloseOrder(ctx, &pay.CloseOrderRequest{Params: in})
-	},
-	"cancelOrder": func(ctx context.Context, p pay.Provider, in pay.Params) (pay.Answer, error) {
-		return p.CancelOrder(ctx, &pay.CancelOrderRequest{Params: in})
-	},
-	"refund": func(ctx context.Context, p pay.Provider, in pay.Params) (pay.Answer, error) {
-		return p.Refund(ctx, &pay.RefundRequest{Params: in})
-	},
-	"refundQuery": func(ctx context.Context, p pay.Provider, in pay.Params) (pay.Answer, error) {
-		return p.RefundQuery(ctx, &pay.RefundQueryRequest{Params: in})
-	},
-	"downloadBill": func(ctx context.Context, p pay.Provider, in pay.Params) (pay.Answer, error) {
-		return p.DownloadBill(ctx, &pay.BillRequest{Params: in})
-	},
-	"downloadFundflow": func(ctx context.Context, p pay.Provider, in pay.Params) (pay.Answer, error) {
-		return p.DownloadFundflow(ctx, &pay.FundflowRequest{Params: in})
-	},
+	"orderQuery":       typed(pay.NewOrderQueryRequest, pay.Provider.OrderQuery),
+	"closeOrder":       typed(pay.NewCloseOrderRequest, pay.Provider.CloseOrder),
+	"cancelOrder":      typed(pay.NewCancelOrderRequest, pay.Provider.CancelOrder),
+	"refund":           typed(pay.NewRefundRequest, pay.Provider.Refund),
+	"refundQuery":      typed(pay.NewRefundQueryRequest, pay.Provider.RefundQuery),
+	"downloadBill":     typed(pay.NewBillRequest, pay.Provider.DownloadBill),
+	"downloadFundflow": typed(pay.NewFundflowRequest, pay.Provider.DownloadFundflow),
+}
+
+// typed is a call whose request is read by read before the provider gets
+// it.
+func typed[R any](read func(pay.Params) (*R, error), call func(pay.Provider, context.Context, *R) (pay.Answer, error)) func(context.Context, pay.Provider, pay.Params) (pay.Answer, error) {
+	return func(ctx context.Context, p pay.Provider, in pay.Params) (pay.Answer, error) {
+		req, err := read(in)
+		if err != nil {
+			return nil, err
+		}
+		return call(p, ctx, req)
+	}
 }
 
 // callName is the call a request names: the last segment of its path

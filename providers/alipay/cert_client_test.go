@@ -195,7 +195,11 @@ func TestCertModeUnknownSNIsBadSignature(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := &alipay.Client{AppID: payAppID, PrivateKey: p.appKey, Certs: certs(t, p.alipayCert), Endpoint: srv.URL, HTTP: srv.Client()}
-	ans, err := (&alipay.Pay{Client: c}).OrderQuery(context.Background(), &pay.OrderQueryRequest{Params: pay.Params{"outTradeNo": "T1"}})
+	req, err := pay.NewOrderQueryRequest(pay.Params{"outTradeNo": "T1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := (&alipay.Pay{Client: c}).OrderQuery(context.Background(), req)
 	if !errors.Is(err, pay.ErrBadSignature) || ans != nil {
 		t.Fatalf("%v, %v; want the bad-signature kind", ans, err)
 	}

@@ -20,57 +20,72 @@ type Pay struct {
 	NotifyURL string
 }
 
-// The calls, as the caller names them.
-const (
-	callGetOrderInfo     = "getOrderInfo"
-	callOrderQuery       = "orderQuery"
-	callCloseOrder       = "closeOrder"
-	callCancelOrder      = "cancelOrder"
-	callRefund           = "refund"
-	callRefundQuery      = "refundQuery"
-	callDownloadBill     = "downloadBill"
-	callDownloadFundflow = "downloadFundflow"
-)
-
 // GetOrderInfo places or signs a payment for the clientType: see order.
 func (a *Pay) GetOrderInfo(ctx context.Context, req *pay.OrderRequest) (pay.Answer, error) {
-	return a.call(ctx, callGetOrderInfo, req.Params)
+	biz, extra, err := bizContent(req.Params)
+	if err != nil {
+		return nil, err
+	}
+	return a.order(ctx, req.Params, biz, extra)
 }
 
 // OrderQuery is alipay.trade.query.
 func (a *Pay) OrderQuery(ctx context.Context, req *pay.OrderQueryRequest) (pay.Answer, error) {
-	return a.call(ctx, callOrderQuery, req.Params)
+	return a.call(ctx, MethodTradeQuery, req.OrderRef, req.Params, nil)
 }
 
 // CloseOrder is alipay.trade.close.
 func (a *Pay) CloseOrder(ctx context.Context, req *pay.CloseOrderRequest) (pay.Answer, error) {
-	return a.call(ctx, callCloseOrder, req.Params)
+	return a.call(ctx, MethodTradeClose, req.OrderRef, req.Params, nil)
 }
 
 // CancelOrder is alipay.trade.cancel.
 func (a *Pay) CancelOrder(ctx context.Context, req *pay.CancelOrderRequest) (pay.Answer, error) {
-	return a.call(ctx, callCancelOrder, req.Params)
+	return a.call(ctx, MethodTradeCancel, req.OrderRef, req.Params, nil)
 }
 
 // Refund is alipay.trade.refund (refundFee in fen → refund_amount).
+// Alipay does not need the order's total; one given is checked as every
+// amount (integer fen, not less than the refund).
 func (a *Pay) Refund(ctx context.Context, req *pay.RefundRequest) (pay.Answer, error) {
-	return a.call(ctx, callRefund, req.Params)
+	fee, err := req.RefundFee.Positive("refundFee")
+	if err != nil {
+		return nil, err
+	}
+	out, err := a.call(ctx, MethodTradeRefund, req.OrderRef, req.Params, func(biz map[string]any, extra map[string]string) {
+		biz["refund_amount"] = FenToYuan(fee)
+		delete(extra, "notify_url") // Alipay notifies the order's notify_url
+	})
+	if err == nil && req.OutRefundNo != "" {
+		out["outRefundNo"] = req.OutRefundNo
+	}
+	return out, err
 }
 
-// RefundQuery is alipay.trade.fastpay.refund.query.
+// RefundQuery is alipay.trade.fastpay.refund.query. A refund made
+// without out_request_no is named by the order's out_trade_no.
 func (a *Pay) RefundQuery(ctx context.Context, req *pay.RefundQueryRequest) (pay.Answer, error) {
-	return a.call(ctx, callRefundQuery, req.Params)
+	no := req.OutRefundNo
+	if no == "" {
+		no = req.OutTradeNo
+	}
+	if no == "" {
+		return nil, pay.Missing("outRefundNo")
+	}
+	return a.call(ctx, MethodTradeRefundQuery, req.OrderRef, req.Params, func(biz map[string]any, _ map[string]string) {
+		biz["out_request_no"] = no
+	})
 }
 
 // DownloadBill is not supported (Alipay's bill is a download URL of its
 // own API).
 func (a *Pay) DownloadBill(context.Context, *pay.BillRequest) (pay.Answer, error) {
-	return nil, pay.NotSupported(callDownloadBill + " is not supported by Alipay")
+	return nil, pay.NotSupported("downloadBill is not supported by Alipay")
 }
 
 // DownloadFundflow is not supported by Alipay.
 func (a *Pay) DownloadFundflow(context.Context, *pay.FundflowRequest) (pay.Answer, error) {
-	return nil, pay.NotSupported(callDownloadFundflow + " is not supported by Alipay")
+	return nil, pay.NotSupported("downloadFundflow is not supported by Alipay")
 }
 
 // payError is a client error in the payment API's terms.
@@ -150,60 +165,18 @@ func bizContent(in pay.Params) (map[string]any, map[string]string, error) {
 	return biz, extra, nil
 }
 
-func (a *Pay) call(ctx context.Context, name string, in pay.Params) (pay.Answer, error) {
-	switch name {
-	case callDownloadBill, callDownloadFundflow:
-		return nil, pay.NotSupported(name + " is not supported by Alipay")
-	}
+// call makes method for the order ref names, with the caller's other
+// parameters in biz_content; edit sets the method's own members.
+func (a *Pay) call(ctx context.Context, method string, ref pay.OrderRef, in pay.Params, edit func(biz map[string]any, extra map[string]string)) (pay.Answer, error) {
 	biz, extra, err := bizContent(in)
 	if err != nil {
 		return nil, err
 	}
-	method := ""
-	switch name {
-	case callGetOrderInfo:
-		return a.order(ctx, in, biz, extra)
-	case callOrderQuery:
-		method = MethodTradeQuery
-	case callCloseOrder:
-		method = MethodTradeClose
-	case callCancelOrder:
-		method = MethodTradeCancel
-	case callRefund:
-		method = MethodTradeRefund
-		fee, err := in.PositiveFen("refundFee")
-		if err != nil {
-			return nil, err
-		}
-		// Alipay does not need the order's total, but a caller who gives
-		// one gives it in fen like every amount, and never less than the
-		// refund.
-		if total, ok, err := in.Fen("totalFee", false); err != nil {
-			return nil, err
-		} else if ok && total < fee {
-			return nil, pay.BadRequest("parameter must not be less than refundFee: totalFee")
-		}
-		biz["refund_amount"] = FenToYuan(fee)
-		delete(extra, "notify_url") // Alipay notifies the order's notify_url
-	case callRefundQuery:
-		method = MethodTradeRefundQuery
-		if biz["out_request_no"] == nil {
-			// A refund made without out_request_no is named by the order's
-			// out_trade_no.
-			otn, err := in.Str("outTradeNo")
-			if err != nil {
-				return nil, err
-			}
-			if otn == "" {
-				return nil, pay.Missing("outRefundNo")
-			}
-			biz["out_request_no"] = otn
-		}
-	default:
-		return nil, pay.NotSupported(name + " is not supported by Alipay")
-	}
-	if _, _, err := in.OneOf("transactionId", "outTradeNo"); err != nil {
+	if _, _, err := ref.ID(); err != nil {
 		return nil, err
+	}
+	if edit != nil {
+		edit(biz, extra)
 	}
 	bizJSON, err := json.Marshal(biz)
 	if err != nil {
@@ -216,11 +189,6 @@ func (a *Pay) call(ctx context.Context, name string, in pay.Params) (pay.Answer,
 	out, err := Answer(fields)
 	if err != nil {
 		return nil, pay.Upstream(false, err.Error(), err)
-	}
-	if name == callRefund {
-		if orn, _ := in.Str("outRefundNo"); orn != "" {
-			out["outRefundNo"] = orn
-		}
 	}
 	return out, nil
 }

@@ -32,33 +32,71 @@ type Provider interface {
 	DownloadFundflow(ctx context.Context, req *FundflowRequest) (Answer, error)
 }
 
-// The requests of the calls. Each carries the caller's parameters as given
-// (Params: camelCase names, numbers as json.Number), read through the
-// checked accessors: a provider maps the parameters its dialect knows
-// (outTradeNo, totalFee in fen, …) and passes the others on, as uni-pay
-// does.
+// OrderRequest is getOrderInfo's: body or subject, outTradeNo, totalFee
+// (fen), clientType (or the X-Unicloud-Client-Type header), openid,
+// notifyUrl… Its members differ most between providers (and virtual
+// payment has its own): each provider reads them from Params through the
+// checked accessors, and passes the others on, as uni-pay does.
+type OrderRequest struct{ Params }
+
+// The other calls' requests carry the members the calls share, typed and
+// checked once (New…Request: ids are strings, amounts integer fen), and
+// the caller's parameters as given (Params: camelCase names, numbers as
+// json.Number) for the members a provider passes on. A provider checks
+// which of the typed members its dialect requires.
 type (
-	// OrderRequest is getOrderInfo's: body or subject, outTradeNo,
-	// totalFee (fen), clientType (or the X-Unicloud-Client-Type header),
-	// openid, notifyUrl…
-	OrderRequest struct{ Params }
 	// OrderQueryRequest is orderQuery's: transactionId or outTradeNo.
-	OrderQueryRequest struct{ Params }
+	OrderQueryRequest struct {
+		OrderRef
+		ClientType string // the appid's client type (several appids per merchant)
+		Params
+	}
 	// CloseOrderRequest is closeOrder's: outTradeNo.
-	CloseOrderRequest struct{ Params }
+	CloseOrderRequest struct {
+		OrderRef
+		ClientType string
+		Params
+	}
 	// CancelOrderRequest is cancelOrder's: transactionId or outTradeNo.
-	CancelOrderRequest struct{ Params }
+	CancelOrderRequest struct {
+		OrderRef
+		ClientType string
+		Params
+	}
 	// RefundRequest is refund's: transactionId or outTradeNo,
 	// outRefundNo, totalFee and refundFee (fen).
-	RefundRequest struct{ Params }
-	// RefundQueryRequest is refundQuery's: outRefundNo (or the order's
-	// ids, where the provider finds refunds by them).
-	RefundQueryRequest struct{ Params }
+	RefundRequest struct {
+		OrderRef
+		ClientType  string
+		OutRefundNo string // outRefundNo: the merchant's refund number
+		TotalFee    Amount // totalFee: the order's total
+		RefundFee   Amount // refundFee: the amount refunded
+		Params
+	}
+	// RefundQueryRequest is refundQuery's: outRefundNo (or refundId, or
+	// the order's ids, where the provider finds refunds by them).
+	RefundQueryRequest struct {
+		OrderRef
+		ClientType  string
+		OutRefundNo string
+		RefundID    string // refundId: the provider's refund id
+		Params
+	}
 	// BillRequest is downloadBill's: billDate yyyyMMdd, billType.
-	BillRequest struct{ Params }
+	BillRequest struct {
+		ClientType string
+		BillDate   string
+		BillType   string
+		Params
+	}
 	// FundflowRequest is downloadFundflow's: billDate yyyyMMdd,
 	// accountType.
-	FundflowRequest struct{ Params }
+	FundflowRequest struct {
+		ClientType  string
+		BillDate    string
+		AccountType string
+		Params
+	}
 )
 
 // Answer is a call's answer: camelCase members, amounts in integer fen.

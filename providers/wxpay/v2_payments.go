@@ -145,10 +145,10 @@ func (a *PayV2) OrderQuery(ctx context.Context, req *OrderQueryRequest) (pay.Ans
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := req.OneOf("transactionId", "outTradeNo"); err != nil {
+	if _, _, err := req.ID(); err != nil {
 		return nil, err
 	}
-	return a.answer(ctx, APIOrderQuery, req.Params, p)
+	return a.answer(ctx, APIOrderQuery, req.ClientType, p)
 }
 
 // CloseOrder is closeorder.
@@ -157,10 +157,10 @@ func (a *PayV2) CloseOrder(ctx context.Context, req *CloseOrderRequest) (pay.Ans
 	if err != nil {
 		return nil, err
 	}
-	if _, err := req.Required("outTradeNo"); err != nil {
-		return nil, err
+	if req.OutTradeNo == "" {
+		return nil, pay.Missing("outTradeNo")
 	}
-	return a.answer(ctx, APICloseOrder, req.Params, p)
+	return a.answer(ctx, APICloseOrder, req.ClientType, p)
 }
 
 // CancelOrder is not a WeChat Pay call.
@@ -170,23 +170,23 @@ func (a *PayV2) CancelOrder(context.Context, *CancelOrderRequest) (pay.Answer, e
 
 // Refund is secapi/pay/refund (with the merchant certificate).
 func (a *PayV2) Refund(ctx context.Context, req *RefundRequest) (pay.Answer, error) {
-	in := req.Params
-	p, err := v2Fields(in)
+	p, err := v2Fields(req.Params)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := in.OneOf("transactionId", "outTradeNo"); err != nil {
+	if _, _, err := req.ID(); err != nil {
 		return nil, err
 	}
-	if _, err := in.Required("outRefundNo"); err != nil {
+	if req.OutRefundNo == "" {
+		return nil, pay.Missing("outRefundNo")
+	}
+	if _, err := req.TotalFee.Positive("totalFee"); err != nil {
 		return nil, err
 	}
-	for _, f := range []string{"totalFee", "refundFee"} {
-		if _, err := in.PositiveFen(f); err != nil {
-			return nil, err
-		}
+	if _, err := req.RefundFee.Positive("refundFee"); err != nil {
+		return nil, err
 	}
-	return a.answer(ctx, APIRefund, in, p)
+	return a.answer(ctx, APIRefund, req.ClientType, p)
 }
 
 // RefundQuery is refundquery: each refund an item of refundList.
@@ -195,10 +195,10 @@ func (a *PayV2) RefundQuery(ctx context.Context, req *RefundQueryRequest) (pay.A
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := req.OneOf("refundId", "outRefundNo", "transactionId", "outTradeNo"); err != nil {
-		return nil, err
+	if req.RefundID == "" && req.OutRefundNo == "" && req.TransactionID == "" && req.OutTradeNo == "" {
+		return nil, pay.Missing("refundId or outRefundNo or transactionId or outTradeNo")
 	}
-	p["appid"] = a.callAppID(req.Params)
+	p["appid"] = a.callAppID(req.ClientType)
 	fields, err := a.Client.Call(ctx, APIRefundQuery, p)
 	if err != nil {
 		return nil, payError(err)
@@ -212,13 +212,13 @@ func (a *PayV2) DownloadBill(ctx context.Context, req *BillRequest) (pay.Answer,
 	if err != nil {
 		return nil, err
 	}
-	if err := billDate(req.Params); err != nil {
+	if err := pay.BillDate(req.BillDate); err != nil {
 		return nil, err
 	}
 	if p["bill_type"] == "" {
 		p["bill_type"] = "ALL"
 	}
-	return a.bill(ctx, APIDownloadBill, req.Params, p)
+	return a.bill(ctx, APIDownloadBill, req.ClientType, p)
 }
 
 // DownloadFundflow is downloadfundflow (account_type default Basic, with
@@ -228,37 +228,24 @@ func (a *PayV2) DownloadFundflow(ctx context.Context, req *FundflowRequest) (pay
 	if err != nil {
 		return nil, err
 	}
-	if err := billDate(req.Params); err != nil {
+	if err := pay.BillDate(req.BillDate); err != nil {
 		return nil, err
 	}
 	if p["account_type"] == "" {
 		p["account_type"] = "Basic"
 	}
-	return a.bill(ctx, APIDownloadFundflow, req.Params, p)
-}
-
-// billDate checks billDate: yyyyMMdd.
-func billDate(in pay.Params) error {
-	d, err := in.Required("billDate")
-	if err != nil {
-		return err
-	}
-	if len(d) != 8 || strings.TrimLeft(d, "0123456789") != "" {
-		return pay.BadRequest("parameter must be a date yyyyMMdd: billDate")
-	}
-	return nil
+	return a.bill(ctx, APIDownloadFundflow, req.ClientType, p)
 }
 
 // callAppID is the appid of a call other than getOrderInfo: that of the
 // caller's clientType (body or X-Unicloud-Client-Type), else
 // Client.AppID.
-func (a *PayV2) callAppID(in pay.Params) string {
-	clientType, _ := in.Str("clientType")
+func (a *PayV2) callAppID(clientType string) string {
 	return a.AppIDs.For(clientType, a.Client.AppID)
 }
 
-func (a *PayV2) answer(ctx context.Context, api API, in pay.Params, p map[string]string) (pay.Answer, error) {
-	p["appid"] = a.callAppID(in)
+func (a *PayV2) answer(ctx context.Context, api API, clientType string, p map[string]string) (pay.Answer, error) {
+	p["appid"] = a.callAppID(clientType)
 	fields, err := a.Client.Call(ctx, api, p)
 	if err != nil {
 		return nil, payError(err)
@@ -266,8 +253,8 @@ func (a *PayV2) answer(ctx context.Context, api API, in pay.Params, p map[string
 	return Answer(fields), nil
 }
 
-func (a *PayV2) bill(ctx context.Context, api API, in pay.Params, p map[string]string) (pay.Answer, error) {
-	p["appid"] = a.callAppID(in)
+func (a *PayV2) bill(ctx context.Context, api API, clientType string, p map[string]string) (pay.Answer, error) {
+	p["appid"] = a.callAppID(clientType)
 	text, err := a.Client.Bill(ctx, api, p)
 	if err != nil {
 		return nil, payError(err)

@@ -73,7 +73,7 @@ func v3ClientType(in pay.Params) (string, error) {
 
 // OrderQuery finds an order by transactionId or outTradeNo.
 func (a *PayV3) OrderQuery(ctx context.Context, req *OrderQueryRequest) (pay.Answer, error) {
-	field, id, err := req.OneOf("transactionId", "outTradeNo")
+	field, id, err := req.ID()
 	if err != nil {
 		return nil, err
 	}
@@ -91,15 +91,14 @@ func (a *PayV3) OrderQuery(ctx context.Context, req *OrderQueryRequest) (pay.Ans
 
 // CloseOrder closes an order by outTradeNo.
 func (a *PayV3) CloseOrder(ctx context.Context, req *CloseOrderRequest) (pay.Answer, error) {
-	no, err := req.Required("outTradeNo")
-	if err != nil {
-		return nil, err
+	no := req.OutTradeNo
+	if no == "" {
+		return nil, pay.Missing("outTradeNo")
 	}
 	if err := a.Client.CloseOrder(ctx, no); err != nil {
 		return nil, payError(err)
 	}
-	clientType, _ := req.Str("clientType")
-	return pay.Answer{"appId": a.AppIDs.For(clientType, a.Client.AppID), "mchId": a.Client.MchID, "outTradeNo": no, "resultMsg": "OK"}, nil
+	return pay.Answer{"appId": a.AppIDs.For(req.ClientType, a.Client.AppID), "mchId": a.Client.MchID, "outTradeNo": no, "resultMsg": "OK"}, nil
 }
 
 // CancelOrder is not a WeChat Pay call.
@@ -109,7 +108,7 @@ func (a *PayV3) CancelOrder(context.Context, *CancelOrderRequest) (pay.Answer, e
 
 // Refund is /v3/refund/domestic/refunds.
 func (a *PayV3) Refund(ctx context.Context, req *RefundRequest) (pay.Answer, error) {
-	body, err := v3RefundBody(req.Params)
+	body, err := v3RefundBody(req)
 	if err != nil {
 		return nil, err
 	}
@@ -122,12 +121,9 @@ func (a *PayV3) Refund(ctx context.Context, req *RefundRequest) (pay.Answer, err
 
 // RefundQuery finds a refund by outRefundNo (the only way APIv3 has).
 func (a *PayV3) RefundQuery(ctx context.Context, req *RefundQueryRequest) (pay.Answer, error) {
-	no, err := req.Str("outRefundNo")
-	if err != nil {
-		return nil, err
-	}
+	no := req.OutRefundNo
 	if no == "" {
-		if _, _, err := req.OneOf("refundId", "transactionId", "outTradeNo"); err == nil {
+		if req.RefundID != "" || req.TransactionID != "" || req.OutTradeNo != "" {
 			return nil, pay.NotSupported("WeChat Pay APIv3 finds a refund by outRefundNo only")
 		}
 		return nil, pay.Missing("outRefundNo")
@@ -141,19 +137,20 @@ func (a *PayV3) RefundQuery(ctx context.Context, req *RefundQueryRequest) (pay.A
 
 // DownloadBill is the trade bill (billType ALL, SUCCESS or REFUND).
 func (a *PayV3) DownloadBill(ctx context.Context, req *BillRequest) (pay.Answer, error) {
-	return a.bill(ctx, req.Params, true)
+	return a.bill(ctx, req.Params, req.BillDate, req.BillType, true)
 }
 
 // DownloadFundflow is the fund flow bill (accountType Basic, Operation or
 // Fees).
 func (a *PayV3) DownloadFundflow(ctx context.Context, req *FundflowRequest) (pay.Answer, error) {
-	return a.bill(ctx, req.Params, false)
+	return a.bill(ctx, req.Params, req.BillDate, req.AccountType, false)
 }
 
-func (a *PayV3) bill(ctx context.Context, in pay.Params, trade bool) (pay.Answer, error) {
-	d, err := in.Required("billDate")
-	if err != nil {
-		return nil, err
+// bill downloads the trade bill of billType, or the fund flow of
+// accountType (kind).
+func (a *PayV3) bill(ctx context.Context, in pay.Params, d, kind string, trade bool) (pay.Answer, error) {
+	if d == "" {
+		return nil, pay.Missing("billDate")
 	}
 	date, err := V3BillDate(d)
 	if err != nil {
@@ -168,10 +165,7 @@ func (a *PayV3) bill(ctx context.Context, in pay.Params, trade bool) (pay.Answer
 	}
 	var text []byte
 	if trade {
-		billType, err := in.Str("billType")
-		if err != nil {
-			return nil, err
-		}
+		billType := kind
 		switch billType {
 		case "":
 			billType = "ALL"
@@ -183,11 +177,7 @@ func (a *PayV3) bill(ctx context.Context, in pay.Params, trade bool) (pay.Answer
 			return nil, payError(err)
 		}
 	} else {
-		at, err := in.Str("accountType")
-		if err != nil {
-			return nil, err
-		}
-		accountType, err := V3AccountType(at)
+		accountType, err := V3AccountType(kind)
 		if err != nil {
 			return nil, payError(err)
 		}

@@ -233,20 +233,21 @@ var v3RefundTaken = map[string]bool{
 // v2 refund parameters: transactionId or outTradeNo, outRefundNo,
 // totalFee and refundFee (fen) → amount, refundDesc → reason, refundAccount
 // REFUND_SOURCE_RECHARGE_FUNDS → funds_account AVAILABLE.
-func v3RefundBody(in pay.Params) (map[string]any, error) {
-	field, id, err := in.OneOf("transactionId", "outTradeNo")
+func v3RefundBody(req *pay.RefundRequest) (map[string]any, error) {
+	in := req.Params
+	field, id, err := req.ID()
 	if err != nil {
 		return nil, err
 	}
-	outRefundNo, err := in.Required("outRefundNo")
+	outRefundNo := req.OutRefundNo
+	if outRefundNo == "" {
+		return nil, pay.Missing("outRefundNo")
+	}
+	total, err := req.TotalFee.Positive("totalFee")
 	if err != nil {
 		return nil, err
 	}
-	total, err := in.PositiveFen("totalFee")
-	if err != nil {
-		return nil, err
-	}
-	refund, err := in.PositiveFen("refundFee")
+	refund, err := req.RefundFee.Positive("refundFee")
 	if err != nil {
 		return nil, err
 	}

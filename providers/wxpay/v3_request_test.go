@@ -98,8 +98,18 @@ func TestV3ClientType(t *testing.T) {
 	}
 }
 
+// refundBodyOf is the refund body of the caller's JSON.
+func refundBodyOf(t *testing.T, in string) (map[string]any, error) {
+	t.Helper()
+	req, err := pay.NewRefundRequest(v3Params(t, in))
+	if err != nil {
+		return nil, err
+	}
+	return v3RefundBody(req)
+}
+
 func TestV3RefundBody(t *testing.T) {
-	body, err := v3RefundBody(v3Params(t, `{"outTradeNo":"T1","outRefundNo":"R1","totalFee":100,"refundFee":"60","refundDesc":"broken","notifyUrl":"https://x/r","refundAccount":"REFUND_SOURCE_RECHARGE_FUNDS","opUserId":"1900000109","goodsDetail":[{"merchantGoodsId":"g1"}]}`))
+	body, err := refundBodyOf(t, `{"outTradeNo":"T1","outRefundNo":"R1","totalFee":100,"refundFee":"60","refundDesc":"broken","notifyUrl":"https://x/r","refundAccount":"REFUND_SOURCE_RECHARGE_FUNDS","opUserId":"1900000109","goodsDetail":[{"merchantGoodsId":"g1"}]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +117,7 @@ func TestV3RefundBody(t *testing.T) {
 	if got := canonical(t, body); got != want {
 		t.Errorf("refund body\n got %s\nwant %s", got, want)
 	}
-	body, err = v3RefundBody(v3Params(t, `{"transactionId":"4200","outRefundNo":"R1","totalFee":1,"refundFee":1}`))
+	body, err = refundBodyOf(t, `{"transactionId":"4200","outRefundNo":"R1","totalFee":1,"refundFee":1}`)
 	if err != nil || body["transaction_id"] != "4200" || body["out_trade_no"] != nil {
 		t.Errorf("by transaction id: %v %v", body, err)
 	}
@@ -117,7 +127,7 @@ func TestV3RefundBody(t *testing.T) {
 		`{"outTradeNo":"T1","outRefundNo":"R1","totalFee":1}`:                 "refundFee",
 		`{"outTradeNo":"T1","outRefundNo":"R1","totalFee":1,"refundFee":0.5}`: "fen",
 	} {
-		if _, err := v3RefundBody(v3Params(t, in)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := refundBodyOf(t, in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", in, err, want)
 		}
 	}

@@ -132,7 +132,11 @@ func TestAgainstEmulator(t *testing.T) {
 	if resp, err := http.Post(srv.URL+"/_emulator/xpay/pay", "application/json", bytes.NewReader(body)); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("pay: %v %v", resp, err)
 	}
-	q, err := p.OrderQuery(ctx, &pay.OrderQueryRequest{Params: pay.Params{"outTradeNo": "T1"}})
+	req, err := pay.NewOrderQueryRequest(pay.Params{"outTradeNo": "T1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := p.OrderQuery(ctx, req)
 	if err != nil || q["order"].(map[string]any)["paidFee"] != json.Number("100") {
 		t.Errorf("orderQuery = %v, %v", q, err)
 	}
