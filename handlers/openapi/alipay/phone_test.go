@@ -46,8 +46,8 @@ func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
 // sub_code.
 func TestGetPhoneNumber(t *testing.T) {
 	p := alipaytest.New(t)
-	g := &fakeGateway{t: t, p: p, live: map[string]bool{}}
-	a := publicKeyGuest(t, g, func(a *Alipay) { a.AESKey = testAESKey })
+	g := newGateway(t, p)
+	a := publicKeyGuest(t, g, p, func(a *Alipay) { a.AESKey = testAESKey })
 	ok := `{"code":"10000","msg":"Success","mobile":"13800000000"}`
 	whole, ct, sign := phoneMessage(t, p, testAESKey, ok, 0)
 	unsigned, _, _ := phoneMessage(t, p, testAESKey, ok, -1)
@@ -87,7 +87,7 @@ func TestGetPhoneNumber(t *testing.T) {
 	_, err = call(t, a, apiGetPhoneNumber, `{}`)
 	wantError(t, "no response", err, 400, handlers.ErrBadRequest, "response")
 
-	noKey := publicKeyGuest(t, g, nil)
+	noKey := publicKeyGuest(t, g, p, nil)
 	_, err = call(t, noKey, apiGetPhoneNumber, `{"response":`+jsonString(whole)+`}`)
 	wantError(t, "no aes_key", err, 400, handlers.ErrBadRequest, "aes_key is not configured")
 }

@@ -5,113 +5,71 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
-	"io"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-unicloud/unicloud/emulator"
 	"github.com/caddy-unicloud/unicloud/handlers"
 	"github.com/caddy-unicloud/unicloud/handlers/internal/alipayconf/alipaytest"
 	"github.com/caddy-unicloud/unicloud/providers/weixin"
-	"github.com/caddy-unicloud/unicloud/signing"
 )
 
-// fakeGateway answers alipay.system.oauth.token and
-// alipay.user.info.share in public-key mode, signed with the first Alipay
-// test key. Tokens it issued are valid until expired.
-type fakeGateway struct {
-	t    *testing.T
-	p    *alipaytest.PKI
-	mu   sync.Mutex
-	seq  int
-	live map[string]bool // access tokens → still valid
-	// expiresIn is the access token's life it answers.
-	expiresIn int
-	calls     []url.Values
+// gateway is the emulator's Alipay gateway for app 2021 in public-key
+// mode, its answers signed with the first Alipay test key, with a
+// recorder of what it was sent.
+type gateway struct {
+	emu  *emulator.Server
+	rec  *emulator.Recorder
+	url  string
+	seen int
 }
 
-func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	form, _ := url.ParseQuery(string(body))
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.calls = append(g.calls, form)
-	method := form.Get("method")
-	var member map[string]any
-	switch method {
-	case "alipay.system.oauth.token":
-		code := form.Get("code")
-		if form.Get("grant_type") == "refresh_token" {
-			code = strings.TrimPrefix(form.Get("refresh_token"), "refresh-")
-		}
-		if code == "bad" {
-			member = map[string]any{"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.code-invalid", "sub_msg": "授权码code无效"}
-			break
-		}
-		g.seq++
-		at := "authusrB-SECRET-" + string(rune('a'+g.seq))
-		g.live[at] = true
-		member = map[string]any{"user_id": "2088102150477652", "open_id": "074open-" + code, "access_token": at, "expires_in": g.expiresIn,
-			"refresh_token": "refresh-" + code, "re_expires_in": 2592000, "auth_start": "2024-01-02 03:04:05"}
-	case "alipay.user.info.share":
-		tok := form.Get("auth_token")
-		switch valid, known := g.live[tok]; {
-		case !known:
-			member = map[string]any{"code": "20001", "msg": "Insufficient Token Permissions", "sub_code": "aop.invalid-auth-token", "sub_msg": "无效的访问令牌"}
-		case !valid:
-			member = map[string]any{"code": "20001", "msg": "Insufficient Token Permissions", "sub_code": "aop.auth-token-time-out", "sub_msg": "访问令牌已过期"}
-		default:
-			member = map[string]any{"code": "10000", "msg": "Success", "user_id": "2088102150477652", "open_id": "074open-x",
-				"nick_name": "支付宝用户", "avatar": "https://tfs.alipayobjects.com/images/partner/x", "gender": "F", "province": "浙江省", "city": "杭州市"}
-		}
-	}
-	raw, _ := json.Marshal(member)
-	sign, err := signing.AlipaySign(g.p.AlipayKeys[0], raw, "RSA2")
-	if err != nil {
-		g.t.Error(err)
-	}
-	key := strings.ReplaceAll(method, ".", "_") + "_response"
-	io.WriteString(w, `{"`+key+`":`+string(raw)+`,"sign":"`+sign+`"}`)
+func newGateway(t *testing.T, p *alipaytest.PKI) *gateway {
+	t.Helper()
+	appPub, _ := x509.MarshalPKIXPublicKey(&p.AppKey.PublicKey)
+	aliKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(p.AlipayKeys[0])})
+	g := &gateway{rec: &emulator.Recorder{}}
+	g.emu = emulator.New(emulator.Config{
+		AlipayApps: []emulator.AlipayApp{{AppID: "2021", AppPublicKey: base64.StdEncoding.EncodeToString(appPub), AlipayPrivateKey: string(aliKey)}},
+		Record:     g.rec.Record,
+	})
+	srv := httptest.NewServer(g.emu)
+	t.Cleanup(srv.Close)
+	g.url = srv.URL + "/gateway.do"
+	return g
 }
 
 // expireAll makes every issued token expired at Alipay.
-func (g *fakeGateway) expireAll() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for k := range g.live {
-		g.live[k] = false
-	}
-}
+func (g *gateway) expireAll() { g.emu.ExpireAlipayTokens("") }
 
-func (g *fakeGateway) methods() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+// methods are the methods called since the last methods, a refresh as
+// alipay.system.oauth.token/refresh.
+func (g *gateway) methods() []string {
+	all := g.rec.Requests("/gateway.do")
 	var out []string
-	for _, f := range g.calls {
+	for _, r := range all[g.seen:] {
+		f := r.Form()
 		m := f.Get("method")
 		if f.Get("grant_type") == "refresh_token" {
 			m += "/refresh"
 		}
 		out = append(out, m)
 	}
-	g.calls = nil
+	g.seen = len(all)
 	return out
 }
 
 // publicKeyGuest provisions the guest in public-key mode against g.
-func publicKeyGuest(t *testing.T, g *fakeGateway, edit func(*Alipay)) *Alipay {
+func publicKeyGuest(t *testing.T, g *gateway, p *alipaytest.PKI, edit func(*Alipay)) *Alipay {
 	t.Helper()
-	srv := httptest.NewServer(g)
-	t.Cleanup(srv.Close)
-	der, _ := x509.MarshalPKIXPublicKey(&g.p.AlipayKeys[0].PublicKey)
-	a := &Alipay{AppID: "2021", PrivateKey: g.p.AppKeyPEM, KeyType: "PKCS1", AlipayPublicKey: base64.StdEncoding.EncodeToString(der), Endpoint: srv.URL + "/gateway.do"}
+	der, _ := x509.MarshalPKIXPublicKey(&p.AlipayKeys[0].PublicKey)
+	a := &Alipay{AppID: "2021", PrivateKey: p.AppKeyPEM, KeyType: "PKCS1", AlipayPublicKey: base64.StdEncoding.EncodeToString(der), Endpoint: g.url}
 	if edit != nil {
 		edit(a)
 	}
@@ -125,6 +83,17 @@ func publicKeyGuest(t *testing.T, g *fakeGateway, edit func(*Alipay)) *Alipay {
 	}
 	t.Cleanup(func() { a.Cleanup() })
 	return a
+}
+
+// login is code2Session for code: the openid.
+func login(t *testing.T, a *Alipay, code string) string {
+	t.Helper()
+	m, err := call(t, a, apiCode2Session, `{"code":"`+code+`"}`)
+	openid, _ := m["openid"].(string)
+	if err != nil || openid == "" {
+		t.Fatalf("code2Session: %v %v", m, err)
+	}
+	return openid
 }
 
 // call serves api with a JSON body; a *handlers.Error is returned as err.
@@ -154,10 +123,13 @@ func wantError(t *testing.T, name string, err error, status int, code, msg strin
 // getUserInfo with the openid answers the member camelCased. No kept
 // token is a 400 before any call.
 func TestUserInfoWithKeptToken(t *testing.T) {
-	g := &fakeGateway{t: t, p: alipaytest.New(t), live: map[string]bool{}, expiresIn: 3600}
-	a := publicKeyGuest(t, g, nil)
+	p := alipaytest.New(t)
+	g := newGateway(t, p)
+	a := publicKeyGuest(t, g, p, nil)
 	m, err := call(t, a, apiCode2Session, `{"code":"u1"}`)
-	if err != nil || m["openid"] != "074open-u1" || num(m["expiresIn"]) != 3600 || m["authStart"] == nil {
+	openid, _ := m["openid"].(string)
+	userID, _ := m["userId"].(string)
+	if err != nil || !strings.HasPrefix(openid, "074") || !strings.HasPrefix(userID, "2088") || num(m["expiresIn"]) != 1296000 || m["authStart"] == nil {
 		t.Fatalf("code2Session: %v %v", m, err)
 	}
 	for _, k := range []string{"accessToken", "refreshToken", "reExpiresIn"} {
@@ -165,15 +137,22 @@ func TestUserInfoWithKeptToken(t *testing.T) {
 			t.Errorf("code2Session answered %s: %v", k, m)
 		}
 	}
-	u, err := call(t, a, apiGetUserInfo, `{"openid":"074open-u1"}`)
-	if err != nil || num(u["errCode"]) != 0 || u["nickName"] != "支付宝用户" || u["city"] != "杭州市" || u["openid"] != "074open-x" || u["userId"] != "2088102150477652" {
+	if again := login(t, a, "u1"); again != openid {
+		t.Fatalf("the same user logs in as another openid: %s, %s", openid, again)
+	}
+	kept, ok := a.tokens.Get(context.Background(), a.Endpoint, a.AppID, openid)
+	if !ok || !strings.HasPrefix(kept.AccessToken, "authusrB") || kept.RefreshToken != "refresh-u1" {
+		t.Fatalf("kept %+v, %v", kept, ok)
+	}
+	u, err := call(t, a, apiGetUserInfo, `{"openid":"`+openid+`"}`)
+	if err != nil || num(u["errCode"]) != 0 || u["nickName"] != "测试用户"+userID[len(userID)-4:] || u["city"] != "杭州市" || u["openid"] != openid || u["userId"] != userID {
 		t.Fatalf("getUserInfo: %v %v", u, err)
 	}
-	if b, _ := json.Marshal(u); strings.Contains(string(b), "SECRET") {
+	if b, _ := json.Marshal(u); strings.Contains(string(b), kept.AccessToken) || strings.Contains(string(b), kept.RefreshToken) {
 		t.Errorf("a token in the answer: %s", b)
 	}
 	g.methods()
-	_, err = call(t, a, apiGetUserInfo, `{"openid":"074open-nobody"}`)
+	_, err = call(t, a, apiGetUserInfo, `{"openid":"074nobody"}`)
 	wantError(t, "no token", err, 400, handlers.ErrBadRequest, "call auth.code2Session first")
 	_, err = call(t, a, apiGetUserInfo, `{}`)
 	wantError(t, "no openid", err, 400, handlers.ErrBadRequest, "openid")
@@ -189,54 +168,88 @@ func TestUserInfoWithKeptToken(t *testing.T) {
 // says expired is refreshed once and the call retried; a refused refresh
 // drops the record.
 func TestUserInfoRefresh(t *testing.T) {
-	g := &fakeGateway{t: t, p: alipaytest.New(t), live: map[string]bool{}, expiresIn: 1}
-	a := publicKeyGuest(t, g, nil)
-	if _, err := call(t, a, apiCode2Session, `{"code":"r1"}`); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
+	p := alipaytest.New(t)
+	g := newGateway(t, p)
+	a := publicKeyGuest(t, g, p, nil)
+	openid := login(t, a, "r1")
+	// Past its expires_in by the gateway's clock: refreshed before use.
+	kept, _ := a.tokens.Get(ctx, a.Endpoint, a.AppID, openid)
+	a.tokens.Put(ctx, a.Endpoint, a.AppID, openid, userToken(kept.AccessToken, kept.RefreshToken, time.Now().Add(-time.Second)))
 	g.methods()
-	// expires_in 1s is within the store's margin: refreshed before use.
-	if u, err := call(t, a, apiGetUserInfo, `{"openid":"074open-r1"}`); err != nil || u["nickName"] == nil {
+	if u, err := call(t, a, apiGetUserInfo, `{"openid":"`+openid+`"}`); err != nil || u["nickName"] == nil {
 		t.Fatalf("getUserInfo: %v %v", u, err)
 	}
 	if got := strings.Join(g.methods(), " "); got != "alipay.system.oauth.token/refresh alipay.user.info.share" {
 		t.Errorf("calls %s", got)
 	}
-
-	g2 := &fakeGateway{t: t, p: alipaytest.New(t), live: map[string]bool{}, expiresIn: 3600}
-	b := publicKeyGuest(t, g2, nil)
-	if _, err := call(t, b, apiCode2Session, `{"code":"r2"}`); err != nil {
-		t.Fatal(err)
+	if now, _ := a.tokens.Get(ctx, a.Endpoint, a.AppID, openid); now.AccessToken == kept.AccessToken || !a.tokens.Now().Before(now.ExpiresAt) {
+		t.Errorf("after the refresh the gateway keeps %+v", now)
 	}
-	g2.expireAll()
-	g2.methods()
-	if u, err := call(t, b, apiGetUserInfo, `{"openid":"074open-r2"}`); err != nil || u["nickName"] == nil {
+
+	openid2 := login(t, a, "r2")
+	g.expireAll()
+	g.methods()
+	if u, err := call(t, a, apiGetUserInfo, `{"openid":"`+openid2+`"}`); err != nil || u["nickName"] == nil {
 		t.Fatalf("getUserInfo after Alipay expired the token: %v %v", u, err)
 	}
-	if got := strings.Join(g2.methods(), " "); got != "alipay.user.info.share alipay.system.oauth.token/refresh alipay.user.info.share" {
+	if got := strings.Join(g.methods(), " "); got != "alipay.user.info.share alipay.system.oauth.token/refresh alipay.user.info.share" {
 		t.Errorf("calls %s", got)
 	}
-	// Now the refreshed token expires too and the refresh is refused.
-	g2.expireAll()
-	if _, err := call(t, b, apiCode2Session, `{"code":"bad"}`); err != nil {
-		t.Fatal(err)
-	}
-	b.tokens.Put(context.Background(), b.Endpoint, b.AppID, "074open-r3", userToken("dead", "refresh-bad", time.Now().Add(-time.Hour)))
-	if u, err := call(t, b, apiGetUserInfo, `{"openid":"074open-r3"}`); err != nil || u["errCode"] != "isv.code-invalid" {
+	// A refresh token Alipay refuses: the record is dropped.
+	a.tokens.Put(ctx, a.Endpoint, a.AppID, "074open-r3", userToken("dead", "refresh-nobody", time.Now().Add(-time.Hour)))
+	if u, err := call(t, a, apiGetUserInfo, `{"openid":"074open-r3"}`); err != nil || u["errCode"] != "isv.refresh-token-invalid" {
 		t.Errorf("refused refresh: %v %v", u, err)
 	}
-	_, err := call(t, b, apiGetUserInfo, `{"openid":"074open-r3"}`)
+	_, err := call(t, a, apiGetUserInfo, `{"openid":"074open-r3"}`)
 	wantError(t, "after a refused refresh", err, 400, handlers.ErrBadRequest, "call auth.code2Session first")
+}
+
+// Concurrent getUserInfo calls for one user whose token Alipay says has
+// expired share one refresh.
+func TestUserInfoConcurrentRefresh(t *testing.T) {
+	p := alipaytest.New(t)
+	g := newGateway(t, p)
+	a := publicKeyGuest(t, g, p, nil)
+	openid := login(t, a, "c1")
+	g.expireAll()
+	g.methods()
+	const callers = 6
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			u, err := call(t, a, apiGetUserInfo, `{"openid":"`+openid+`"}`)
+			if err == nil && u["nickName"] == nil {
+				err = errors.New("no nickName")
+			}
+			errs <- err
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	refreshes := 0
+	for _, m := range g.methods() {
+		if m == "alipay.system.oauth.token/refresh" {
+			refreshes++
+		}
+	}
+	if refreshes != 1 {
+		t.Fatalf("%d refreshes for %d concurrent callers of one user; want 1", refreshes, callers)
+	}
 }
 
 // expose_auth_token answers the tokens, and getUserInfo takes the
 // caller's own token.
 func TestExposeAuthToken(t *testing.T) {
-	g := &fakeGateway{t: t, p: alipaytest.New(t), live: map[string]bool{}, expiresIn: 3600}
-	a := publicKeyGuest(t, g, func(a *Alipay) { a.ExposeAuthToken = true })
+	p := alipaytest.New(t)
+	g := newGateway(t, p)
+	a := publicKeyGuest(t, g, p, func(a *Alipay) { a.ExposeAuthToken = true })
 	m, err := call(t, a, apiCode2Session, `{"code":"e1"}`)
 	at, _ := m["accessToken"].(string)
-	if err != nil || !strings.HasPrefix(at, "authusrB-") || m["refreshToken"] != "refresh-e1" {
+	if err != nil || !strings.HasPrefix(at, "authusrB") || m["refreshToken"] != "refresh-e1" {
 		t.Fatalf("code2Session: %v %v", m, err)
 	}
 	if u, err := call(t, a, apiGetUserInfo, `{"authToken":"`+at+`"}`); err != nil || u["nickName"] == nil {
