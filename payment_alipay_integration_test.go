@@ -17,11 +17,13 @@ func TestPaymentAlipay(t *testing.T) {
 	addr := freeAddr(t)
 	loadCaddy(t, payCaddyfile(t, addr, wxURL, aliURL, ""))
 	base := "http://" + addr + "/pay/alipay/"
+	var tradeNo string // a-1's
 
 	t.Run("getOrderInfo mp-alipay", func(t *testing.T) {
 		status, m := payPost(t, base+"getOrderInfo", `{"openid":"2088102146225135","subject":"订单标题","outTradeNo":"a-1","totalFee":101,"clientType":"mp-alipay","timeoutExpress":"90m"}`)
 		info, _ := m["orderInfo"].(map[string]any)
-		if status != 200 || num(m["errCode"]) != 0 || info["tradeNo"] != "2024050122001400000000000001" {
+		tradeNo, _ = info["tradeNo"].(string)
+		if status != 200 || num(m["errCode"]) != 0 || len(tradeNo) < 16 {
 			t.Fatalf("%d %v", status, m)
 		}
 		form := ali.lastForm(alipay.MethodTradeCreate)
@@ -31,7 +33,7 @@ func TestPaymentAlipay(t *testing.T) {
 			biz["out_trade_no"] != "a-1" || biz["timeout_express"] != "90m" || biz["total_fee"] != nil || biz["client_type"] != nil {
 			t.Errorf("biz_content %v", biz)
 		}
-		if form.Get("notify_url") != "https://example.com/notify/alipay" || form.Get("app_id") != payAliAppID {
+		if form.Get("notify_url") != "http://127.0.0.1:1/notify/alipay" || form.Get("app_id") != payAliAppID {
 			t.Errorf("request %v", form)
 		}
 		_, m = payPost(t, base+"getOrderInfo", `{"openid":"074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5","subject":"s","outTradeNo":"a-2","totalFee":10}`)
@@ -41,6 +43,7 @@ func TestPaymentAlipay(t *testing.T) {
 		}
 	})
 	t.Run("getOrderInfo app-plus", func(t *testing.T) {
+		creates := len(ali.rec.Requests("/gateway.do"))
 		status, m := payPost(t, base+"getOrderInfo", `{"subject":"大乐透","outTradeNo":"a-3","totalFee":123456,"clientType":"app-plus","notifyUrl":"https://example.com/n"}`)
 		s, _ := m["orderInfo"].(string)
 		q, err := url.ParseQuery(s)
@@ -59,21 +62,33 @@ func TestPaymentAlipay(t *testing.T) {
 		if biz["total_amount"] != "1234.56" || biz["product_code"] != "QUICK_MSECURITY_PAY" {
 			t.Errorf("biz_content %v", biz)
 		}
-		if ali.lastForm(alipay.MethodTradeAppPay) != nil {
+		if len(ali.rec.Requests("/gateway.do")) != creates {
 			t.Error("app.pay went over the network")
 		}
 	})
 	t.Run("getOrderInfo business failure", func(t *testing.T) {
-		status, m := payPost(t, base+"getOrderInfo", `{"openid":"2088102146225135","subject":"s","outTradeNo":"already-paid","totalFee":1}`)
+		ali.pay(t, "a-2")
+		status, m := payPost(t, base+"getOrderInfo", `{"openid":"2088102146225135","subject":"s","outTradeNo":"a-2","totalFee":10}`)
 		if status != 200 || m["errCode"] != "ACQ.TRADE_HAS_SUCCESS" || m["errMsg"] != "交易已被支付" {
 			t.Errorf("%d %v", status, m)
 		}
 	})
 	t.Run("orderQuery", func(t *testing.T) {
 		status, m := payPost(t, base+"orderQuery", `{"outTradeNo":"a-1"}`)
+		if status != 200 || num(m["errCode"]) != 0 || m["tradeState"] != "USERPAYING" || num(m["totalFee"]) != 101 || m["transactionId"] != tradeNo {
+			t.Errorf("unpaid: %d %v", status, m)
+		}
+		ali.pay(t, "a-1")
+		status, m = payPost(t, base+"orderQuery", `{"outTradeNo":"a-1"}`)
 		if status != 200 || num(m["errCode"]) != 0 || m["tradeState"] != "SUCCESS" || num(m["totalFee"]) != 101 ||
-			num(m["cashFee"]) != 101 || m["transactionId"] != "2024050122001400000000000001" || m["outTradeNo"] != "a-1" || num(m["buyerPayAmount"]) != 101 {
-			t.Errorf("%d %v", status, m)
+			num(m["cashFee"]) != 101 || m["transactionId"] != tradeNo || m["outTradeNo"] != "a-1" || num(m["buyerPayAmount"]) != 101 {
+			t.Errorf("paid: %d %v", status, m)
+		}
+		status, m = payPost(t, base+"orderQuery", `{"transactionId":"`+tradeNo+`"}`)
+		var biz map[string]any
+		json.Unmarshal([]byte(ali.lastForm(alipay.MethodTradeQuery).Get("biz_content")), &biz)
+		if status != 200 || m["outTradeNo"] != "a-1" || biz["trade_no"] != tradeNo || biz["out_trade_no"] != nil {
+			t.Errorf("by trade_no: %d %v %v", status, m, biz)
 		}
 		status, m = payPost(t, base+"orderQuery", `{"outTradeNo":"missing"}`)
 		if status != 200 || m["errCode"] != "ACQ.TRADE_NOT_EXIST" || m["errMsg"] != "交易不存在" {
@@ -81,16 +96,25 @@ func TestPaymentAlipay(t *testing.T) {
 		}
 	})
 	t.Run("closeOrder and cancelOrder", func(t *testing.T) {
-		for _, call := range []string{"closeOrder", "cancelOrder"} {
-			status, m := payPost(t, base+call, `{"outTradeNo":"a-1"}`)
-			if status != 200 || num(m["errCode"]) != 0 || m["transactionId"] != "2024050122001400000000000001" || m["outTradeNo"] != "a-1" {
+		for i, call := range []string{"closeOrder", "cancelOrder"} {
+			otn := fmt.Sprintf("a-c%d", i)
+			_, placed := payPost(t, base+"getOrderInfo", `{"openid":"2088102146225135","subject":"s","outTradeNo":"`+otn+`","totalFee":5}`)
+			info, _ := placed["orderInfo"].(map[string]any)
+			status, m := payPost(t, base+call, `{"outTradeNo":"`+otn+`"}`)
+			if status != 200 || num(m["errCode"]) != 0 || m["transactionId"] != info["tradeNo"] || m["outTradeNo"] != otn {
 				t.Errorf("%s: %d %v", call, status, m)
 			}
+			if _, q := payPost(t, base+"orderQuery", `{"outTradeNo":"`+otn+`"}`); q["tradeState"] != "CLOSED" {
+				t.Errorf("after %s: %v", call, q)
+			}
 		}
-		status, m := payPost(t, base+"closeOrder", `{"transactionId":"2024050122001400000000000001"}`)
+		_, placed := payPost(t, base+"getOrderInfo", `{"openid":"2088102146225135","subject":"s","outTradeNo":"a-c2","totalFee":5}`)
+		info, _ := placed["orderInfo"].(map[string]any)
+		no, _ := info["tradeNo"].(string)
+		status, m := payPost(t, base+"closeOrder", `{"transactionId":"`+no+`"}`)
 		var biz map[string]any
 		json.Unmarshal([]byte(ali.lastForm(alipay.MethodTradeClose).Get("biz_content")), &biz)
-		if status != 200 || biz["trade_no"] != "2024050122001400000000000001" {
+		if status != 200 || num(m["errCode"]) != 0 || biz["trade_no"] != no || biz["out_trade_no"] != nil {
 			t.Errorf("close by trade_no: %d %v %v", status, m, biz)
 		}
 	})
@@ -110,11 +134,26 @@ func TestPaymentAlipay(t *testing.T) {
 				t.Errorf("totalFee %s: %d %v", bad, status, m)
 			}
 		}
+		// More than is left: Alipay's refusal.
+		status, m = payPost(t, base+"refund", `{"outTradeNo":"a-1","outRefundNo":"ar-3","refundFee":2}`)
+		if status != 200 || m["errCode"] != "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL" {
+			t.Errorf("over the total: %d %v", status, m)
+		}
 	})
 	t.Run("refundQuery", func(t *testing.T) {
-		status, m := payPost(t, base+"refundQuery", `{"outTradeNo":"a-1"}`)
-		if status != 200 || num(m["totalFee"]) != 101 || num(m["refundFee"]) != 100 || m["outRefundNo"] != "a-1" || m["refundDesc"] != "用户退款" {
+		status, m := payPost(t, base+"refundQuery", `{"outTradeNo":"a-1","outRefundNo":"ar-1"}`)
+		if status != 200 || num(m["totalFee"]) != 101 || num(m["refundFee"]) != 100 || m["outRefundNo"] != "ar-1" || m["refundDesc"] != "用户退款" {
 			t.Errorf("%d %v", status, m)
+		}
+		// A refund made without outRefundNo is named by the order's number.
+		if status, m := payPost(t, base+"refund", `{"outTradeNo":"a-1","refundFee":1}`); status != 200 || num(m["errCode"]) != 0 {
+			t.Fatalf("refund without outRefundNo: %d %v", status, m)
+		}
+		status, m = payPost(t, base+"refundQuery", `{"outTradeNo":"a-1"}`)
+		var biz map[string]any
+		json.Unmarshal([]byte(ali.lastForm(alipay.MethodTradeRefundQuery).Get("biz_content")), &biz)
+		if status != 200 || num(m["refundFee"]) != 1 || m["outRefundNo"] != "a-1" || biz["out_request_no"] != "a-1" {
+			t.Errorf("by the order's number: %d %v %v", status, m, biz)
 		}
 	})
 	t.Run("refusals", func(t *testing.T) {
@@ -140,8 +179,8 @@ func TestPaymentAlipay(t *testing.T) {
 		}
 	})
 	t.Run("bad answer signature", func(t *testing.T) {
-		ali.tamper = true
-		defer func() { ali.tamper = false }()
+		ali.tamper.Store(true)
+		defer ali.tamper.Store(false)
 		for _, call := range []string{"orderQuery", "getOrderInfo"} {
 			status, m := payPost(t, base+call, `{"outTradeNo":"a-1","subject":"s","totalFee":1,"openid":"2088102146225135"}`)
 			if status != 502 || m["errCode"] != "UNICLOUD_UPSTREAM_BAD_SIGNATURE" || m["totalFee"] != nil || m["orderInfo"] != nil {

@@ -222,11 +222,11 @@ func TestPaymentMetricsAndLogs(t *testing.T) {
 	payPost(t, base+"/pay/wxpay/cancelOrder", `{"outTradeNo":"o-1"}`)
 	payPost(t, base+"/pay/alipay/nothing", `{}`)
 	wx.bad.Store(true)
-	ali.tamper = true
+	ali.tamper.Store(true)
 	payPost(t, base+"/pay/wxpay/refund", `{"outTradeNo":"o-1","outRefundNo":"r","totalFee":1,"refundFee":1}`)
 	payPost(t, base+"/pay/alipay/orderQuery", `{"outTradeNo":"o-1"}`)
 	wx.bad.Store(false)
-	ali.tamper = false
+	ali.tamper.Store(false)
 	after := scrape()
 	for name, delta := range map[string]float64{
 		`caddy_unicloud_payment_calls_total{call="orderQuery",outcome="ok",provider="wxpay"}`:                               2,
