@@ -26,8 +26,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/caddy-unicloud/unicloud/signing"
 )
 
 // WeChat Pay APIv3 through Caddy: the gateway (unicloud_payment wxpay
@@ -432,66 +430,36 @@ func TestPaymentWxpayV3(t *testing.T) {
 
 }
 
-// payV3Fake answers every order with the same signed answer, made once:
-// what is measured is the gateway (request signature, answer verification,
-// orderInfo signature), not the fake.
-type payV3Fake struct {
-	header http.Header
-	body   []byte
-}
-
-func newPayV3Fake(t testing.TB) *payV3Fake {
-	payV3TestKeys(t)
-	body := []byte(`{"prepay_id":"wx26112221580621e9b071c00d9e093b0000"}`)
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	nonce := signing.NonceStr()
-	sig, err := signing.RSASHA256Sign(payV3Keys.platform, signing.WxpayV3VerifyMessage(ts, nonce, body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Wechatpay-Timestamp", ts)
-	h.Set("Wechatpay-Nonce", nonce)
-	h.Set("Wechatpay-Signature", sig)
-	h.Set("Wechatpay-Serial", payV3PubKey)
-	return &payV3Fake{header: h, body: body}
-}
-
-func (f *payV3Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	if r.URL.Path != "/v3/pay/transactions/jsapi" || !strings.HasPrefix(r.Header.Get("Authorization"), "WECHATPAY2-SHA256-RSA2048 ") {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	for k, v := range f.header {
-		w.Header()[k] = v
-	}
-	w.Write(f.body)
-}
-
 // BenchmarkPaymentGetOrderInfoV3 is a whole APIv3 getOrderInfo through
-// Caddy: the caller's JSON, the signed /v3/pay/transactions/jsapi to a
-// local fake, the answer's signature check, the RSA paySign, the answer.
+// Caddy: the caller's JSON, the signed /v3/pay/transactions/jsapi to the
+// emulator (a site of the same Caddy, in public-key mode), the answer's
+// signature check, the RSA paySign, the answer. The time includes the
+// emulator's own work (it checks the request's RSA signature and signs its
+// answer).
 func BenchmarkPaymentGetOrderInfoV3(b *testing.B) {
 	dir := payV3Files(b)
-	fake := httptest.NewServer(newPayV3Fake(b))
-	defer fake.Close()
-	addr := freeAddr(b)
+	b.Setenv(payV3KeyEnv, payV3Key)
+	emu, addr := freeAddr(b), freeAddr(b)
 	cf := globalOptions(filepath.Join(dir, "storage"), "") + fmt.Sprintf(`
-http://%s {
-	unicloud_payment /pay/* wxpay {
-		version v3
-		app_id %s
-		mch_id %s
-		private_key {file.%s/apiclient_key.pem}
-		serial_no %s
-		platform_key %s {file.%s/platform_pub_key.pem}
-		notify_url https://example.com/notify/wxpay
-		endpoint %s
+http://%[1]s {
+	unicloud_emulator {
+		wxpay_v3_merchant %[3]s {env.%[7]s} {file.%[4]s/merchant_pub_key.pem} %[6]s {file.%[4]s/platform_key.pem}
 	}
 }
-`, addr, payV3AppID, payV3MchID2, dir, payV3Serial, payV3PubKey, dir, fake.URL)
+
+http://%[2]s {
+	unicloud_payment /pay/* wxpay {
+		version v3
+		app_id %[5]s
+		mch_id %[3]s
+		private_key {file.%[4]s/apiclient_key.pem}
+		serial_no %[8]s
+		platform_key %[6]s {file.%[4]s/platform_pub_key.pem}
+		notify_url http://127.0.0.1:1/notify/wxpay
+		endpoint http://%[1]s
+	}
+}
+`, emu, addr, payV3MchID2, dir, payV3AppID, payV3PubKey, payV3KeyEnv, payV3Serial)
 	loadCaddy(b, cf)
 	benchGetOrderInfo(b, addr)
 }
