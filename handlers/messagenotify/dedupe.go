@@ -1,7 +1,6 @@
 package messagenotify
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -33,34 +32,6 @@ func (m *MessageNotify) dedupeKey(id string) string {
 		}, s)
 	}
 	return path.Join("unicloud", "message_notify", clean(m.provider.DedupeScope()), clean(id))
-}
-
-// claimWait bounds how long a push waits for another delivery of the same
-// message (on this or another instance) to finish. A holder that takes
-// longer, or a storage that cannot lock, does not hold the push back: it is
-// forwarded, as without dedupe.
-const claimWait = 10 * time.Second
-
-// claim takes the storage lock of a message id, so that one delivery of a
-// message at a time reaches the backend; release gives it back. gone
-// reports that the caller hung up while waiting (nothing is to be
-// forwarded then).
-func (m *MessageNotify) claim(r *http.Request, id string) (release func(), gone bool) {
-	name := m.dedupeKey(id) + ".lock"
-	ctx, cancel := context.WithTimeout(r.Context(), claimWait)
-	defer cancel()
-	if err := m.storage.Lock(ctx, name); err != nil {
-		if r.Context().Err() != nil {
-			return nil, true
-		}
-		m.logger.Warn("dedupe lock not taken; the push is forwarded", zap.String("lock", name), zap.Error(err))
-		return func() {}, false
-	}
-	return func() {
-		if err := m.storage.Unlock(context.WithoutCancel(r.Context()), name); err != nil {
-			m.logger.Warn("dedupe lock not released", zap.String("lock", name), zap.Error(err))
-		}
-	}, false
 }
 
 // recall returns the recorded answer of a message, if any and still valid.

@@ -198,13 +198,15 @@ const (
 func (m *MessageNotify) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Whatever the caller sent as X-Unicloud-* must not reach the backend.
 	inbound.StripReserved(r.Header)
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		return m.refuse(w, r, inbound.Refuse(checkMethod, http.StatusMethodNotAllowed, "method is not GET or POST"))
-	}
+	// The body's size is decided before anything else (a body over
+	// max_body is 413 whatever the method).
 	body, ref := inbound.ReadBody(w, r, m.MaxBody, checkBody)
 	if ref != nil {
 		return m.refuse(w, r, ref)
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		return m.refuse(w, r, inbound.Refuse(checkMethod, http.StatusMethodNotAllowed, "method is not GET or POST"))
 	}
 
 	if r.Method == http.MethodGet {
@@ -223,18 +225,12 @@ func (m *MessageNotify) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 		return m.refuseErr(w, r, err)
 	}
 	if m.Dedupe > 0 {
-		// WeChat retries a push its backend has not answered in 5 s: the
-		// retry waits here for the first delivery (on any instance) and
-		// then finds its answer instead of reaching the backend a second
-		// time.
-		release, gone := m.claim(r, msg.ID())
-		if gone {
-			// WeChat hung up while this copy waited; it retries, and the
-			// retry finds the first delivery's answer.
-			m.logger.Info("message push dropped while it waited for another delivery of it; WeChat retries", m.fields(msg)...)
-			return nil
-		}
-		defer release()
+		// A retry of a push the backend took (on any instance) is answered
+		// from its record. One that arrives while the first copy is still
+		// at the backend finds no record and is forwarded: WeChat has
+		// given up on the first answer by then (5 s), and holding the
+		// retry back would only make it time out too. Backends must be
+		// idempotent, as WeChat asks.
 		if prev, ok := m.recall(r, msg.ID()); ok {
 			a, err := msg.Respond(prev)
 			if err == nil {

@@ -88,7 +88,7 @@ func (p Params) Fen(name string, required bool) (n int64, ok bool, err error) {
 	}
 	n, err = ParseFen(v)
 	if err != nil {
-		return 0, false, BadRequest("parameter must be an integer number of fen: " + name)
+		return 0, false, AmountError(name, "an integer number of fen", err)
 	}
 	return n, true, nil
 }
@@ -105,6 +105,18 @@ func (p Params) PositiveFen(name string) (int64, error) {
 	return n, nil
 }
 
+// errFenTooLarge: an integer number of fen over MaxFen.
+var errFenTooLarge = errors.New("over MaxFen")
+
+// AmountError is the caller's error for parameter name, which ParseFen
+// refused with err: over MaxFen, or not what (an integer number of fen).
+func AmountError(name, what string, err error) error {
+	if errors.Is(err, errFenTooLarge) {
+		return BadRequest("parameter must be at most " + strconv.Itoa(MaxFen) + ": " + name)
+	}
+	return BadRequest("parameter must be " + what + ": " + name)
+}
+
 // ParseFen reads a JSON integer or a string of digits as fen.
 func ParseFen(v any) (int64, error) {
 	var s string
@@ -116,12 +128,15 @@ func ParseFen(v any) (int64, error) {
 	default:
 		return 0, errors.New("not a number")
 	}
-	if s == "" || len(s) > 13 || strings.TrimLeft(s, "0123456789") != "" {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
 		return 0, errors.New("not an integer")
+	}
+	if t := strings.TrimLeft(s, "0"); len(t) > len(strconv.Itoa(MaxFen)) {
+		return 0, errFenTooLarge
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n > MaxFen {
-		return 0, errors.New("out of range")
+		return 0, errFenTooLarge
 	}
 	return n, nil
 }

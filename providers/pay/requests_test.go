@@ -43,7 +43,9 @@ func TestNewRefundRequest(t *testing.T) {
 		`{"totalFee":1e2}`:                      "parameter must be an integer number of fen: totalFee",
 		`{"totalFee":50,"refundFee":60}`:        "parameter must not be less than refundFee: totalFee",
 		`{"outRefundNo":true}`:                  "parameter must be a string: outRefundNo",
-		`{"refundFee":1000000000001}`:           "parameter must be an integer number of fen: refundFee",
+		`{"refundFee":1000000000001}`:           "parameter must be at most 1000000000000: refundFee",
+		`{"refundFee":"99999999999999999999"}`:  "parameter must be at most 1000000000000: refundFee",
+		`{"refundFee":"0001000000000000"}`:      "",
 		`{"totalFee":60,"refundFee":60}`:        "",
 		`{"outTradeNo":"T","refundFee":"0001"}`: "",
 	} {

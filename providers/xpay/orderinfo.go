@@ -94,7 +94,10 @@ func positive(p pay.Params, name string, required bool, def int64) (int64, error
 		return def, nil
 	}
 	n, err := pay.ParseFen(v)
-	if err != nil || n < 1 {
+	if err != nil {
+		return 0, pay.AmountError(name, "an integer of at least 1", err)
+	}
+	if n < 1 {
 		return 0, pay.BadRequest("parameter must be an integer of at least 1: " + name)
 	}
 	return n, nil

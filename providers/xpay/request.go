@@ -89,7 +89,7 @@ func integer(m map[string]any, name string, positive bool) error {
 	}
 	n, err := pay.ParseFen(v)
 	if err != nil {
-		return pay.BadRequest("parameter must be an integer: " + name)
+		return pay.AmountError(name, "an integer", err)
 	}
 	if positive && n < 1 {
 		return pay.BadRequest("parameter must be at least 1: " + name)
@@ -107,7 +107,7 @@ func yuan(m map[string]any, name string) error {
 	}
 	n, err := pay.ParseFen(v)
 	if err != nil {
-		return pay.BadRequest("parameter must be an integer number of fen: " + name)
+		return pay.AmountError(name, "an integer number of fen", err)
 	}
 	if n < 1 {
 		return pay.BadRequest("parameter must be at least 1 fen: " + name)
