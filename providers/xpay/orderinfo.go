@@ -1,10 +1,9 @@
 package xpay
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/caddy-unicloud/unicloud/providers/pay"
 )
@@ -147,16 +146,42 @@ func (o *Order) SignData(offerID string, env Env) string {
 	return string(append(b, '}'))
 }
 
-// appendString appends s as a JSON string without HTML escaping (UTF-8 kept as is).
+// appendString appends s as a JSON string with only what JSON requires
+// escaped (the quote, the backslash, control characters): UTF-8 is kept
+// as is, U+2028 and U+2029 too, and <, >, & are not escaped. Invalid
+// UTF-8 becomes U+FFFD, as encoding/json writes it.
 func appendString(dst []byte, s string) []byte {
-	if plain(s) {
-		return append(append(append(dst, '"'), s...), '"')
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+	return append(dst, '"')
 }
 
 // Sign makes the OrderInfo of signData with appKey and sessionKey.
@@ -185,14 +210,4 @@ func (c *Client) GetOrderInfo(ctx context.Context, p pay.Params) (pay.Answer, er
 		return nil, err
 	}
 	return pay.Answer{"orderInfo": Sign(o.Mode, o.SignData(c.OfferID, c.Env), c.Key(), sk)}, nil
-}
-
-// plain reports whether s is printable ASCII without " and \, which JSON writes as is.
-func plain(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }

@@ -1,6 +1,7 @@
 package xpay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,6 +125,34 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		if err := tc.c.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%+v: Validate() = %v", tc.c, err)
+		}
+	}
+}
+
+// signData strings are JSON with only what JSON requires escaped: the
+// same as encoding/json without HTML escaping, except that U+2028 and
+// U+2029 stay raw UTF-8 (encoding/json escapes them for JavaScript), and
+// invalid UTF-8 becomes a raw U+FFFD (encoding/json writes \ufffd).
+func TestAppendStringUnescaped(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `q"uote`, `back\slash`, "tab\tnl\nret\r", "\x00\x01\x1f\x7f", "<a>&amp;", "中文 😀",
+		"\u2028x\u2029", "bad\xffutf8\xc3", "\\u2028 as text",
+	} {
+		got := string(appendString(nil, s))
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		want := strings.TrimSuffix(buf.String(), "\n")
+		want = strings.NewReplacer(`\\u2028`, `\\u2028`, `\u2028`, "\u2028", `\u2029`, "\u2029", `\ufffd`, "\uFFFD").Replace(want)
+		if got != want {
+			t.Errorf("%q: %s, want %s", s, got, want)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(got), &back); err != nil || back != strings.ToValidUTF8(s, "\uFFFD") {
+			t.Errorf("%q: %s reads back as %q, %v", s, got, back, err)
 		}
 	}
 }
