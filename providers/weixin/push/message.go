@@ -436,6 +436,9 @@ func pushKeyChanges(k string) bool {
 // pascalKey is a reply key as WeChat spells it: the first letter raised
 // (content → Content, mediaId → MediaId).
 func pascalKey(k string) string {
+	if strings.EqualFold(k, "hqMusicUrl") {
+		return "HQMusicUrl" // WeChat's spelling in a music reply, not HqMusicUrl
+	}
 	if k == "" || !isLower(k[0]) {
 		return k
 	}

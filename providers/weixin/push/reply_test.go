@@ -42,6 +42,10 @@ func TestRespondPlain(t *testing.T) {
 		{"passive news xml", message(XML, false, ""), `{"msgType":"news","articleCount":1,"articles":[{"title":"T"}]}`, Passive, textXML,
 			"<xml><ToUserName><![CDATA[o_user]]></ToUserName><FromUserName><![CDATA[gh_1]]></FromUserName><CreateTime>1700000000</CreateTime>" +
 				"<MsgType><![CDATA[news]]></MsgType><ArticleCount>1</ArticleCount><Articles><item><Title><![CDATA[T]]></Title></item></Articles></xml>"},
+		{"passive music xml (WeChat spells HQMusicUrl)", message(XML, false, ""), `{"msgType":"music","music":{"title":"T","musicUrl":"http://m/1","hqMusicUrl":"http://m/hq","thumbMediaId":"M2"}}`, Passive, textXML,
+			"<xml><ToUserName><![CDATA[o_user]]></ToUserName><FromUserName><![CDATA[gh_1]]></FromUserName><CreateTime>1700000000</CreateTime>" +
+				"<MsgType><![CDATA[music]]></MsgType><Music><Title><![CDATA[T]]></Title><MusicUrl><![CDATA[http://m/1]]></MusicUrl>" +
+				"<HQMusicUrl><![CDATA[http://m/hq]]></HQMusicUrl><ThumbMediaId><![CDATA[M2]]></ThumbMediaId></Music></xml>"},
 		{"passive json", message(JSON, false, ""), `{"msgType":"transfer_customer_service"}`, Passive, appJSON,
 			`{"ToUserName":"o_user","FromUserName":"gh_1","CreateTime":1700000000,"MsgType":"transfer_customer_service"}`},
 		{"verbatim json", message(JSON, false, "xpay_subscribe_ios_refund_query_notify"), `{"result_code":0,"result_info":"ok","evidence":"e"}`, Verbatim, appJSON,
