@@ -55,7 +55,9 @@ type qaProxy struct {
 
 func newQAProxy(t *testing.T, target string) *qaProxy {
 	p := &qaProxy{target: target}
-	client := &http.Client{Timeout: 20 * time.Second}
+	// No kept-alive connections: a reload of the Caddy that serves the
+	// emulator closes idle connections, and a POST on one is not retried.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		e := qaExchange{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), ReqBody: body}

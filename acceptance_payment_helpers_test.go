@@ -124,7 +124,9 @@ type payqaV3Ex struct {
 
 func newPayqaV3Proxy(t *testing.T, target string) *payqaV3Proxy {
 	p := &payqaV3Proxy{}
-	client := &http.Client{Timeout: 20 * time.Second}
+	// No kept-alive connections: a reload of the Caddy that serves the
+	// emulator closes idle connections, and a POST on one is not retried.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		req, _ := http.NewRequest(r.Method, "http://"+target+r.URL.RequestURI(), bytes.NewReader(body))
