@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,15 +56,42 @@ func runChild(path string) int {
 var testClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
 
 // freeAddr returns a loopback address with a port free at the time of the
-// call.
+// call. The port is picked at random below the kernel's ephemeral range:
+// one from that range (what port 0 gives) can become an outgoing
+// connection's source port before Caddy binds it, and the load fails with
+// "address already in use".
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	if low := ephemeralLow(); low > 11024 {
+		for range 200 {
+			addr := "127.0.0.1:" + strconv.Itoa(low-10000+rand.IntN(10000))
+			if l, err := net.Listen("tcp", addr); err == nil {
+				l.Close()
+				return addr
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (0 when
+// it cannot be read: not Linux).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
 }
 
 // adaptCaddyfile turns a Caddyfile into JSON config.
