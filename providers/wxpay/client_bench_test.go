@@ -2,8 +2,6 @@ package wxpay_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
@@ -36,13 +34,11 @@ func BenchmarkRequestSign(b *testing.B) {
 // BenchmarkUnifiedOrderAndOrderInfo is a whole getOrderInfo at the client
 // level against a local fake: request, answer check, orderInfo.
 func BenchmarkUnifiedOrderAndOrderInfo(b *testing.B) {
-	f := &fakePay{t: b, key: payKey, signType: signing.SignTypeMD5}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	defer f.srv.Close()
-	f.answer = func(string, map[string]string) (map[string]string, bool) {
+	f := newV2Fake(b, signing.SignTypeMD5)
+	f.v2Answer = func(string, map[string]string) (map[string]string, bool) {
 		return payOK(map[string]string{"trade_type": "JSAPI", "prepay_id": "wx201410272009395522657a690389285100"}), true
 	}
-	c := f.client()
+	c := f.v2Client()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,7 +1,6 @@
 package wxpay_test
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,77 +48,6 @@ func payV2Vector(tb testing.TB) v2SignVector {
 		tb.Fatal(err)
 	}
 	return v.V
-}
-
-// fakePay is a stand-in for api.mch.weixin.qq.com: it checks each request's
-// sign with its key and answers what answer returns, signed (or not).
-type fakePay struct {
-	t        testing.TB
-	key      string
-	signType string
-	srv      *httptest.Server
-	calls    atomic.Int32
-	// answer returns the answer fields for a call, and whether to sign it.
-	answer func(path string, req map[string]string) (map[string]string, bool)
-	// raw, when set, answers these bytes instead.
-	raw func(path string, req map[string]string) []byte
-	// last request
-	lastPath string
-	lastReq  map[string]string
-}
-
-func newFakePay(t testing.TB, signType string) *fakePay {
-	f := &fakePay{t: t, key: payKey, signType: signType}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakePay) serve(w http.ResponseWriter, r *http.Request) {
-	f.calls.Add(1)
-	body, _ := io.ReadAll(r.Body)
-	req, err := wxpay.ParseNotifyXML(body, "xml")
-	if err != nil {
-		f.t.Errorf("request is not a v2 document: %v", err)
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	signType := req["sign_type"]
-	if signType == "" {
-		signType = signing.SignTypeMD5
-	}
-	if !strings.HasSuffix(r.URL.Path, "/getsignkey") && signType != f.signType {
-		f.t.Errorf("%s: sign_type %q, want %q", r.URL.Path, signType, f.signType)
-	}
-	key := f.key
-	if strings.HasSuffix(r.URL.Path, "/getsignkey") {
-		key = payKey
-	}
-	if err := signing.WxpayV2VerifyType(req, key, signType); err != nil {
-		f.t.Errorf("%s: request sign: %v", r.URL.Path, err)
-	}
-	f.lastPath, f.lastReq = r.URL.Path, req
-	if f.raw != nil {
-		w.Write(f.raw(r.URL.Path, req))
-		return
-	}
-	ans, sign := f.answer(r.URL.Path, req)
-	if sign {
-		s, err := signing.WxpayV2Sign(ans, f.key, signType)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		ans["sign"] = s
-	}
-	w.Header().Set("Content-Type", "text/xml")
-	w.Write(wxpay.EncodeXML(ans))
-}
-
-func (f *fakePay) client() *wxpay.Client {
-	return &wxpay.Client{
-		AppID: payAppID, MchID: payMchID, Key: payKey, SignType: f.signType,
-		Endpoint: f.srv.URL, HTTP: f.srv.Client(), CertHTTP: f.srv.Client(),
-	}
 }
 
 func payOK(fields map[string]string) map[string]string {
@@ -205,8 +132,8 @@ func TestRequestEscapesCDATA(t *testing.T) {
 
 func TestUnifiedOrderAndOrderInfo(t *testing.T) {
 	for _, signType := range []string{signing.SignTypeMD5, signing.SignTypeHMACSHA256} {
-		f := newFakePay(t, signType)
-		f.answer = func(path string, req map[string]string) (map[string]string, bool) {
+		f := newV2Fake(t, signType)
+		f.v2Answer = func(path string, req map[string]string) (map[string]string, bool) {
 			if path != "/pay/unifiedorder" {
 				t.Errorf("path %s", path)
 			}
@@ -215,7 +142,7 @@ func TestUnifiedOrderAndOrderInfo(t *testing.T) {
 				"code_url": "weixin://wxpay/bizpayurl/up?pr=NwY5Mz9&groupid=00", "mweb_url": "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=x",
 			}), true
 		}
-		c := f.client()
+		c := f.v2Client()
 		c.Now = func() time.Time { return time.Unix(1414561699, 0) }
 		params := map[string]string{"body": "腾讯充值中心-QQ会员充值", "out_trade_no": "1415659990", "total_fee": "1",
 			"spbill_create_ip": "14.23.150.211", "notify_url": "https://example.com/notify", "trade_type": "JSAPI", "openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}
@@ -223,13 +150,14 @@ func TestUnifiedOrderAndOrderInfo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		sent := f.lastReq().Fields
 		for k, v := range params {
-			if f.lastReq[k] != v {
-				t.Errorf("request %s = %q, want %q", k, f.lastReq[k], v)
+			if sent[k] != v {
+				t.Errorf("request %s = %q, want %q", k, sent[k], v)
 			}
 		}
-		if f.lastReq["appid"] != payAppID || f.lastReq["mch_id"] != payMchID || len(f.lastReq["nonce_str"]) != 32 {
-			t.Errorf("request identity: %v", f.lastReq)
+		if sent["appid"] != payAppID || sent["mch_id"] != payMchID || len(sent["nonce_str"]) != 32 {
+			t.Errorf("request identity: %v", sent)
 		}
 
 		info, err := c.OrderInfo(context.Background(), "mp-weixin", ans)
@@ -353,23 +281,23 @@ func TestAnswerChecks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakePay(t, signing.SignTypeMD5)
-			f.answer = func(string, map[string]string) (map[string]string, bool) { return tc.answer() }
-			_, err := f.client().Call(context.Background(), wxpay.APIOrderQuery, map[string]string{"out_trade_no": "1"})
+			f := newV2Fake(t, signing.SignTypeMD5)
+			f.v2Answer = func(string, map[string]string) (map[string]string, bool) { return tc.answer() }
+			_, err := f.v2Client().Call(context.Background(), wxpay.APIOrderQuery, map[string]string{"out_trade_no": "1"})
 			tc.check(t, err)
 		})
 	}
 }
 
 func TestAnswerWithWrongKey(t *testing.T) {
-	f := newFakePay(t, signing.SignTypeMD5)
-	f.answer = func(string, map[string]string) (map[string]string, bool) {
+	f := newV2Fake(t, signing.SignTypeMD5)
+	f.v2Answer = func(string, map[string]string) (map[string]string, bool) {
 		a := payOK(nil)
 		s, _ := signing.WxpayV2Sign(a, "another-key", "MD5")
 		a["sign"] = s
 		return a, false
 	}
-	_, err := f.client().Call(context.Background(), wxpay.APICloseOrder, map[string]string{"out_trade_no": "1"})
+	_, err := f.v2Client().Call(context.Background(), wxpay.APICloseOrder, map[string]string{"out_trade_no": "1"})
 	var se *wxpay.SignatureError
 	if !errors.As(err, &se) || !errors.Is(err, signing.ErrBadSignature) {
 		t.Fatalf("err %v", err)
@@ -461,29 +389,28 @@ func TestRefundQueryAnswer(t *testing.T) {
 
 func TestBills(t *testing.T) {
 	const bill = "交易时间,公众账号ID,商户号\n`2014-11-10 16：33：45,`wx2421b1c4370ec43b,`10000100\n总交易单数,总交易额\n`1,`0.01\n"
-	f := newFakePay(t, signing.SignTypeMD5)
+	f := newV2Fake(t, signing.SignTypeMD5)
 	mode := "text"
-	f.raw = func(path string, req map[string]string) []byte {
+	f.v2Write = func(w http.ResponseWriter, _ string, _ map[string]string) {
 		switch mode {
 		case "gzip":
-			var b bytes.Buffer
-			zw := gzip.NewWriter(&b)
+			zw := gzip.NewWriter(w)
 			zw.Write([]byte(bill))
 			zw.Close()
-			return b.Bytes()
 		case "fail":
-			return []byte(`<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[No Bill Exist]]></return_msg><error_code><![CDATA[20002]]></error_code></xml>`)
+			w.Write([]byte(`<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[No Bill Exist]]></return_msg><error_code><![CDATA[20002]]></error_code></xml>`))
+		default:
+			w.Write([]byte(bill))
 		}
-		return []byte(bill)
 	}
-	c := f.client()
+	c := f.v2Client()
 	for _, mode = range []string{"text", "gzip"} {
 		got, err := c.Bill(context.Background(), wxpay.APIDownloadBill, map[string]string{"bill_date": "20141110", "bill_type": "ALL"})
 		if err != nil || string(got) != bill {
 			t.Errorf("%s bill: %q, %v", mode, got, err)
 		}
-		if f.lastPath != "/pay/downloadbill" || f.lastReq["bill_date"] != "20141110" {
-			t.Errorf("request %s %v", f.lastPath, f.lastReq)
+		if f.lastReq().Path != "/pay/downloadbill" || f.lastReq().Fields["bill_date"] != "20141110" {
+			t.Errorf("request %s %v", f.lastReq().Path, f.lastReq().Fields)
 		}
 	}
 	mode = "fail"
@@ -495,22 +422,22 @@ func TestBills(t *testing.T) {
 
 	// downloadfundflow is signed HMAC-SHA256 whatever the merchant's sign
 	// type, and goes over the certificate client.
-	f2 := newFakePay(t, signing.SignTypeHMACSHA256)
-	f2.raw = func(string, map[string]string) []byte { return []byte(bill) }
-	c2 := f2.client()
+	f2 := newV2Fake(t, signing.SignTypeHMACSHA256)
+	f2.v2Write = func(w http.ResponseWriter, _ string, _ map[string]string) { w.Write([]byte(bill)) }
+	c2 := f2.v2Client()
 	c2.SignType = signing.SignTypeMD5
 	c2.HTTP = nil
 	got, err := c2.Bill(context.Background(), wxpay.APIDownloadFundflow, map[string]string{"bill_date": "20141110", "account_type": "Basic"})
-	if err != nil || string(got) != bill || f2.lastPath != "/pay/downloadfundflow" {
-		t.Errorf("fundflow: %q, %v (%s)", got, err, f2.lastPath)
+	if err != nil || string(got) != bill || f2.lastReq().Path != "/pay/downloadfundflow" {
+		t.Errorf("fundflow: %q, %v (%s)", got, err, f2.lastReq().Path)
 	}
 }
 
 func TestSandbox(t *testing.T) {
-	f := newFakePay(t, signing.SignTypeMD5)
+	f := newV2Fake(t, signing.SignTypeMD5)
 	const sandboxKey = "sandbox-sign-key-0000000000000000"
 	var keyCalls atomic.Int32
-	f.answer = func(path string, req map[string]string) (map[string]string, bool) {
+	f.v2Answer = func(path string, req map[string]string) (map[string]string, bool) {
 		if path == "/sandboxnew/pay/getsignkey" {
 			keyCalls.Add(1)
 			f.key = sandboxKey // later calls are signed with it
@@ -524,7 +451,7 @@ func TestSandbox(t *testing.T) {
 		}
 		return payOK(map[string]string{"trade_state": "NOTPAY"}), true
 	}
-	c := f.client()
+	c := f.v2Client()
 	c.Sandbox = true
 	for i := 0; i < 3; i++ {
 		ans, err := c.Call(context.Background(), wxpay.APIOrderQuery, map[string]string{"out_trade_no": "1"})

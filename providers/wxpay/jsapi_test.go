@@ -158,19 +158,16 @@ func TestJSAPIMissingOpenid(t *testing.T) {
 		}
 	}
 	t.Run("v2", func(t *testing.T) {
-		f := newFakePay(t, signing.SignTypeMD5)
-		a := &wxpay.PayV2{Client: f.client(), NotifyURL: "https://example.com/n", AppIDs: wxpay.AppIDs{"h5-weixin": jsapiOA}}
+		f := newV2Fake(t, signing.SignTypeMD5)
+		a := &wxpay.PayV2{Client: f.v2Client(), NotifyURL: "https://example.com/n", AppIDs: wxpay.AppIDs{"h5-weixin": jsapiOA}}
 		_, err := a.GetOrderInfo(context.Background(), &wxpay.OrderRequest{Params: order})
 		check(t, err, int(f.calls.Load()))
 	})
 	t.Run("v3", func(t *testing.T) {
 		f := newV3Fake(t)
-		a := &wxpay.PayV3{Client: f.client(), NotifyURL: "https://example.com/n", AppIDs: wxpay.AppIDs{"h5-weixin": jsapiOA}}
+		a := &wxpay.PayV3{Client: f.v3Client(), NotifyURL: "https://example.com/n", AppIDs: wxpay.AppIDs{"h5-weixin": jsapiOA}}
 		_, err := a.GetOrderInfo(context.Background(), &wxpay.OrderRequest{Params: order})
-		f.mu.Lock()
-		n := len(f.requests)
-		f.mu.Unlock()
-		check(t, err, n)
+		check(t, err, int(f.calls.Load()))
 	})
 }
 
@@ -179,10 +176,10 @@ func TestJSAPIMissingOpenid(t *testing.T) {
 // payer.openid, and the answer names that appid.
 func TestV3H5WeixinOrder(t *testing.T) {
 	f := newV3Fake(t)
-	f.answer = func(r *http.Request, body []byte) (int, any) {
+	f.v3Answer = func(r *http.Request, body []byte) (int, any) {
 		return 200, map[string]any{"prepay_id": jsapiPrepay}
 	}
-	a := &wxpay.PayV3{Client: f.client(), NotifyURL: "https://example.com/n", AppIDs: wxpay.AppIDs{"h5-weixin": jsapiOA}}
+	a := &wxpay.PayV3{Client: f.v3Client(), NotifyURL: "https://example.com/n", AppIDs: wxpay.AppIDs{"h5-weixin": jsapiOA}}
 	out, err := a.GetOrderInfo(context.Background(), &wxpay.OrderRequest{Params: pay.Params{
 		"clientType": "h5-weixin", "openid": "oOA1", "body": "b", "outTradeNo": "o-1", "totalFee": json.Number("1")}})
 	if err != nil {

@@ -38,7 +38,7 @@ func BenchmarkNotifyV2HMACSHA256(b *testing.B) {
 // WeChat Pay over loopback).
 func BenchmarkNotifyV2Refund(b *testing.B) {
 	vec, _ := loadVectors(b)
-	v := newNtRefundQuery(b, vec.WxpayV2RefundReqInfo.Key, ntVectorRefund(b)).verifier(ntTestMchID)
+	v := newRefundFake(b, vec.WxpayV2RefundReqInfo.Key, ntVectorRefund(b)).verifier(ntTestMchID)
 	v.AppID = ntTestAppID
 	ntBenchVerify(b, v, http.Header{}, ntRefundXML(vec.WxpayV2RefundReqInfo.ReqInfo, nil))
 }

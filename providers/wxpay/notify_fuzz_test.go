@@ -169,7 +169,7 @@ func FuzzNotifyVerify(f *testing.F) {
 	addSeed(http.Header{}, ntSignedV2(f, hp, ntTestV2Key, "HMAC-SHA256"))
 	refund := map[string]string{"out_refund_no": "R1", "refund_id": "5000R1", "out_trade_no": "T1", "transaction_id": "4200T1",
 		"total_fee": "6", "refund_fee": "6", "refund_status": "SUCCESS"}
-	q := newNtRefundQuery(f, ntTestV2Key, refund)
+	q := newRefundFake(f, ntTestV2Key, refund)
 	v.Endpoint = q.srv.URL
 	inner := `<root><out_refund_no><![CDATA[R1]]></out_refund_no><refund_id>5000R1</refund_id><out_trade_no>T1</out_trade_no><transaction_id>4200T1</transaction_id><total_fee>6</total_fee><refund_fee>6</refund_fee><refund_status>SUCCESS</refund_status></root>`
 	reqInfo, err := signing.EncryptWxpayRefundReqInfo([]byte(inner), ntTestV2Key)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -311,81 +309,3 @@ func ntCheckOf(err error) string {
 }
 
 var ntBg = context.Background()
-
-// ntRefundQuery is a local WeChat Pay answering /pay/refundquery for the
-// refunds it holds (by out_refund_no, each a req_info field set), signed
-// with key, as WeChat Pay does: order fields unindexed, the refund's fields
-// with the suffix _0.
-type ntRefundQuery struct {
-	srv     *httptest.Server
-	key     string
-	mu      sync.Mutex
-	refunds map[string]map[string]string
-	// answer, when set, replaces the answer (a failure the test wants).
-	answer func(w http.ResponseWriter, req map[string]string)
-	calls  int
-	last   map[string]string // the last request's fields
-}
-
-func newNtRefundQuery(tb testing.TB, key string, refunds ...map[string]string) *ntRefundQuery {
-	q := &ntRefundQuery{key: key, refunds: map[string]map[string]string{}}
-	for _, r := range refunds {
-		q.refunds[r["out_refund_no"]] = r
-	}
-	q.srv = httptest.NewServer(http.HandlerFunc(q.serve))
-	tb.Cleanup(q.srv.Close)
-	return q
-}
-
-func (q *ntRefundQuery) verifier(mchID string) *wxpay.NotifyVerifier {
-	// HTTP left nil: the default client (no redirects, bounded in time).
-	return &wxpay.NotifyVerifier{MchID: mchID, Key: q.key, Endpoint: q.srv.URL}
-}
-
-func (q *ntRefundQuery) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	req, err := wxpay.ParseNotifyXML(body, "xml")
-	q.mu.Lock()
-	q.calls++
-	q.last = req
-	refund := q.refunds[req["out_refund_no"]]
-	answer := q.answer
-	q.mu.Unlock()
-	if r.URL.Path != "/pay/refundquery" || err != nil || signing.WxpayV2Verify(req, q.key) != nil {
-		_, _ = w.Write(wxpay.EncodeXML(map[string]string{"return_code": "FAIL", "return_msg": "签名错误"}))
-		return
-	}
-	if answer != nil {
-		answer(w, req)
-		return
-	}
-	a := map[string]string{"return_code": "SUCCESS", "result_code": "SUCCESS", "mch_id": req["mch_id"], "appid": req["appid"], "nonce_str": "n0"}
-	if refund == nil {
-		a["result_code"], a["err_code"], a["err_code_des"] = "FAIL", "REFUNDNOTEXIST", "退款订单查询失败"
-	} else {
-		a["refund_count"] = "1"
-		for k, v := range refund {
-			switch k {
-			case "out_trade_no", "transaction_id", "total_fee", "settlement_total_fee":
-				a[k] = v
-			case "success_time":
-				a["refund_success_time_0"] = v
-			case "refund_request_source":
-				// not in a refundquery answer
-			default:
-				a[k+"_0"] = v
-			}
-		}
-		a["cash_fee"], a["refund_fee"], a["refund_channel_0"] = refund["total_fee"], refund["refund_fee"], "ORIGINAL"
-	}
-	q.write(w, a, q.key)
-}
-
-func (q *ntRefundQuery) write(w http.ResponseWriter, a map[string]string, key string) {
-	sign, err := signing.WxpayV2Sign(a, key, signing.SignTypeMD5)
-	if err != nil {
-		panic(err)
-	}
-	a["sign"] = sign
-	_, _ = w.Write(wxpay.EncodeXML(a))
-}

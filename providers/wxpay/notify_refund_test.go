@@ -51,7 +51,7 @@ func TestNotifyV2RefundBlockShuffle(t *testing.T) {
 	vec, _ := loadVectors(t)
 	rv := vec.WxpayV2RefundReqInfo
 	genuine := ntVectorRefund(t)
-	q := newNtRefundQuery(t, rv.Key, genuine)
+	q := newRefundFake(t, rv.Key, genuine)
 	v := q.verifier(ntTestMchID)
 	n, err := v.VerifyV2(ntBg, ntRefundXML(rv.ReqInfo, nil))
 	if err != nil {
@@ -120,7 +120,7 @@ func splice(parts ...[][]byte) [][]byte {
 func TestNotifyV2RefundTampered(t *testing.T) {
 	genuine := ntVectorRefund(t)
 	key := ntTestV2Key
-	q := newNtRefundQuery(t, key, genuine)
+	q := newRefundFake(t, key, genuine)
 	for _, tc := range []struct {
 		name  string
 		inner map[string]string
@@ -156,39 +156,41 @@ func TestNotifyV2RefundQueryFailed(t *testing.T) {
 	genuine := ntVectorRefund(t)
 	key := ntTestV2Key
 	body := ntEncryptRefund(t, key, ntInnerXML(genuine))
-	signed := func(key string, a map[string]string) func(http.ResponseWriter, map[string]string) {
-		return func(w http.ResponseWriter, _ map[string]string) {
-			(&ntRefundQuery{}).write(w, a, key)
+	signed := func(key string, a map[string]string) func(http.ResponseWriter, string, map[string]string) {
+		return func(w http.ResponseWriter, _ string, _ map[string]string) {
+			_, _ = w.Write(signedV2(a, key, signing.SignTypeMD5))
 		}
 	}
 	redirected := false
 	for _, tc := range []struct {
 		name   string
-		answer func(http.ResponseWriter, map[string]string)
+		answer func(http.ResponseWriter, string, map[string]string)
 		down   bool
 	}{
 		{"unreachable", nil, true},
-		{"return_code FAIL", func(w http.ResponseWriter, _ map[string]string) {
+		{"return_code FAIL", func(w http.ResponseWriter, _ string, _ map[string]string) {
 			_, _ = w.Write([]byte("<xml><return_code>FAIL</return_code><return_msg>签名错误</return_msg></xml>"))
 		}, false},
 		{"answer signed with another key", signed("ffffffffffffffffffffffffffffffff", map[string]string{"return_code": "SUCCESS", "result_code": "SUCCESS",
 			"mch_id": ntTestMchID, "out_refund_no_0": genuine["out_refund_no"]}), false},
-		{"unsigned answer", func(w http.ResponseWriter, _ map[string]string) {
+		{"unsigned answer", func(w http.ResponseWriter, _ string, _ map[string]string) {
 			_, _ = w.Write(wxpay.EncodeXML(map[string]string{"return_code": "SUCCESS", "result_code": "SUCCESS", "mch_id": ntTestMchID}))
 		}, false},
 		{"SYSTEMERROR", signed(key, map[string]string{"return_code": "SUCCESS", "result_code": "FAIL", "err_code": "SYSTEMERROR", "mch_id": ntTestMchID}), false},
-		{"HTTP 503", func(w http.ResponseWriter, _ map[string]string) { w.WriteHeader(http.StatusServiceUnavailable) }, false},
-		{"redirect", func(w http.ResponseWriter, _ map[string]string) {
+		{"HTTP 503", func(w http.ResponseWriter, _ string, _ map[string]string) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}, false},
+		{"redirect", func(w http.ResponseWriter, _ string, _ map[string]string) {
 			w.Header().Set("Location", "/elsewhere")
 			w.WriteHeader(http.StatusFound)
 			redirected = true
 		}, false},
-		{"answer too large", func(w http.ResponseWriter, _ map[string]string) {
+		{"answer too large", func(w http.ResponseWriter, _ string, _ map[string]string) {
 			_, _ = w.Write([]byte("<xml><a>" + strings.Repeat("x", 2<<20) + "</a></xml>"))
 		}, false},
 	} {
-		q := newNtRefundQuery(t, key, genuine)
-		q.answer = tc.answer
+		q := newRefundFake(t, key, genuine)
+		q.v2Write = tc.answer
 		v := q.verifier(ntTestMchID)
 		if tc.down {
 			q.srv.Close()
@@ -200,8 +202,8 @@ func TestNotifyV2RefundQueryFailed(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), key) {
 			t.Errorf("%s: the error holds the key", tc.name)
 		}
-		if tc.name == "redirect" && (!redirected || q.calls != 1) {
-			t.Errorf("redirect: %d calls: the redirect was followed", q.calls)
+		if tc.name == "redirect" && (!redirected || q.calls.Load() != 1) {
+			t.Errorf("redirect: %d calls: the redirect was followed", q.calls.Load())
 		}
 	}
 }
@@ -210,15 +212,15 @@ func TestNotifyV2RefundQueryFailed(t *testing.T) {
 // repeated) is malformed (400), and no query is made for it.
 func TestNotifyV2RefundDuplicateField(t *testing.T) {
 	genuine := ntVectorRefund(t)
-	q := newNtRefundQuery(t, ntTestV2Key, genuine)
+	q := newRefundFake(t, ntTestV2Key, genuine)
 	inner := ntInnerXML(genuine)
 	inner = bytes.Replace(inner, []byte("</root>"), []byte("<refund_fee><![CDATA[1]]></refund_fee></root>"), 1)
 	_, err := q.verifier(ntTestMchID).VerifyV2(ntBg, ntEncryptRefund(t, ntTestV2Key, inner))
 	if ntCheckOf(err) != wxpay.CheckMalformed || !strings.Contains(err.Error(), "refund_fee") {
 		t.Fatalf("got %v, want malformed naming refund_fee", err)
 	}
-	if q.calls != 0 {
-		t.Errorf("%d refund queries for a malformed req_info", q.calls)
+	if q.calls.Load() != 0 {
+		t.Errorf("%d refund queries for a malformed req_info", q.calls.Load())
 	}
 }
 
@@ -243,7 +245,7 @@ func TestNotifyV2EmptyFieldsDropped(t *testing.T) {
 	}
 
 	genuine := ntVectorRefund(t)
-	q := newNtRefundQuery(t, ntTestV2Key, genuine)
+	q := newRefundFake(t, ntTestV2Key, genuine)
 	inner := bytes.Replace(ntInnerXML(genuine), []byte("</root>"), []byte("<cash_refund_fee></cash_refund_fee><y/></root>"), 1)
 	ct, err := signing.EncryptWxpayRefundReqInfo(inner, ntTestV2Key)
 	if err != nil {

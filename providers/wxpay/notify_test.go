@@ -186,7 +186,7 @@ func ntRefundXML(reqInfo string, extra map[string]string) []byte {
 func TestNotifyV2RefundVector(t *testing.T) {
 	vec, _ := loadVectors(t)
 	rv := vec.WxpayV2RefundReqInfo
-	q := newNtRefundQuery(t, rv.Key, ntVectorRefund(t))
+	q := newRefundFake(t, rv.Key, ntVectorRefund(t))
 	v := q.verifier(ntTestMchID)
 	v.AppID = ntTestAppID
 	n, err := v.VerifyV2(ntBg, ntRefundXML(rv.ReqInfo, nil))
@@ -195,8 +195,9 @@ func TestNotifyV2RefundVector(t *testing.T) {
 	}
 	// The refund was confirmed with the refund query, by out_refund_no,
 	// for the configured merchant.
-	if q.calls != 1 || q.last["out_refund_no"] != "50fd012ed1b311e7af7800163e32c503" || q.last["mch_id"] != ntTestMchID || q.last["appid"] != ntTestAppID {
-		t.Errorf("refund query: %d calls, last %v", q.calls, q.last)
+	last := q.lastReq().Fields
+	if q.calls.Load() != 1 || last["out_refund_no"] != "50fd012ed1b311e7af7800163e32c503" || last["mch_id"] != ntTestMchID || last["appid"] != ntTestAppID {
+		t.Errorf("refund query: %d calls, last %v", q.calls.Load(), last)
 	}
 	if n.Kind != wxpay.NotifyRefundKind {
 		t.Fatalf("kind %s", n.Kind)
@@ -252,8 +253,8 @@ func TestNotifyV2RefundVector(t *testing.T) {
 			t.Errorf("%s: got %v, want %s", tc.name, err, tc.check)
 		}
 	}
-	if q.calls != 1 {
-		t.Errorf("%d refund queries for notifications refused before the query", q.calls-1)
+	if q.calls.Load() != 1 {
+		t.Errorf("%d refund queries for notifications refused before the query", q.calls.Load()-1)
 	}
 }
 
@@ -279,7 +280,7 @@ func TestNotifyV2RefundInnerXML(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = newNtRefundQuery(t, ntTestV2Key).verifier(ntTestMchID).VerifyV2(ntBg, ntRefundXML(ct, nil))
+		_, err = newRefundFake(t, ntTestV2Key).verifier(ntTestMchID).VerifyV2(ntBg, ntRefundXML(ct, nil))
 		want := wxpay.CheckDecrypt
 		if name == "no amounts" {
 			want = wxpay.CheckMalformed

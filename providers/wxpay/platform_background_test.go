@@ -12,11 +12,11 @@ import (
 func TestPlatformStoreBackgroundRefresh(t *testing.T) {
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
-	f := newFakeCertificates(t, a, entryOf(a))
+	f := newCertFake(t, a, entryOf(a))
 	s := autoStore(t, f, nil)
 	clock := newTestClock(time.Now())
 	s.SetClock(clock.Now)
-	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	f.set(func(f *wxpayFake) { f.now = clock.Now })
 	s.FirstDownload = 20 * time.Second
 	s.RefreshInterval = 3 * time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
@@ -51,12 +51,12 @@ func TestPlatformStoreBackgroundRefresh(t *testing.T) {
 func TestPlatformStoreBackgroundRetry(t *testing.T) {
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
-	f := newFakeCertificates(t, a, entryOf(a))
+	f := newCertFake(t, a, entryOf(a))
 	f.apiV3Key = "ffffffffffffffffffffffffffffffff" // every download refused
 	s := autoStore(t, f, nil)
 	clock := newTestClock(time.Now())
 	s.SetClock(clock.Now)
-	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	f.set(func(f *wxpayFake) { f.now = clock.Now })
 	s.FirstDownload = 10 * time.Second
 	s.Retry = 30 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,7 +75,7 @@ func TestPlatformStoreBackgroundRetry(t *testing.T) {
 	}
 	// The downloads fixed, the next retry succeeds and the refresh goes
 	// back to RefreshInterval.
-	f.set(func(f *fakeCertificates) { f.apiV3Key = ptAPIv3Key })
+	f.set(func(f *wxpayFake) { f.apiV3Key = ptAPIv3Key })
 	if d, result := ft.tick(); d != s.Retry || result != "ok" {
 		t.Fatalf("retry after %v: %s", d, result)
 	}

@@ -2,32 +2,22 @@ package wxpay_test
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"math/big"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddy-unicloud/unicloud/internal/vectors"
 
 	"github.com/caddy-unicloud/unicloud/providers/wxpay"
-	"github.com/caddy-unicloud/unicloud/signing"
 )
 
 // Test keys are 2048-bit RSA, read once per test binary from
@@ -171,66 +161,6 @@ func entryOf(c *platformCert) fakeEntry {
 	}
 }
 
-// fakeCertificates is a stand-in for GET /v3/certificates: it checks the
-// merchant's Authorization signature and signs its answers.
-type fakeCertificates struct {
-	tb          testing.TB
-	merchantPub *rsa.PublicKey
-	apiV3Key    string
-
-	mu           sync.Mutex
-	entries      []fakeEntry
-	signerSerial string
-	signerKey    *rsa.PrivateKey
-	tamper       func(body []byte) []byte
-	clockOffset  time.Duration
-	now          func() time.Time
-	// hold, when set, keeps every download waiting until it is closed;
-	// held then receives one value per download that began.
-	hold chan struct{}
-	held chan struct{}
-
-	downloads atomic.Int32
-	authFails atomic.Int32
-	srv       *httptest.Server
-}
-
-func newFakeCertificates(tb testing.TB, signer *platformCert, entries ...fakeEntry) *fakeCertificates {
-	tb.Helper()
-	f := &fakeCertificates{
-		tb:          tb,
-		merchantPub: &ptKey(tb, keyMerchant).PublicKey,
-		apiV3Key:    ptAPIv3Key,
-		entries:     entries,
-		now:         time.Now,
-	}
-	if signer != nil {
-		f.signerSerial, f.signerKey = signer.serial, signer.key
-	}
-	f.srv = httptest.NewServer(f)
-	tb.Cleanup(f.srv.Close)
-	return f
-}
-
-// rotate switches the fake to new certificates and a new signer.
-func (f *fakeCertificates) rotate(signer *platformCert, entries ...fakeEntry) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.entries = entries
-	f.signerSerial, f.signerKey = signer.serial, signer.key
-}
-
-// holding makes the fake's downloads wait until release is called; the
-// returned channel receives one value per download that began.
-func (f *fakeCertificates) holding() (held <-chan struct{}, release func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.hold, f.held = make(chan struct{}), make(chan struct{}, 64)
-	var once sync.Once
-	hold := f.hold
-	return f.held, func() { once.Do(func() { close(hold) }) }
-}
-
 // lockSpy is a shared storage that reports each Lock call before making
 // it.
 type lockSpy struct {
@@ -243,116 +173,8 @@ func (l *lockSpy) Lock(ctx context.Context, name string) error {
 	return l.PlatformStorage.Lock(ctx, name)
 }
 
-func (f *fakeCertificates) set(fn func(f *fakeCertificates)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(f)
-}
-
-func (f *fakeCertificates) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet || r.URL.Path != "/v3/certificates" {
-		http.NotFound(w, r)
-		return
-	}
-	f.downloads.Add(1)
-	f.mu.Lock()
-	merchantPub, now := f.merchantPub, f.now()
-	f.mu.Unlock()
-	if err := checkAuthorization(r, merchantPub, now); err != nil {
-		f.authFails.Add(1)
-		f.tb.Errorf("fake /v3/certificates: %v", err)
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(`{"code":"SIGN_ERROR","message":"signature does not verify"}`))
-		return
-	}
-	f.mu.Lock()
-	entries := append([]fakeEntry(nil), f.entries...)
-	signerSerial, signerKey, tamper, offset, hold, held := f.signerSerial, f.signerKey, f.tamper, f.clockOffset, f.hold, f.held
-	f.mu.Unlock()
-	if hold != nil {
-		held <- struct{}{}
-		<-hold
-	}
-
-	type enc struct {
-		Algorithm      string `json:"algorithm"`
-		Nonce          string `json:"nonce"`
-		AssociatedData string `json:"associated_data"`
-		Ciphertext     string `json:"ciphertext"`
-	}
-	type item struct {
-		SerialNo           string `json:"serial_no"`
-		EffectiveTime      string `json:"effective_time"`
-		ExpireTime         string `json:"expire_time"`
-		EncryptCertificate enc    `json:"encrypt_certificate"`
-	}
-	var data []item
-	for _, e := range entries {
-		it := item{SerialNo: e.serial, EffectiveTime: e.effective, ExpireTime: e.expire,
-			EncryptCertificate: enc{Algorithm: "AEAD_AES_256_GCM", Nonce: e.nonce, AssociatedData: e.associatedData, Ciphertext: e.ciphertext}}
-		if e.ciphertext == "" {
-			it.EncryptCertificate.Nonce = signing.NonceStr()[:12]
-			it.EncryptCertificate.AssociatedData = "certificate"
-			ct, err := signing.EncryptAEADAES256GCM(f.apiV3Key, it.EncryptCertificate.AssociatedData, it.EncryptCertificate.Nonce, []byte(e.pem))
-			if err != nil {
-				f.tb.Error(err)
-			}
-			it.EncryptCertificate.Ciphertext = ct
-		}
-		data = append(data, it)
-	}
-	body, _ := json.Marshal(map[string]any{"data": data})
-	ts := strconv.FormatInt(now.Add(offset).Unix(), 10)
-	nonce := signing.NonceStr()
-	sig, err := signing.RSASHA256Sign(signerKey, signing.WxpayV3VerifyMessage(ts, nonce, body))
-	if err != nil {
-		f.tb.Error(err)
-	}
-	if tamper != nil {
-		body = tamper(body)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Wechatpay-Serial", signerSerial)
-	h.Set("Wechatpay-Timestamp", ts)
-	h.Set("Wechatpay-Nonce", nonce)
-	h.Set("Wechatpay-Signature", sig)
-	_, _ = w.Write(body)
-}
-
-// checkAuthorization verifies a WECHATPAY2-SHA256-RSA2048 Authorization
-// header with the merchant's public key.
-func checkAuthorization(r *http.Request, pub *rsa.PublicKey, now time.Time) error {
-	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "WECHATPAY2-SHA256-RSA2048 ")
-	if !ok {
-		return fmt.Errorf("authorization scheme")
-	}
-	params := map[string]string{}
-	for _, p := range strings.Split(auth, ",") {
-		k, v, _ := strings.Cut(p, "=")
-		params[k] = strings.Trim(v, `"`)
-	}
-	if params["mchid"] != ptMchID || params["serial_no"] != ptMerchantSerial {
-		return fmt.Errorf("mchid or serial_no")
-	}
-	msg := signing.WxpayV3Message(r.Method, r.URL.RequestURI(), params["timestamp"], params["nonce_str"], "")
-	sig, err := base64.StdEncoding.DecodeString(params["signature"])
-	if err != nil {
-		return fmt.Errorf("signature is not base64")
-	}
-	sum := sha256.Sum256([]byte(msg))
-	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
-		return fmt.Errorf("request signature does not verify")
-	}
-	ts, _ := strconv.ParseInt(params["timestamp"], 10, 64)
-	if d := now.Sub(time.Unix(ts, 0)); d > 5*time.Minute || d < -5*time.Minute {
-		return fmt.Errorf("request timestamp")
-	}
-	return nil
-}
-
 // autoStore is a store of the test merchant against f, downloading.
-func autoStore(tb testing.TB, f *fakeCertificates, root *x509.CertPool) *wxpay.PlatformStore {
+func autoStore(tb testing.TB, f *wxpayFake, root *x509.CertPool) *wxpay.PlatformStore {
 	tb.Helper()
 	s := wxpay.NewPlatformStore(f.srv.URL, ptMchID)
 	if _, err := s.Register(wxpay.PlatformRegistration{Auto: &wxpay.PlatformAuto{

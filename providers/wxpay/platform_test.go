@@ -119,9 +119,9 @@ func vectorStore(t *testing.T, clock *testClock, entry fakeEntry, apiV3Key strin
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	at := clock.Now()
 	signer := newPlatformCert(t, ca, keyPlatformA, serialA, at.Add(-24*time.Hour), at.Add(365*24*time.Hour))
-	f := newFakeCertificates(t, signer, entry, entryOf(signer))
+	f := newCertFake(t, signer, entry, entryOf(signer))
 	f.apiV3Key = apiV3Key
-	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	f.set(func(f *wxpayFake) { f.now = clock.Now })
 	s := wxpay.NewPlatformStore(f.srv.URL, ptMchID)
 	s.SetClock(clock.Now)
 	if _, err := s.Register(wxpay.PlatformRegistration{Auto: &wxpay.PlatformAuto{
@@ -171,9 +171,9 @@ func TestPlatformStoreVectorCertificate(t *testing.T) {
 	clock2 := newTestClock(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	signer2 := newPlatformCert(t, ca, keyPlatformA, serialA, clock2.Now().Add(-time.Hour), clock2.Now().Add(time.Hour))
-	f2 := newFakeCertificates(t, signer2, entry, entryOf(signer2))
+	f2 := newCertFake(t, signer2, entry, entryOf(signer2))
 	f2.apiV3Key = apiV3Key
-	f2.set(func(f *fakeCertificates) { f.now = clock2.Now })
+	f2.set(func(f *wxpayFake) { f.now = clock2.Now })
 	s2 := autoStore(t, f2, nil) // ptAPIv3Key: not the vector's key
 	s2.SetClock(clock2.Now)
 	err := s2.RefreshPlatformKeys(context.Background())
@@ -210,11 +210,11 @@ func TestPlatformStoreVectorCertificateExpired(t *testing.T) {
 func TestPlatformStoreNoNetworkAtConstruction(t *testing.T) {
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
-	f := newFakeCertificates(t, a, entryOf(a))
+	f := newCertFake(t, a, entryOf(a))
 	s := autoStore(t, f, nil)
 	clock := newTestClock(time.Now())
 	s.SetClock(clock.Now)
-	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	f.set(func(f *wxpayFake) { f.now = clock.Now })
 	ctx, cancel := context.WithCancel(context.Background())
 	ft := newFakeTimers(t, ctx, s)
 	s.Start(ctx)
@@ -251,13 +251,13 @@ func TestPlatformStoreRefusals(t *testing.T) {
 		name    string
 		signer  *platformCert
 		entries []fakeEntry
-		set     func(f *fakeCertificates)
+		set     func(f *wxpayFake)
 		root    *x509.CertPool
 		apiKey  string
 		want    string // error text; "" means accepted
 	}{
 		{name: "tampered answer", signer: a, entries: []fakeEntry{entryOf(a)},
-			set: func(f *fakeCertificates) {
+			set: func(f *wxpayFake) {
 				f.tamper = func(b []byte) []byte { return []byte(strings.Replace(string(b), `"data"`, `"data" `, 1)) }
 			}, want: "does not verify"},
 		{name: "signature by a key outside the download", signer: foreign, entries: []fakeEntry{entryOf(a)},
@@ -267,7 +267,7 @@ func TestPlatformStoreRefusals(t *testing.T) {
 		{name: "signer expired", signer: expired, entries: []fakeEntry{entryOf(expired)}, want: "neither a usable certificate"},
 		{name: "only an expired one besides the signer", signer: a, entries: []fakeEntry{entryOf(a), entryOf(expired)}},
 		{name: "stale answer", signer: a, entries: []fakeEntry{entryOf(a)},
-			set: func(f *fakeCertificates) { f.clockOffset = -10 * time.Minute }, want: "away from now"},
+			set: func(f *wxpayFake) { f.clockOffset = -10 * time.Minute }, want: "away from now"},
 		{name: "chain to platform_root", signer: a, entries: []fakeEntry{entryOf(a)}, root: rootPool},
 		{name: "chain not to platform_root", signer: a, entries: []fakeEntry{entryOf(a)}, root: otherPool,
 			want: "neither a usable certificate"},
@@ -282,12 +282,12 @@ func TestPlatformStoreRefusals(t *testing.T) {
 			return e
 		}()}, want: "neither a usable certificate"},
 		{name: "provider error", signer: a, entries: []fakeEntry{entryOf(a)},
-			set: func(f *fakeCertificates) { f.merchantPub = &ptKey(t, keyOtherCA).PublicKey }, want: "HTTP 401 SIGN_ERROR"},
+			set: func(f *wxpayFake) { f.merchantPub = &ptKey(t, keyOtherCA).PublicKey }, want: "HTTP 401 SIGN_ERROR"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ft := &quietTB{TB: t}
-			f := newFakeCertificates(ft, tc.signer, tc.entries...)
+			f := newCertFake(ft, tc.signer, tc.entries...)
 			if tc.set != nil {
 				f.set(tc.set)
 			}
@@ -334,11 +334,11 @@ func TestPlatformStoreRotation(t *testing.T) {
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
 	b := newPlatformCert(t, ca, keyPlatformB, serialB, yesterday, nextYear)
-	f := newFakeCertificates(t, a, entryOf(a))
+	f := newCertFake(t, a, entryOf(a))
 	s := autoStore(t, f, nil)
 	clock := newTestClock(time.Now())
 	s.SetClock(clock.Now)
-	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	f.set(func(f *wxpayFake) { f.now = clock.Now })
 	v := &wxpay.NotifyVerifier{APIv3Key: ptAPIv3Key, MchID: ptMchID, PlatformKeys: s}
 
 	h, body := signedNotification(t, a.key, a.serial, ptAPIv3Key, "T1")
@@ -419,7 +419,7 @@ func TestPlatformStoreExpiry(t *testing.T) {
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, soon)
 	later := time.Now().Add(30 * time.Minute).Truncate(time.Second)
 	b := newPlatformCert(t, ca, keyPlatformB, serialB, later, nextYear) // not yet effective
-	f := newFakeCertificates(t, a, entryOf(a), entryOf(b))
+	f := newCertFake(t, a, entryOf(a), entryOf(b))
 	s := autoStore(t, f, nil)
 	clock := newTestClock(time.Now())
 	s.SetClock(clock.Now)
@@ -440,7 +440,7 @@ func TestPlatformStoreSharedStorage(t *testing.T) {
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
 	b := newPlatformCert(t, ca, keyPlatformB, serialB, yesterday, nextYear)
-	f := newFakeCertificates(t, a, entryOf(a))
+	f := newCertFake(t, a, entryOf(a))
 	held, release := f.holding()
 	dir := t.TempDir()
 	s1 := autoStore(t, f, nil)
@@ -553,8 +553,8 @@ func TestPlatformStorePublicKeyAndCertificateModes(t *testing.T) {
 
 	// The download answer is signed with the public key (public-key mode
 	// merchants), which is trusted because it is configured.
-	f := newFakeCertificates(t, nil, entryOf(a))
-	f.signerSerial, f.signerKey = ptPubKeyID, pubKey
+	f := newCertFake(t, nil, entryOf(a))
+	f.platformSerial, f.platformKey = ptPubKeyID, pubKey
 	s := autoStore(t, f, nil)
 	if _, err := s.Register(wxpay.PlatformRegistration{Keys: []wxpay.PlatformKey{pk, ck}}); err != nil {
 		t.Fatal(err)
@@ -675,7 +675,7 @@ func TestPlatformStoreStoredFileChecked(t *testing.T) {
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	otherCA := newTestCA(t, keyOtherCA, "Other Root CA")
 	foreign := newPlatformCert(t, otherCA, keyPlatformC, serialC, yesterday, nextYear)
-	f := newFakeCertificates(t, foreign, entryOf(foreign))
+	f := newCertFake(t, foreign, entryOf(foreign))
 	st := &memStorage{data: map[string][]byte{}}
 
 	s1 := autoStore(t, f, nil) // no platform_root: takes the foreign certificate
@@ -707,7 +707,7 @@ func TestPlatformStoreStoredFileChecked(t *testing.T) {
 	s3.SetStorage(st)
 	clock := newTestClock(time.Now().Add(13 * time.Hour))
 	s3.SetClock(clock.Now)
-	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	f.set(func(f *wxpayFake) { f.now = clock.Now })
 	mustRefresh(t, s3)
 	if f.downloads.Load() != 3 {
 		t.Fatalf("%d downloads, want 3 (the stored file is stale)", f.downloads.Load())
@@ -723,7 +723,7 @@ func (*failingStorage) Store(context.Context, string, []byte) error { return err
 func TestPlatformStoreStorageWriteFails(t *testing.T) {
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
-	f := newFakeCertificates(t, a, entryOf(a))
+	f := newCertFake(t, a, entryOf(a))
 	s := autoStore(t, f, nil)
 	s.SetStorage(&failingStorage{memStorage{data: map[string][]byte{}}})
 	var failed error
@@ -742,11 +742,11 @@ func TestPlatformStoreRotationRightAfterFirstDownload(t *testing.T) {
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
 	b := newPlatformCert(t, ca, keyPlatformB, serialB, yesterday, nextYear)
-	f := newFakeCertificates(t, a, entryOf(a))
+	f := newCertFake(t, a, entryOf(a))
 	s := autoStore(t, f, nil)
 	clock := newTestClock(time.Now())
 	s.SetClock(clock.Now)
-	f.set(func(f *fakeCertificates) { f.now = clock.Now })
+	f.set(func(f *wxpayFake) { f.now = clock.Now })
 	v := &wxpay.NotifyVerifier{APIv3Key: ptAPIv3Key, MchID: ptMchID, PlatformKeys: s}
 
 	h, body := signedNotification(t, a.key, a.serial, ptAPIv3Key, "T1")
@@ -815,7 +815,7 @@ func TestPlatformStoreRotationRightAfterBackgroundDownload(t *testing.T) {
 	ca := newTestCA(t, keyCA, "Test Root CA")
 	a := newPlatformCert(t, ca, keyPlatformA, serialA, yesterday, nextYear)
 	b := newPlatformCert(t, ca, keyPlatformB, serialB, yesterday, nextYear)
-	f := newFakeCertificates(t, a, entryOf(a))
+	f := newCertFake(t, a, entryOf(a))
 	s := autoStore(t, f, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

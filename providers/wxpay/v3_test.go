@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -110,114 +109,6 @@ func parseV3Auth(h string) (map[string]string, bool) {
 		out[k] = v[1 : len(v)-1]
 	}
 	return out, true
-}
-
-// v3Fake is a stand-in for the APIv3 host: it checks every request's
-// Authorization with the merchant's public key and signs every answer with
-// its platform key.
-type v3Fake struct {
-	t      testing.TB
-	srv    *httptest.Server
-	key    *rsa.PrivateKey // signs answers
-	serial string
-	// answer returns the status and JSON answer of a request (nil: empty).
-	answer func(r *http.Request, body []byte) (int, any)
-	// raw, when set, returns the exact bytes answered (unsigned when sign
-	// is false), for bill files.
-	raw func(r *http.Request) ([]byte, bool)
-	// tamper changes the answer after it was signed.
-	tamper func([]byte) []byte
-	// unsigned answers without signature headers.
-	unsigned bool
-	// skew moves the answer's Wechatpay-Timestamp.
-	skew time.Duration
-
-	mu       sync.Mutex
-	requests []string // METHOD URI
-	bodies   []string
-}
-
-func newV3Fake(t testing.TB) *v3Fake {
-	v3TestKeys(t)
-	f := &v3Fake{t: t, key: v3Keys.platform, serial: v3Platform}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *v3Fake) client() *wxpay.ClientV3 {
-	return &wxpay.ClientV3{
-		AppID: v3AppID, MchID: v3MchID, PrivateKey: v3Keys.merchant, SerialNo: v3Serial,
-		PlatformKeys: wxpay.StaticPlatformKeys{v3Platform: &v3Keys.platform.PublicKey},
-		Endpoint:     f.srv.URL, HTTP: f.srv.Client(),
-	}
-}
-
-func (f *v3Fake) last() (string, string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.requests) == 0 {
-		return "", ""
-	}
-	return f.requests[len(f.requests)-1], f.bodies[len(f.bodies)-1]
-}
-
-func (f *v3Fake) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	auth, ok := parseV3Auth(r.Header.Get("Authorization"))
-	if !ok || auth["mchid"] != v3MchID || auth["serial_no"] != v3Serial {
-		f.t.Errorf("%s %s: Authorization %q", r.Method, r.RequestURI, r.Header.Get("Authorization"))
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	msg := signing.WxpayV3Message(r.Method, r.RequestURI, auth["timestamp"], auth["nonce_str"], string(body))
-	if err := verifyMerchant(msg, auth["signature"]); err != nil {
-		f.t.Errorf("%s %s: request signature: %v", r.Method, r.RequestURI, err)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	if ts, _ := strconv.ParseInt(auth["timestamp"], 10, 64); time.Since(time.Unix(ts, 0)).Abs() > time.Minute {
-		f.t.Errorf("request timestamp %s is not now", auth["timestamp"])
-	}
-	f.mu.Lock()
-	f.requests = append(f.requests, r.Method+" "+r.RequestURI)
-	f.bodies = append(f.bodies, string(body))
-	f.mu.Unlock()
-	if f.raw != nil {
-		if b, ok := f.raw(r); ok {
-			w.Write(b)
-			return
-		}
-	}
-	status, ans := f.answer(r, body)
-	var out []byte
-	if ans != nil {
-		out, _ = json.Marshal(ans)
-	}
-	f.sign(w.Header(), out)
-	if f.tamper != nil {
-		out = f.tamper(out)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(out)
-}
-
-func (f *v3Fake) sign(h http.Header, body []byte) {
-	if f.unsigned {
-		return
-	}
-	ts := strconv.FormatInt(time.Now().Add(f.skew).Unix(), 10)
-	nonce := signing.NonceStr()
-	sig, err := signing.RSASHA256Sign(f.key, signing.WxpayV3VerifyMessage(ts, nonce, body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	h.Set("Wechatpay-Timestamp", ts)
-	h.Set("Wechatpay-Nonce", nonce)
-	h.Set("Wechatpay-Signature", sig)
-	h.Set("Wechatpay-Serial", f.serial)
-	h.Set("Request-ID", "08F0B0A7B50610")
 }
 
 // verifyMerchant checks a request signature with the merchant's public
@@ -355,8 +246,8 @@ func TestV3ResponseVerificationVector(t *testing.T) {
 
 func TestV3Prepay(t *testing.T) {
 	f := newV3Fake(t)
-	c := f.client()
-	f.answer = func(r *http.Request, body []byte) (int, any) {
+	c := f.v3Client()
+	f.v3Answer = func(r *http.Request, body []byte) (int, any) {
 		switch r.URL.Path {
 		case "/v3/pay/transactions/jsapi", "/v3/pay/transactions/app":
 			return 200, map[string]any{"prepay_id": "wx26112221580621e9b071c00d9e093b0000"}
@@ -459,8 +350,8 @@ func rawJSON(s string) any {
 
 func TestV3OrderQueryCloseRefund(t *testing.T) {
 	f := newV3Fake(t)
-	c := f.client()
-	f.answer = func(r *http.Request, body []byte) (int, any) {
+	c := f.v3Client()
+	f.v3Answer = func(r *http.Request, body []byte) (int, any) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/close"):
 			return http.StatusNoContent, nil
@@ -567,7 +458,7 @@ func TestV3OrderQueryCloseRefund(t *testing.T) {
 
 func TestV3Bills(t *testing.T) {
 	f := newV3Fake(t)
-	c := f.client()
+	c := f.v3Client()
 	text := "交易时间,公众账号ID,商户号\n`2024-05-01 10:00:00,`wxd678efh567hg6787,`1900007291\n"
 	var zipped bytes.Buffer
 	zw := gzip.NewWriter(&zipped)
@@ -575,13 +466,13 @@ func TestV3Bills(t *testing.T) {
 	zw.Close()
 	files := map[string][]byte{"plain": []byte(text), "gz": zipped.Bytes()}
 	badHash := false
-	f.raw = func(r *http.Request) ([]byte, bool) {
+	f.v3Raw = func(r *http.Request) ([]byte, bool) {
 		if r.URL.Path != "/v3/billdownload/file" {
 			return nil, false
 		}
 		return files[r.URL.Query().Get("token")], true
 	}
-	f.answer = func(r *http.Request, body []byte) (int, any) {
+	f.v3Answer = func(r *http.Request, body []byte) (int, any) {
 		q := r.URL.Query()
 		if r.URL.Path != "/v3/bill/tradebill" && r.URL.Path != "/v3/bill/fundflowbill" {
 			return 404, map[string]any{"code": "NOT_FOUND", "message": "?"}
@@ -609,9 +500,7 @@ func TestV3Bills(t *testing.T) {
 	if req, _ := f.last(); req != "GET /v3/billdownload/file?token=plain" {
 		t.Errorf("download request %s", req)
 	}
-	f.mu.Lock()
-	first := f.requests[len(f.requests)-2]
-	f.mu.Unlock()
+	first := f.requestLine(2)
 	if first != "GET /v3/bill/tradebill?bill_date=2024-05-01&bill_type=ALL" {
 		t.Errorf("bill request %s", first)
 	}
@@ -619,9 +508,7 @@ func TestV3Bills(t *testing.T) {
 	if err != nil || string(got) != text {
 		t.Fatalf("fundflow bill (gzip): %q %v", got, err)
 	}
-	f.mu.Lock()
-	first = f.requests[len(f.requests)-2]
-	f.mu.Unlock()
+	first = f.requestLine(2)
 	if first != "GET /v3/bill/fundflowbill?account_type=BASIC&bill_date=2024-05-01&tar_type=GZIP" {
 		t.Errorf("bill request %s", first)
 	}
@@ -685,26 +572,26 @@ func TestV3AnswerChecks(t *testing.T) {
 	f := newV3Fake(t)
 	ctx := context.Background()
 	status, answer := 200, any(map[string]any{"code_url": "weixin://wxpay/bizpayurl?pr=x"})
-	f.answer = func(*http.Request, []byte) (int, any) { return status, answer }
+	f.v3Answer = func(*http.Request, []byte) (int, any) { return status, answer }
 	call := func(c *wxpay.ClientV3) error {
 		_, err := c.Prepay(ctx, "native", map[string]any{"description": "x"})
 		return err
 	}
 	isSig := func(err error) bool { var se *wxpay.SignatureError; return errors.As(err, &se) }
 
-	if err := call(f.client()); err != nil {
+	if err := call(f.v3Client()); err != nil {
 		t.Fatalf("genuine answer: %v", err)
 	}
 	f.tamper = func(b []byte) []byte { return bytes.Replace(b, []byte("pr=x"), []byte("pr=y"), 1) }
-	if err := call(f.client()); !isSig(err) || !errors.Is(err, signing.ErrBadSignature) {
+	if err := call(f.v3Client()); !isSig(err) || !errors.Is(err, signing.ErrBadSignature) {
 		t.Errorf("tampered answer: %v", err)
 	}
 	f.tamper = nil
 
 	// Unknown serial: one refresh, then refused.
-	f.key, f.serial = v3Keys.platform2, "PUB_KEY_ID_NEW"
+	f.platformKey, f.platformSerial = v3Keys.platform2, "PUB_KEY_ID_NEW"
 	r := &countingRefresher{keys: wxpay.StaticPlatformKeys{v3Platform: &v3Keys.platform.PublicKey}}
-	c := f.client()
+	c := f.v3Client()
 	c.PlatformKeys = r
 	if err := call(c); !isSig(err) || !errors.Is(err, wxpay.ErrUnknownSerial) || r.refreshes.Load() != 1 {
 		t.Errorf("unknown serial: %v (%d refreshes)", err, r.refreshes.Load())
@@ -718,56 +605,56 @@ func TestV3AnswerChecks(t *testing.T) {
 		t.Errorf("known key: %v (%d refreshes)", err, r.refreshes.Load())
 	}
 	// A static set cannot refresh: refused at once.
-	if err := call(f.client()); !isSig(err) {
+	if err := call(f.v3Client()); !isSig(err) {
 		t.Errorf("unknown serial, static keys: %v", err)
 	}
 	// The right serial with another key's signature.
-	f.serial = v3Platform
-	if err := call(f.client()); !isSig(err) || !errors.Is(err, signing.ErrBadSignature) {
+	f.platformSerial = v3Platform
+	if err := call(f.v3Client()); !isSig(err) || !errors.Is(err, signing.ErrBadSignature) {
 		t.Errorf("wrong key: %v", err)
 	}
-	f.key = v3Keys.platform
+	f.platformKey = v3Keys.platform
 
-	f.skew = -10 * time.Minute
-	if err := call(f.client()); !isSig(err) {
+	f.clockOffset = -10 * time.Minute
+	if err := call(f.v3Client()); !isSig(err) {
 		t.Errorf("stale answer: %v", err)
 	}
-	c = f.client()
+	c = f.v3Client()
 	c.MaxSkew = 15 * time.Minute
 	if err := call(c); err != nil {
 		t.Errorf("stale answer within max_skew: %v", err)
 	}
-	f.skew = 0
+	f.clockOffset = 0
 
 	f.unsigned = true
-	if err := call(f.client()); !isSig(err) || !errors.Is(err, signing.ErrMissingSignature) {
+	if err := call(f.v3Client()); !isSig(err) || !errors.Is(err, signing.ErrMissingSignature) {
 		t.Errorf("unsigned answer: %v", err)
 	}
 	// Unsigned failure: trusted only to say that the call failed.
 	status, answer = 400, map[string]any{"code": "PARAM_ERROR", "message": "参数错误"}
 	var be *wxpay.BusinessError
-	if err := call(f.client()); !errors.As(err, &be) || be.Code != "PARAM_ERROR" || be.Msg != "参数错误" {
+	if err := call(f.v3Client()); !errors.As(err, &be) || be.Code != "PARAM_ERROR" || be.Msg != "参数错误" {
 		t.Errorf("unsigned failure: %v", err)
 	}
 	f.unsigned = false
-	if err := call(f.client()); !errors.As(err, &be) || be.Code != "PARAM_ERROR" {
+	if err := call(f.v3Client()); !errors.As(err, &be) || be.Code != "PARAM_ERROR" {
 		t.Errorf("signed failure: %v", err)
 	}
 	f.tamper = func(b []byte) []byte { return bytes.Replace(b, []byte("PARAM_ERROR"), []byte("ORDERPAID__"), 1) }
-	if err := call(f.client()); !isSig(err) {
+	if err := call(f.v3Client()); !isSig(err) {
 		t.Errorf("tampered failure: %v", err)
 	}
 	f.tamper = nil
 	status, answer = 502, nil
 	var ue *wxpay.UpstreamError
-	if err := call(f.client()); !errors.As(err, &ue) {
+	if err := call(f.v3Client()); !errors.As(err, &ue) {
 		t.Errorf("502 without a body: %v", err)
 	}
 	status, answer = 200, []any{1}
-	if err := call(f.client()); !errors.As(err, &ue) {
+	if err := call(f.v3Client()); !errors.As(err, &ue) {
 		t.Errorf("not an object: %v", err)
 	}
-	c = f.client()
+	c = f.v3Client()
 	c.PlatformKeys = nil
 	status, answer = 200, map[string]any{"code_url": "x"}
 	if err := call(c); !isSig(err) || !errors.Is(err, wxpay.ErrNoPlatformKeys) {
@@ -796,9 +683,9 @@ func TestV3Timeout(t *testing.T) {
 // fraction, a text or a negative amount is not used.
 func TestV3AnswerAmountsAreFen(t *testing.T) {
 	f := newV3Fake(t)
-	c := f.client()
+	c := f.v3Client()
 	var amount any
-	f.answer = func(r *http.Request, body []byte) (int, any) {
+	f.v3Answer = func(r *http.Request, body []byte) (int, any) {
 		return 200, map[string]any{
 			"out_trade_no": "o1", "trade_state": "SUCCESS",
 			"amount":           amount,
@@ -829,8 +716,8 @@ func TestV3AnswerAmountsAreFen(t *testing.T) {
 // refused before anything is signed or sent.
 func TestV3IDsStayInTheirPath(t *testing.T) {
 	f := newV3Fake(t)
-	c := f.client()
-	f.answer = func(r *http.Request, body []byte) (int, any) {
+	c := f.v3Client()
+	f.v3Answer = func(r *http.Request, body []byte) (int, any) {
 		t.Errorf("a request was sent: %s %s", r.Method, r.URL.Path)
 		return 404, nil
 	}
