@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -190,11 +189,12 @@ func TestCertModeNotify(t *testing.T) {
 func TestCertModeUnknownSNIsBadSignature(t *testing.T) {
 	p := newPKI(t)
 	member := `{"code":"10000","msg":"Success","trade_no":"X1","out_trade_no":"T1","trade_status":"TRADE_SUCCESS","total_amount":"0.10"}`
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := newFakeGateway(t)
+	g.pub = &p.appKey.PublicKey
+	g.raw = func(w http.ResponseWriter, _ *http.Request, _ url.Values) {
 		io.WriteString(w, `{"alipay_trade_query_response":`+member+`,"alipay_cert_sn":"`+hexSN(testInterDN, nextSerialDec)+`","sign":"`+signMember(t, p.nextKey, member)+`"}`)
-	}))
-	defer srv.Close()
-	c := &alipay.Client{AppID: payAppID, PrivateKey: p.appKey, Certs: certs(t, p.alipayCert), Endpoint: srv.URL, HTTP: srv.Client()}
+	}
+	c := &alipay.Client{AppID: payAppID, PrivateKey: p.appKey, Certs: certs(t, p.alipayCert), Endpoint: g.srv.URL, HTTP: g.srv.Client()}
 	req, err := pay.NewOrderQueryRequest(pay.Params{"outTradeNo": "T1"})
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,10 @@ type fakeGateway struct {
 	ali    *rsa.PrivateKey // Alipay's
 	srv    *httptest.Server
 	answer func(method string, form url.Values) (member string, sign bool)
-	last   url.Values
+	// raw, when set, writes the whole answer instead (failures at the
+	// HTTP level, answers of another shape).
+	raw  func(w http.ResponseWriter, r *http.Request, form url.Values)
+	last url.Values
 }
 
 func newFakeGateway(t testing.TB) *fakeGateway {
@@ -106,6 +109,10 @@ func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
 		g.t.Errorf("request signature: %v", err)
 	}
 	g.last = form
+	if g.raw != nil {
+		g.raw(w, r, form)
+		return
+	}
 	method := form.Get("method")
 	member, sign := g.answer(method, form)
 	out := `{"` + alipay.ResponseKey(method) + `":` + member
@@ -316,10 +323,9 @@ func TestExecuteFailures(t *testing.T) {
 }
 
 func TestExecuteUpstream(t *testing.T) {
-	priv, pub := payKeys(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.ParseForm()
-		switch r.Form.Get("method") {
+	g := newFakeGateway(t)
+	g.raw = func(w http.ResponseWriter, r *http.Request, form url.Values) {
+		switch form.Get("method") {
 		case alipay.MethodTradeQuery:
 			w.WriteHeader(http.StatusInternalServerError)
 		case alipay.MethodTradeClose:
@@ -329,9 +335,9 @@ func TestExecuteUpstream(t *testing.T) {
 		case alipay.MethodTradeRefund:
 			<-r.Context().Done() // never answers: only the client's timeout ends it
 		}
-	}))
-	defer srv.Close()
-	c := &alipay.Client{AppID: payAppID, PrivateKey: priv, AlipayPublicKey: pub, Endpoint: srv.URL, HTTP: &http.Client{Timeout: 100 * time.Millisecond}}
+	}
+	c := g.client()
+	c.HTTP = &http.Client{Timeout: 100 * time.Millisecond}
 	for _, tc := range []struct {
 		method  string
 		timeout bool

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"sync/atomic"
 	"testing"
@@ -305,19 +303,19 @@ func TestAnswerWithWrongKey(t *testing.T) {
 }
 
 func TestUpstreamFailures(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f := newV2Fake(t, signing.SignTypeMD5)
+	f.v2Write = func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		switch r.URL.Path {
 		case "/pay/orderquery":
 			w.WriteHeader(http.StatusBadGateway)
 		case "/pay/closeorder":
 			w.Write([]byte(`<!DOCTYPE xml [<!ENTITY x "y">]><xml><return_code>&x;</return_code></xml>`))
 		case "/pay/refundquery":
-			_, _ = io.Copy(io.Discard, r.Body) // the server sees the client leave only once the body is read
-			<-r.Context().Done()               // never answers: only the client's timeout ends it
+			<-r.Context().Done() // never answers: only the client's timeout ends it
 		}
-	}))
-	defer srv.Close()
-	c := &wxpay.Client{AppID: payAppID, MchID: payMchID, Key: payKey, Endpoint: srv.URL, HTTP: &http.Client{Timeout: 100 * time.Millisecond}}
+	}
+	c := f.v2Client()
+	c.HTTP, c.CertHTTP = &http.Client{Timeout: 100 * time.Millisecond}, nil
 	for _, tc := range []struct {
 		api     wxpay.API
 		timeout bool
@@ -391,7 +389,7 @@ func TestBills(t *testing.T) {
 	const bill = "交易时间,公众账号ID,商户号\n`2014-11-10 16：33：45,`wx2421b1c4370ec43b,`10000100\n总交易单数,总交易额\n`1,`0.01\n"
 	f := newV2Fake(t, signing.SignTypeMD5)
 	mode := "text"
-	f.v2Write = func(w http.ResponseWriter, _ string, _ map[string]string) {
+	f.v2Write = func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 		switch mode {
 		case "gzip":
 			zw := gzip.NewWriter(w)
@@ -423,7 +421,7 @@ func TestBills(t *testing.T) {
 	// downloadfundflow is signed HMAC-SHA256 whatever the merchant's sign
 	// type, and goes over the certificate client.
 	f2 := newV2Fake(t, signing.SignTypeHMACSHA256)
-	f2.v2Write = func(w http.ResponseWriter, _ string, _ map[string]string) { w.Write([]byte(bill)) }
+	f2.v2Write = func(w http.ResponseWriter, _ *http.Request, _ map[string]string) { w.Write([]byte(bill)) }
 	c2 := f2.v2Client()
 	c2.SignType = signing.SignTypeMD5
 	c2.HTTP = nil

@@ -61,7 +61,7 @@ type wxpayFake struct {
 
 	// Scripts.
 	v2Answer func(path string, req map[string]string) (map[string]string, bool)
-	v2Write  func(w http.ResponseWriter, path string, req map[string]string)
+	v2Write  func(w http.ResponseWriter, r *http.Request, req map[string]string)
 	v3Answer func(r *http.Request, body []byte) (int, any)
 	v3Raw    func(r *http.Request) ([]byte, bool) // exact bytes, unsigned (bill files)
 	certs    []fakeEntry
@@ -257,7 +257,7 @@ func (f *wxpayFake) serveV2(w http.ResponseWriter, r *http.Request, body []byte)
 	}
 	switch {
 	case write != nil:
-		write(w, r.URL.Path, req)
+		write(w, r, req)
 	case answer != nil:
 		ans, sign := answer(r.URL.Path, req)
 		out := wxpay.EncodeXML(ans)

@@ -156,36 +156,36 @@ func TestNotifyV2RefundQueryFailed(t *testing.T) {
 	genuine := ntVectorRefund(t)
 	key := ntTestV2Key
 	body := ntEncryptRefund(t, key, ntInnerXML(genuine))
-	signed := func(key string, a map[string]string) func(http.ResponseWriter, string, map[string]string) {
-		return func(w http.ResponseWriter, _ string, _ map[string]string) {
+	signed := func(key string, a map[string]string) func(http.ResponseWriter, *http.Request, map[string]string) {
+		return func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 			_, _ = w.Write(signedV2(a, key, signing.SignTypeMD5))
 		}
 	}
 	redirected := false
 	for _, tc := range []struct {
 		name   string
-		answer func(http.ResponseWriter, string, map[string]string)
+		answer func(http.ResponseWriter, *http.Request, map[string]string)
 		down   bool
 	}{
 		{"unreachable", nil, true},
-		{"return_code FAIL", func(w http.ResponseWriter, _ string, _ map[string]string) {
+		{"return_code FAIL", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 			_, _ = w.Write([]byte("<xml><return_code>FAIL</return_code><return_msg>签名错误</return_msg></xml>"))
 		}, false},
 		{"answer signed with another key", signed("ffffffffffffffffffffffffffffffff", map[string]string{"return_code": "SUCCESS", "result_code": "SUCCESS",
 			"mch_id": ntTestMchID, "out_refund_no_0": genuine["out_refund_no"]}), false},
-		{"unsigned answer", func(w http.ResponseWriter, _ string, _ map[string]string) {
+		{"unsigned answer", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 			_, _ = w.Write(wxpay.EncodeXML(map[string]string{"return_code": "SUCCESS", "result_code": "SUCCESS", "mch_id": ntTestMchID}))
 		}, false},
 		{"SYSTEMERROR", signed(key, map[string]string{"return_code": "SUCCESS", "result_code": "FAIL", "err_code": "SYSTEMERROR", "mch_id": ntTestMchID}), false},
-		{"HTTP 503", func(w http.ResponseWriter, _ string, _ map[string]string) {
+		{"HTTP 503", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}, false},
-		{"redirect", func(w http.ResponseWriter, _ string, _ map[string]string) {
+		{"redirect", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 			w.Header().Set("Location", "/elsewhere")
 			w.WriteHeader(http.StatusFound)
 			redirected = true
 		}, false},
-		{"answer too large", func(w http.ResponseWriter, _ string, _ map[string]string) {
+		{"answer too large", func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 			_, _ = w.Write([]byte("<xml><a>" + strings.Repeat("x", 2<<20) + "</a></xml>"))
 		}, false},
 	} {

@@ -663,13 +663,12 @@ func TestV3AnswerChecks(t *testing.T) {
 }
 
 func TestV3Timeout(t *testing.T) {
-	v3TestKeys(t)
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
-	defer srv.Close()
-	defer close(release)
-	c := &wxpay.ClientV3{MchID: v3MchID, PrivateKey: v3Keys.merchant, SerialNo: v3Serial, Endpoint: srv.URL,
-		PlatformKeys: wxpay.StaticPlatformKeys{}, HTTP: srv.Client()}
+	f := newV3Fake(t)
+	f.v3Raw = func(r *http.Request) ([]byte, bool) {
+		<-r.Context().Done() // never answers: only the caller's deadline ends it
+		return nil, true
+	}
+	c := f.v3Client()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := c.QueryOrder(ctx, "", "T1")
