@@ -173,27 +173,9 @@ func qaPost(t *testing.T, u, body string, header ...string) (int, map[string]any
 
 func qaDo(t *testing.T, method, u, contentType, body string, header ...string) (int, map[string]any, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	_ = dec.Decode(&m)
-	return resp.StatusCode, m, raw
+	r := testSend(t, method, u, headerPairs(contentType, header...), []byte(body))
+	m, _ := jsonNumbers(r.Body)
+	return r.Status, m, r.Body
 }
 
 func qaJSON(v any) string {

@@ -319,21 +319,8 @@ func (e *payqaEnv) secrets() []string {
 // and its headers.
 func (e *payqaEnv) send(t *testing.T, path, contentType string, body []byte, header ...string) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.base+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(raw), resp.Header
+	r := testSend(t, http.MethodPost, e.base+path, headerPairs(contentType, header...), body)
+	return r.Status, string(r.Body), r.Header
 }
 
 // hook calls an emulator hook and decodes its JSON answer.

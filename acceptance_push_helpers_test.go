@@ -213,20 +213,8 @@ type pushResp struct {
 
 func pushDo(t *testing.T, method, u, body string, header ...string) pushResp {
 	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return pushResp{Status: resp.StatusCode, CType: resp.Header.Get("Content-Type"), Body: string(raw), Header: resp.Header}
+	r := testSend(t, method, u, headerPairs("", header...), []byte(body))
+	return pushResp{Status: r.Status, CType: r.Header.Get("Content-Type"), Body: string(r.Body), Header: r.Header}
 }
 
 func pushNow() string { return fmt.Sprint(time.Now().Unix()) }

@@ -2,6 +2,8 @@ package unicloud
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -54,6 +56,55 @@ func runChild(path string) int {
 // testClient opens a new connection per request: a config reload closes the
 // old server's idle connections, which a kept-alive client would reuse.
 var testClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+
+// testResponse is an answer read whole.
+type testResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// testSend makes a request with header and body through testClient and
+// reads the whole answer; a request that cannot be made fails the test.
+func testSend(t testing.TB, method, url string, header http.Header, body []byte) testResponse {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return testResponse{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// headerPairs is the header of a Content-Type (none when "") and name,
+// value pairs.
+func headerPairs(contentType string, kv ...string) http.Header {
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// jsonNumbers decodes a JSON object, numbers as json.Number.
+func jsonNumbers(raw []byte) (map[string]any, error) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	err := dec.Decode(&m)
+	return m, err
+}
 
 // freeAddr returns a loopback address with a port free at the time of the
 // call. The port is picked at random below the kernel's ephemeral range:

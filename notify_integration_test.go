@@ -271,23 +271,12 @@ func (it *notifyIT) signer() emulator.WxpayV3NotifySigner {
 // send posts m with extra headers, as a provider would.
 func (it *notifyIT) send(t *testing.T, path string, m *emulator.NotifyMessage, extra http.Header) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, it.base+path, bytes.NewReader(m.Body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range m.Header {
-		req.Header[k] = v
-	}
+	h := m.Header.Clone()
 	for k, v := range extra {
-		req.Header[k] = v
+		h[k] = v
 	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), resp.Header
+	r := testSend(t, http.MethodPost, it.base+path, h, m.Body)
+	return r.Status, string(r.Body), r.Header
 }
 
 func (it *notifyIT) build(t testing.TB, name string) (string, *emulator.NotifyMessage) {

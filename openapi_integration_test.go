@@ -134,26 +134,15 @@ type answer struct {
 
 func (g *gateway) do(method, path, contentType string, body []byte, header map[string]string) answer {
 	g.t.Helper()
-	req, err := http.NewRequest(method, g.base+path, bytes.NewReader(body))
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	h := headerPairs(contentType)
 	for k, v := range header {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, header: resp.Header, raw: raw}
-	if strings.Contains(resp.Header.Get("Content-Type"), "json") && method != http.MethodHead {
-		if err := json.Unmarshal(raw, &a.obj); err != nil {
-			g.t.Fatalf("%s %s: answer is not JSON: %s", method, path, raw)
+	r := testSend(g.t, method, g.base+path, h, body)
+	a := answer{status: r.Status, header: r.Header, raw: r.Body}
+	if strings.Contains(r.Header.Get("Content-Type"), "json") && method != http.MethodHead {
+		if err := json.Unmarshal(r.Body, &a.obj); err != nil {
+			g.t.Fatalf("%s %s: answer is not JSON: %s", method, path, r.Body)
 		}
 	}
 	return a

@@ -1,7 +1,6 @@
 package unicloud
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -249,27 +248,12 @@ func (p *payPKI) mtlsServer(t *testing.T, h http.Handler) *httptest.Server {
 // payPost calls the gateway and decodes its JSON answer.
 func payPost(t testing.TB, url, body string, header ...string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	r := testSend(t, http.MethodPost, url, headerPairs("application/json", header...), []byte(body))
+	m, err := jsonNumbers(r.Body)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: answer is not JSON (%d): %s", url, r.Status, r.Body)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("%s: answer is not JSON (%d): %s", url, resp.StatusCode, raw)
-	}
-	return resp.StatusCode, m
+	return r.Status, m
 }
 
 // payStartFakes serves WeChat Pay and Alipay (the emulator's) on loopback:

@@ -1,9 +1,7 @@
 package unicloud
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -105,20 +103,8 @@ func platITNotify(t *testing.T, base, path, outTradeNo string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(m.Body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range m.Header {
-		req.Header[k] = v
-	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	r := testSend(t, http.MethodPost, base+path, m.Header, m.Body)
+	return r.Status, string(r.Body)
 }
 
 func TestPlatformKeysLearnedByDownload(t *testing.T) {
