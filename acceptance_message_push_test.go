@@ -525,8 +525,11 @@ func TestAcceptancePushRepliesPlaintext(t *testing.T) {
 		{"xpay, backend 500", xpayPush, 500, "", 500, func(r pushResp) bool { return r.Body == `{"ErrCode":1,"ErrMsg":"backend failed"}` }},
 		{"xpay in XML, empty 200", `<xml><ToUserName>gh_qa</ToUserName><FromUserName>oQAUser</FromUserName><MsgType>event</MsgType><Event>xpay_refund_notify</Event></xml>`, 200, "", 200,
 			func(r pushResp) bool { return r.Body == "success" && strings.HasPrefix(r.CType, "text/plain") }},
-		// QA-FAIL (ambiguous): an xpay_* push in XML whose backend answers 500 gets 500 "fail"; the table's last row
-		// says "xpay_*: {"ErrCode":1,"ErrMsg":"backend failed"}" without naming a format (row 1 limits its ack to JSON).
+		// The refusal row names no format: an xpay_* push in XML gets the JSON refusal too.
+		{"xpay in XML, backend 500", `<xml><ToUserName>gh_qa</ToUserName><FromUserName>oQAUser</FromUserName><MsgType>event</MsgType><Event>xpay_refund_notify</Event></xml>`, 500, "", 500,
+			func(r pushResp) bool {
+				return r.Body == `{"ErrCode":1,"ErrMsg":"backend failed"}` && strings.HasPrefix(r.CType, "application/json")
+			}},
 	} {
 		st, ans := c.status, c.answer
 		e.b.setAnswer(func(pushGot) (int, string) { return st, ans })

@@ -100,9 +100,10 @@ func (v *Verifier) ack(m *Message) Answer {
 }
 
 // Fail is the answer when the backend did not take m: 500, so that WeChat
-// retries.
+// retries. A virtual-payment event gets the JSON refusal in either format
+// (the acknowledgement, unlike it, is JSON only for JSON pushes).
 func Fail(m *Message) Answer {
-	if m != nil && m.Xpay() && m.Format == JSON {
+	if m != nil && m.Xpay() {
 		return Answer{Status: 500, ContentType: appJSON, Body: []byte(`{"ErrCode":1,"ErrMsg":"backend failed"}`)}
 	}
 	return Answer{Status: 500, ContentType: textPlain, Body: []byte("fail")}

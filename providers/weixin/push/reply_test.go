@@ -121,6 +121,9 @@ func TestFail(t *testing.T) {
 	if a := Fail(message(JSON, true, "xpay_refund_notify")); a.Status != 500 || string(a.Body) != `{"ErrCode":1,"ErrMsg":"backend failed"}` {
 		t.Fatalf("%+v", a)
 	}
+	if a := Fail(message(XML, false, "xpay_refund_notify")); a.Status != 500 || a.ContentType != appJSON || string(a.Body) != `{"ErrCode":1,"ErrMsg":"backend failed"}` {
+		t.Fatalf("xpay in XML: %+v", a)
+	}
 	if a := Fail(message(XML, false, "")); a.Status != 500 || string(a.Body) != "fail" {
 		t.Fatalf("%+v", a)
 	}
