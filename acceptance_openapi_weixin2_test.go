@@ -284,12 +284,7 @@ func TestQawProviderErrors(t *testing.T) {
 		{"errcode", 200, `{"errcode":40125,"errmsg":"invalid appsecret"}`},
 		{"5xx", 503, `{"errcode":-1,"errmsg":"system busy"}`},
 	} {
-		g.proxy.set(func(e *qaExchange) (int, []byte, bool) {
-			if e.Path == "/cgi-bin/stable_token" || e.Path == "/cgi-bin/token" {
-				return tc.status, []byte(tc.answer), true
-			}
-			return 0, nil, false
-		}, nil)
+		g.proxy.set(qawAnswer(tc.status, tc.answer, "/cgi-bin/stable_token", "/cgi-bin/token"), nil)
 		before := g.proxy.count("/wxa/generate_urllink")
 		status, m, raw := g.post(t, "/wx/urllink/generate", `{"path":"pages/index/index"}`)
 		// A token endpoint answering 5xx is both rows of the table (no
@@ -338,12 +333,7 @@ func TestQawProviderErrors(t *testing.T) {
 		{"code2Session 5xx", "/sns/jscode2session", "auth/code2Session", `{"code":"qawfail.1"}`, 500, `internal error`},
 		{"code2Session unparseable", "/sns/jscode2session", "auth/code2Session", `{"code":"qawfail.2"}`, 200, `{"openid":`},
 	} {
-		g.proxy.set(func(e *qaExchange) (int, []byte, bool) {
-			if e.Path == tc.path {
-				return tc.status, []byte(tc.answer), true
-			}
-			return 0, nil, false
-		}, nil)
+		g.proxy.set(qawAnswer(tc.status, tc.answer, tc.path), nil)
 		status, m, raw := g.post(t, "/wx/"+tc.api, tc.body)
 		if qaWant(t, "provider "+tc.name, status, m, raw, 502, "UNICLOUD_UPSTREAM_ERROR") && qaStr(m, "errMsg") == "" {
 			t.Errorf("provider %s: no errMsg: %s", tc.name, raw)
@@ -379,12 +369,7 @@ func TestQawProviderErrors(t *testing.T) {
 	g.proxy.set(nil, nil)
 
 	// A binary API whose provider answers JSON: that JSON, converted.
-	g.proxy.set(func(e *qaExchange) (int, []byte, bool) {
-		if e.Path == "/wxa/getwxacodeunlimit" {
-			return 200, []byte(`{"errcode":45009,"errmsg":"reach max api daily quota limit","extra_info":{"retry_after":60}}`), true
-		}
-		return 0, nil, false
-	}, nil)
+	g.proxy.set(qawAnswer(200, `{"errcode":45009,"errmsg":"reach max api daily quota limit","extra_info":{"retry_after":60}}`, "/wxa/getwxacodeunlimit"), nil)
 	r := testSend(t, http.MethodPost, g.base+"/wxallow/wxacode/getUnlimited", headerPairs("application/json"), []byte(`{"scene":"a=1"}`))
 	m, _ = jsonNumbers(r.Body)
 	if qaWant(t, "binary API answered JSON", r.Status, m, r.Body, 200, 45009) {
@@ -687,12 +672,7 @@ func TestQawTokenRetry(t *testing.T) {
 	})
 
 	t.Run("retried once only", func(t *testing.T) {
-		g.proxy.set(func(e *qaExchange) (int, []byte, bool) {
-			if e.Path == path {
-				return 200, []byte(`{"errcode":40001,"errmsg":"invalid credential, access_token is invalid or not latest"}`), true
-			}
-			return 0, nil, false
-		}, nil)
+		g.proxy.set(qawAnswer(200, `{"errcode":40001,"errmsg":"invalid credential, access_token is invalid or not latest"}`, path), nil)
 		status, m, raw, calls := call(t)
 		g.proxy.set(nil, nil)
 		if qaWant(t, "40001 twice", status, m, raw, 200, 40001) && qaStr(m, "errMsg") == "" {
@@ -706,12 +686,7 @@ func TestQawTokenRetry(t *testing.T) {
 	})
 
 	t.Run("other errors are not retried", func(t *testing.T) {
-		g.proxy.set(func(e *qaExchange) (int, []byte, bool) {
-			if e.Path == path {
-				return 200, []byte(`{"errcode":45009,"errmsg":"reach max api daily quota limit"}`), true
-			}
-			return 0, nil, false
-		}, nil)
+		g.proxy.set(qawAnswer(200, `{"errcode":45009,"errmsg":"reach max api daily quota limit"}`, path), nil)
 		fetches := qawTokenFetches(g.proxy, qawApp)
 		status, m, raw, calls := call(t)
 		g.proxy.set(nil, nil)

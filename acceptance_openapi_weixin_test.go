@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -195,6 +196,17 @@ func (g *qawGW) noSecrets(t *testing.T) {
 	defer g.mu.Unlock()
 	for _, raw := range g.answers {
 		qaNoneOf(t, "answer", raw, s...)
+	}
+}
+
+// qawAnswer is a recorder override answering status and body to every
+// provider request for one of paths (the rest reach the emulator).
+func qawAnswer(status int, body string, paths ...string) func(e *qaExchange) (int, []byte, bool) {
+	return func(e *qaExchange) (int, []byte, bool) {
+		if slices.Contains(paths, e.Path) {
+			return status, []byte(body), true
+		}
+		return 0, nil, false
 	}
 }
 
