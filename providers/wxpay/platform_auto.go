@@ -422,6 +422,12 @@ func (s *PlatformStore) run(ctx context.Context, start time.Time) {
 				return
 			case <-ch:
 			}
+			// The next wait is read from the state after this download: a
+			// change signalled before it is already in that state.
+			select {
+			case <-s.changed:
+			default:
+			}
 		}
 	}
 }
